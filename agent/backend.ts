@@ -1,0 +1,68 @@
+// The contract between the agent's protocol code and a host backend (linux or sim).
+// Everything the agent knows about hardware goes through this interface, so the simulated
+// backend exercises exactly the same protocol paths as the real one.
+
+export type DeviceKind = 'GPU' | 'USB' | 'NVME' | 'PCI';
+
+/** One device as the host sees it right now. */
+export interface DiscoveredDevice {
+  kind: DeviceKind;
+  /** PCI: full BDF `0000:65:00.0`; USB: sysfs port path `1-2.3`. */
+  address: string;
+  /** Four lowercase hex digits. */
+  vendorId: string;
+  productId: string;
+  vendorName: string | null;
+  productName: string | null;
+  serial: string | null;
+  iommuGroup: number | null;
+  numaNode: number | null;
+  /** The kernel driver currently bound (`nvidia`, `vfio-pci`, `xhci_hcd`...), null when unbound. */
+  driver: string | null;
+}
+
+export interface HostFacts {
+  cpuCores: number;
+  memoryMb: number;
+  iommuEnabled: boolean;
+}
+
+/** A device handed to a VM, as the backend needs it to write libvirt hostdev entries. */
+export interface HostdevRef {
+  kind: DeviceKind;
+  address: string;
+  vendorId: string;
+  productId: string;
+}
+
+export interface VmSpec {
+  name: string;
+  cores: number;
+  memoryMb: number;
+  diskGb: number;
+  devices: HostdevRef[];
+}
+
+/**
+ * Every method is idempotent: running the same step twice (an agent that died mid-operation
+ * and replays it) leaves the host as one run would. Failures throw an Error whose message is
+ * shown to operators.
+ */
+export interface HostBackend {
+  facts(): Promise<HostFacts>;
+  inventory(): Promise<DiscoveredDevice[]>;
+  /** Bind devices (already expanded to whole IOMMU groups by the server) to vfio-pci. */
+  detach(devices: HostdevRef[]): Promise<void>;
+  /** Give devices back to the driver they had before detach. */
+  attach(devices: HostdevRef[]): Promise<void>;
+  /** Define and start a VM with its passthrough devices. */
+  provisionVm(vm: VmSpec): Promise<void>;
+  /** Destroy and undefine a VM; its devices stay bound to vfio-pci (back in the pool). */
+  teardownVm(vmName: string): Promise<void>;
+  startVm(vmName: string): Promise<void>;
+  stopVm(vmName: string): Promise<void>;
+  /** Hot-plug a device into an existing VM (live and persistent config). */
+  assignDevice(vmName: string, device: HostdevRef): Promise<void>;
+  /** Hot-unplug a device from an existing VM. */
+  releaseDevice(vmName: string, device: HostdevRef): Promise<void>;
+}
