@@ -1,0 +1,138 @@
+// What the host has, read from sysfs and procfs the way `lspci -nn -D` and `lsusb` see it.
+
+import { join } from 'node:path';
+import type { DeviceKind, DiscoveredDevice, HostFacts } from '../../backend.ts';
+import { loadIdsDatabase } from './ids-database.ts';
+import { hexId, listDirectory, readAttribute, readLinkName } from './sysfs.ts';
+
+export interface IdsPaths {
+  pci: readonly string[];
+  usb: readonly string[];
+}
+
+export const DEFAULT_IDS_PATHS: IdsPaths = {
+  pci: ['/usr/share/hwdata/pci.ids', '/usr/share/misc/pci.ids'],
+  usb: ['/usr/share/hwdata/usb.ids', '/usr/share/misc/usb.ids'],
+};
+
+const PCI_BASE_CLASS_BRIDGE = 0x06;
+const PCI_BASE_CLASS_DISPLAY = 0x03;
+const PCI_CLASS_NVME = 0x010802;
+const USB_CLASS_HUB = '09';
+// USB devices are named by port path (`1-2`, `1-2.3`); interfaces (`1-2:1.0`) and root hubs
+// (`usb1`) live in the same directory and are not devices one can pass through.
+const USB_DEVICE_NAME = /^\d+-\d+(\.\d+)*$/;
+
+export function pciDevicesDir(sysfsRoot: string): string {
+  return join(sysfsRoot, 'bus/pci/devices');
+}
+
+export function usbDevicesDir(sysfsRoot: string): string {
+  return join(sysfsRoot, 'bus/usb/devices');
+}
+
+function pciKind(classCode: number): DeviceKind {
+  if (classCode >> 16 === PCI_BASE_CLASS_DISPLAY) return 'GPU';
+  if (classCode === PCI_CLASS_NVME) return 'NVME';
+  return 'PCI';
+}
+
+async function requireAttribute(path: string): Promise<string> {
+  const value = await readAttribute(path);
+  if (value === null) throw new Error(`${path} is missing`);
+  return value;
+}
+
+async function nvmeSerial(deviceDir: string): Promise<string | null> {
+  for (const controller of await listDirectory(join(deviceDir, 'nvme'))) {
+    const serial = await readAttribute(join(deviceDir, 'nvme', controller, 'serial'));
+    if (serial) return serial;
+  }
+  return null;
+}
+
+function optionalInteger(raw: string | null): number | null {
+  return raw === null ? null : Number.parseInt(raw, 10);
+}
+
+export async function discoverPci(sysfsRoot: string, idsPaths: readonly string[]): Promise<DiscoveredDevice[]> {
+  const ids = await loadIdsDatabase(idsPaths);
+  const devicesDir = pciDevicesDir(sysfsRoot);
+  const devices: DiscoveredDevice[] = [];
+  for (const address of await listDirectory(devicesDir)) {
+    const dir = join(devicesDir, address);
+    const classCode = Number.parseInt(await requireAttribute(join(dir, 'class')), 16);
+    if (classCode >> 16 === PCI_BASE_CLASS_BRIDGE) continue;
+    const kind = pciKind(classCode);
+    const vendorId = hexId(await requireAttribute(join(dir, 'vendor')));
+    const productId = hexId(await requireAttribute(join(dir, 'device')));
+    const iommuGroup = await readLinkName(join(dir, 'iommu_group'));
+    const numaNode = optionalInteger(await readAttribute(join(dir, 'numa_node')));
+    devices.push({
+      kind,
+      address,
+      vendorId,
+      productId,
+      vendorName: ids.vendorName(vendorId),
+      productName: ids.productName(vendorId, productId),
+      serial: kind === 'NVME' ? await nvmeSerial(dir) : null,
+      iommuGroup: optionalInteger(iommuGroup),
+      // The kernel reports -1 when the platform has no NUMA information for the slot.
+      numaNode: numaNode === null || numaNode < 0 ? null : numaNode,
+      driver: await readLinkName(join(dir, 'driver')),
+    });
+  }
+  return devices;
+}
+
+export async function discoverUsb(sysfsRoot: string, idsPaths: readonly string[]): Promise<DiscoveredDevice[]> {
+  const ids = await loadIdsDatabase(idsPaths);
+  const devicesDir = usbDevicesDir(sysfsRoot);
+  const devices: DiscoveredDevice[] = [];
+  for (const address of await listDirectory(devicesDir)) {
+    if (!USB_DEVICE_NAME.test(address)) continue;
+    const dir = join(devicesDir, address);
+    if ((await readAttribute(join(dir, 'bDeviceClass'))) === USB_CLASS_HUB) continue;
+    const vendorId = hexId(await requireAttribute(join(dir, 'idVendor')));
+    const productId = hexId(await requireAttribute(join(dir, 'idProduct')));
+    devices.push({
+      kind: 'USB',
+      address,
+      vendorId,
+      productId,
+      vendorName: ids.vendorName(vendorId),
+      productName: ids.productName(vendorId, productId),
+      serial: (await readAttribute(join(dir, 'serial'))) || null,
+      iommuGroup: null,
+      numaNode: null,
+      driver: await readLinkName(join(dir, 'driver')),
+    });
+  }
+  return devices;
+}
+
+/** Where a USB device sits right now (`busnum`/`devnum`): changes whenever it is replugged. */
+export async function usbBusAddress(sysfsRoot: string, portPath: string): Promise<{ bus: number; device: number }> {
+  const dir = join(usbDevicesDir(sysfsRoot), portPath);
+  return {
+    bus: Number.parseInt(await requireAttribute(join(dir, 'busnum')), 10),
+    device: Number.parseInt(await requireAttribute(join(dir, 'devnum')), 10),
+  };
+}
+
+/** IOMMU groups exist only when the IOMMU is on (`intel_iommu=on` / `amd_iommu=on`). */
+export async function iommuEnabled(sysfsRoot: string): Promise<boolean> {
+  return (await listDirectory(join(sysfsRoot, 'kernel/iommu_groups'))).length > 0;
+}
+
+export async function readFacts(sysfsRoot: string, procRoot: string): Promise<HostFacts> {
+  const cpuinfo = await requireAttribute(join(procRoot, 'cpuinfo'));
+  const meminfo = await requireAttribute(join(procRoot, 'meminfo'));
+  const memTotalKb = /^MemTotal:\s+(\d+) kB$/m.exec(meminfo)?.[1];
+  if (memTotalKb === undefined) throw new Error(`no MemTotal line in ${join(procRoot, 'meminfo')}`);
+  return {
+    cpuCores: cpuinfo.match(/^processor\s*:/gm)?.length ?? 0,
+    memoryMb: Math.floor(Number(memTotalKb) / 1024),
+    iommuEnabled: await iommuEnabled(sysfsRoot),
+  };
+}

@@ -1,0 +1,134 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DiscoveredDevice } from '../../agent/backend.ts';
+import { LinuxBackend } from '../../agent/backends/linux/index.ts';
+import { buildHost, standardHost, type BuiltHost, type HostFixture } from './fixture-sysfs.ts';
+
+const built: BuiltHost[] = [];
+afterEach(async () => {
+  await Promise.all(built.splice(0).map((host) => host.remove()));
+});
+
+async function backendFor(fixture: HostFixture, options: { withIds?: boolean } = {}) {
+  const host = await buildHost(fixture);
+  built.push(host);
+  const idsPaths = options.withIds === false ? { pci: ['/nonexistent/pci.ids'], usb: ['/nonexistent/usb.ids'] } : host.idsPaths;
+  return new LinuxBackend({ sysfsRoot: host.sysfsRoot, procRoot: host.procRoot, idsPaths, stateDir: host.stateDir });
+}
+
+function byAddress(devices: DiscoveredDevice[], address: string): DiscoveredDevice {
+  const device = devices.find((d) => d.address === address);
+  if (!device) throw new Error(`${address} not discovered; got ${devices.map((d) => d.address).join(', ')}`);
+  return device;
+}
+
+describe('linux backend discovery', () => {
+  it('reports every PCI function and USB device of the standard host, with names', async () => {
+    const devices = await (await backendFor(standardHost())).inventory();
+    expect(devices).toEqual([
+      {
+        kind: 'NVME', address: '0000:03:00.0', vendorId: '144d', productId: 'a80a',
+        vendorName: 'Samsung Electronics Co Ltd', productName: 'NVMe SSD Controller PM9A1/PM9A3/980PRO',
+        serial: 'S69ENF0R100001', iommuGroup: 14, numaNode: 0, driver: 'nvme',
+      },
+      {
+        kind: 'NVME', address: '0000:04:00.0', vendorId: '144d', productId: 'a80a',
+        vendorName: 'Samsung Electronics Co Ltd', productName: 'NVMe SSD Controller PM9A1/PM9A3/980PRO',
+        serial: 'S69ENF0R200002', iommuGroup: 15, numaNode: 0, driver: 'nvme',
+      },
+      {
+        kind: 'PCI', address: '0000:05:00.0', vendorId: '8086', productId: '1533',
+        vendorName: 'Intel Corporation', productName: 'I210 Gigabit Network Connection',
+        serial: null, iommuGroup: 16, numaNode: null, driver: 'igb',
+      },
+      {
+        kind: 'GPU', address: '0000:65:00.0', vendorId: '10de', productId: '2204',
+        vendorName: 'NVIDIA Corporation', productName: 'GA102 [GeForce RTX 3090]',
+        serial: null, iommuGroup: 42, numaNode: 1, driver: 'nvidia',
+      },
+      {
+        kind: 'PCI', address: '0000:65:00.1', vendorId: '10de', productId: '1aef',
+        vendorName: 'NVIDIA Corporation', productName: 'GA102 High Definition Audio Controller',
+        serial: null, iommuGroup: 42, numaNode: 1, driver: 'snd_hda_intel',
+      },
+      {
+        kind: 'USB', address: '1-1.4', vendorId: '046d', productId: 'c31c',
+        vendorName: 'Logitech, Inc.', productName: 'Keyboard K120',
+        serial: 'KB-0042', iommuGroup: null, numaNode: null, driver: 'usb',
+      },
+    ]);
+  });
+
+  it('skips PCI bridges (class 0x06xxxx)', async () => {
+    const devices = await (await backendFor(standardHost())).inventory();
+    expect(devices.map((d) => d.address)).not.toContain('0000:00:01.0');
+  });
+
+  it('classifies every display class as GPU, only 0x010802 as NVMe, the rest as PCI', async () => {
+    const host = standardHost();
+    host.pci = [
+      { address: '0000:17:00.0', classCode: '0x030200', vendor: '0x10de', device: '0x20b0' }, // 3D controller (A100)
+      { address: '0000:18:00.0', classCode: '0x038000', vendor: '0x1002', device: '0x740c' }, // display controller (MI250)
+      { address: '0000:19:00.0', classCode: '0x010601', vendor: '0x8086', device: '0xa352' }, // AHCI: storage, not NVMe
+      { address: '0000:1a:00.0', classCode: '0x010802', vendor: '0x144d', device: '0xa80a' },
+    ];
+    const kinds = (await (await backendFor(host)).inventory()).filter((d) => d.kind !== 'USB').map((d) => d.kind);
+    expect(kinds).toEqual(['GPU', 'GPU', 'PCI', 'NVME']);
+  });
+
+  it('reports null for an absent IOMMU group, a -1 NUMA node and an unbound function', async () => {
+    const host = standardHost();
+    host.iommu = false;
+    host.pci = [{ address: '0000:05:00.0', classCode: '0x020000', vendor: '0x8086', device: '0x1533' }];
+    const nic = byAddress(await (await backendFor(host)).inventory(), '0000:05:00.0');
+    expect(nic).toMatchObject({ iommuGroup: null, numaNode: null, driver: null });
+  });
+
+  it('reads an NVMe serial through a multipath controller as well', async () => {
+    const host = standardHost();
+    host.pci = [
+      {
+        address: '0000:1a:00.0', classCode: '0x010802', vendor: '0x144d', device: '0xa80a', driver: 'nvme',
+        nvme: { controller: 'nvme3', serial: '  PHLJ9999  ', namespaces: [{ name: 'nvme3c3n1', dev: '259:9' }] },
+      },
+    ];
+    expect(byAddress(await (await backendFor(host)).inventory(), '0000:1a:00.0').serial).toBe('PHLJ9999');
+  });
+
+  it('lists USB devices only: no root hubs, hubs or interfaces', async () => {
+    const usb = (await (await backendFor(standardHost())).inventory()).filter((d) => d.kind === 'USB');
+    expect(usb.map((d) => d.address)).toEqual(['1-1.4']);
+  });
+
+  it('reports a USB device without a serial attribute with serial null', async () => {
+    const host = standardHost();
+    host.usb = [{ name: '3-2', attributes: { idVendor: '046d', idProduct: 'c52b', bDeviceClass: '00' } }];
+    expect(await (await backendFor(host)).inventory()).toContainEqual(
+      expect.objectContaining({ address: '3-2', serial: null, driver: null, productName: 'Unifying Receiver' }),
+    );
+  });
+
+  it('reports IDs alone when no pci.ids / usb.ids is installed', async () => {
+    const devices = await (await backendFor(standardHost(), { withIds: false })).inventory();
+    expect(byAddress(devices, '0000:65:00.0')).toMatchObject({ vendorId: '10de', productId: '2204', vendorName: null, productName: null });
+    expect(byAddress(devices, '1-1.4')).toMatchObject({ vendorId: '046d', vendorName: null, productName: null });
+  });
+});
+
+describe('linux backend facts', () => {
+  it('counts processors and MemTotal from procfs and sees the IOMMU groups', async () => {
+    expect(await (await backendFor(standardHost())).facts()).toEqual({ cpuCores: 8, memoryMb: 64252, iommuEnabled: true });
+  });
+
+  it('reports the IOMMU off when /sys/kernel/iommu_groups is empty', async () => {
+    const host = standardHost();
+    host.iommu = false;
+    expect((await (await backendFor(host)).facts()).iommuEnabled).toBe(false);
+  });
+
+  it('reports the IOMMU off when /sys/kernel/iommu_groups does not exist', async () => {
+    const host = await buildHost(standardHost());
+    built.push(host);
+    const backend = new LinuxBackend({ sysfsRoot: '/nonexistent', procRoot: host.procRoot });
+    expect((await backend.facts()).iommuEnabled).toBe(false);
+  });
+});

@@ -1,0 +1,41 @@
+// On a real machine the sysfs discovery must list what `lspci -nn -D` lists (bridges aside).
+
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { discoverPci } from '../../agent/backends/linux/discovery.ts';
+
+function lspciOutput(): string | null {
+  try {
+    return execFileSync('lspci', ['-nn', '-D'], { encoding: 'utf8' });
+  } catch {
+    return null;
+  }
+}
+
+function pciDevicesPresent(): boolean {
+  try {
+    return readdirSync('/sys/bus/pci/devices').length > 0;
+  } catch {
+    return false;
+  }
+}
+
+const lspci = lspciOutput();
+const skipReason = lspci === null ? 'lspci is not installed (Debian: pciutils)' : !pciDevicesPresent() ? 'this machine shows no PCI devices' : null;
+
+// `0000:00:03.0 Ethernet controller [0200]: Red Hat, Inc. Virtio network device [1af4:1041] (rev 01)`
+const LSPCI_LINE = /^(\S+) .*?\[([0-9a-f]{4})\]: .*?\[([0-9a-f]{4}):([0-9a-f]{4})\]/;
+
+describe('discovery on this machine', () => {
+  it.skipIf(skipReason !== null)(`agrees with lspci -nn -D${skipReason ? ` (skipped: ${skipReason})` : ''}`, async () => {
+    const expected = lspci!
+      .split('\n')
+      .map((line) => LSPCI_LINE.exec(line))
+      .filter((match) => match !== null)
+      .filter((match) => !match[2]!.startsWith('06'))
+      .map((match) => ({ address: match[1], vendorId: match[3], productId: match[4] }));
+    const discovered = (await discoverPci('/sys', [])).map(({ address, vendorId, productId }) => ({ address, vendorId, productId }));
+    expect(discovered).toEqual(expected);
+  });
+});
