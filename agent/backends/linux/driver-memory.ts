@@ -1,0 +1,50 @@
+// The driver each PCI function had before it was handed to vfio-pci, kept on disk so that an
+// attach after an agent restart (or a host reboot with vfio-pci bound early) still gives the
+// device back to `nvidia` rather than to whichever driver the kernel probes first.
+
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+type Drivers = Record<string, string>;
+
+export class DriverMemory {
+  readonly #file: string;
+
+  constructor(stateDir: string) {
+    this.#file = join(stateDir, 'drivers.json');
+  }
+
+  async original(address: string): Promise<string | null> {
+    return (await this.#read())[address] ?? null;
+  }
+
+  async remember(address: string, driver: string): Promise<void> {
+    const drivers = await this.#read();
+    if (drivers[address] === driver) return;
+    await this.#write({ ...drivers, [address]: driver });
+  }
+
+  async forget(address: string): Promise<void> {
+    const drivers = await this.#read();
+    if (!(address in drivers)) return;
+    const { [address]: _forgotten, ...rest } = drivers;
+    await this.#write(rest);
+  }
+
+  async #read(): Promise<Drivers> {
+    try {
+      return JSON.parse(await readFile(this.#file, 'utf8')) as Drivers;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      throw error;
+    }
+  }
+
+  // Write-then-rename, so a crash mid-write leaves the previous file rather than half a JSON.
+  async #write(drivers: Drivers): Promise<void> {
+    await mkdir(dirname(this.#file), { recursive: true });
+    const temporary = `${this.#file}.${process.pid}.tmp`;
+    await writeFile(temporary, `${JSON.stringify(drivers, null, 2)}\n`);
+    await rename(temporary, this.#file);
+  }
+}
