@@ -1,0 +1,71 @@
+import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import postgres from 'postgres';
+import type { Logger } from 'drizzle-orm';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import type { PgAsyncDatabase, PgAsyncTransaction } from 'drizzle-orm/pg-core/async';
+import type { PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { relations, type Relations } from './relations.ts';
+
+export type Db = PgAsyncDatabase<PgQueryResultHKT, Relations>;
+export type Tx = PgAsyncTransaction<PgQueryResultHKT, Relations>;
+/** Either the database or an open transaction: read helpers accept both. */
+export type Queryable = Db | Tx;
+
+export const NOTIFY_CHANNEL = 'passthru_changes';
+
+export interface Database {
+  db: Db;
+  kind: 'pglite' | 'postgres';
+  /** LISTEN on the change channel; returns the function that stops listening. */
+  listen(onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  /** Called with every SQL statement; tests count statements with it. */
+  onQuery?: (sql: string) => void;
+}
+
+const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
+
+/** Opens the configured database and brings its schema up to date. */
+export async function openDatabase(options: OpenOptions): Promise<Database> {
+  const logger: Logger | undefined = options.onQuery
+    ? { logQuery: (query) => options.onQuery!(query) }
+    : undefined;
+
+  if (options.databaseUrl) {
+    const client = postgres(options.databaseUrl, { max: 10, onnotice: () => {} });
+    const db = drizzlePostgres({ client, relations, logger });
+    await migratePostgres(db, { migrationsFolder });
+    return {
+      db: db as unknown as Db,
+      kind: 'postgres',
+      async listen(onPayload) {
+        const { unlisten } = await client.listen(NOTIFY_CHANNEL, onPayload);
+        return unlisten;
+      },
+      close: () => client.end({ timeout: 5 }),
+    };
+  }
+
+  mkdirSync(options.dataDir, { recursive: true });
+  const client = await PGlite.create({ dataDir: options.dataDir });
+  const db = drizzlePglite({ client, relations, logger });
+  await migratePglite(db, { migrationsFolder });
+  return {
+    db: db as unknown as Db,
+    kind: 'pglite',
+    async listen(onPayload) {
+      return client.listen(NOTIFY_CHANNEL, onPayload);
+    },
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,61 @@
+import { sql } from 'drizzle-orm';
+import { bigserial, check, foreignKey, index, integer, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+import { pgTable } from './table.ts';
+import { deviceKind, deviceStatus } from './enums.ts';
+import { hosts } from './hosts.ts';
+import { operations } from './operations.ts';
+import { vms } from './vms.ts';
+
+export const devices = pgTable(
+  'devices',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    hostId: uuid()
+      .notNull()
+      .references(() => hosts.id, { onDelete: 'cascade' }),
+    kind: deviceKind().notNull(),
+    address: text().notNull(),
+    vendorId: text().notNull(),
+    productId: text().notNull(),
+    vendorName: text(),
+    productName: text(),
+    serial: text(),
+    iommuGroup: integer(),
+    numaNode: integer(),
+    driver: text(),
+    status: deviceStatus().notNull(),
+    // One column, so a device can never be held by two VMs at once.
+    vmId: uuid(),
+    updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    unique('devices_host_address_unique').on(t.hostId, t.address),
+    // The VM must live on the device's host: enforced by the database, not only by code.
+    foreignKey({ name: 'devices_vm_same_host_fk', columns: [t.vmId, t.hostId], foreignColumns: [vms.id, vms.hostId] }),
+    check(
+      'devices_vm_matches_status',
+      sql`(${t.status} in ('ASSIGNING', 'ASSIGNED', 'RELEASING')) = (${t.vmId} is not null)`,
+    ),
+    index('devices_vm_idx').on(t.vmId),
+    index('devices_status_kind_idx').on(t.status, t.kind),
+  ],
+);
+
+/** Append-only history of every status change of a device. */
+export const deviceEvents = pgTable(
+  'device_events',
+  {
+    id: bigserial({ mode: 'number' }).primaryKey(),
+    deviceId: uuid()
+      .notNull()
+      .references(() => devices.id, { onDelete: 'cascade' }),
+    fromStatus: deviceStatus(),
+    toStatus: deviceStatus().notNull(),
+    vmId: uuid().references(() => vms.id),
+    operationId: uuid().references(() => operations.id),
+    actor: text().notNull(),
+    note: text(),
+    at: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('device_events_device_idx').on(t.deviceId, t.at)],
+);

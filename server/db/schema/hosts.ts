@@ -1,0 +1,34 @@
+import { sql } from 'drizzle-orm';
+import { boolean, check, integer, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { pgTable } from './table.ts';
+import { hostStatus } from './enums.ts';
+
+export const clusters = pgTable(
+  'clusters',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    name: text().notNull().unique(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [check('clusters_name_length', sql`char_length(${t.name}) between 1 and 64`)],
+);
+
+export const hosts = pgTable(
+  'hosts',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    clusterId: uuid()
+      .notNull()
+      .references(() => clusters.id, { onDelete: 'restrict' }),
+    name: text().notNull().unique(),
+    status: hostStatus().notNull().default('OFFLINE'),
+    lastSeenAt: timestamp({ withTimezone: true }),
+    cpuCores: integer(),
+    memoryMb: integer(),
+    iommuEnabled: boolean().notNull().default(false),
+    // sha256 of the agent's token; the token itself is shown once at enrollment.
+    tokenHash: text().notNull().unique(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [check('hosts_name_length', sql`char_length(${t.name}) between 1 and 64`)],
+);

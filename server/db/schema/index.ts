@@ -1,0 +1,6 @@
+export * from './enums.ts';
+export * from './hosts.ts';
+export * from './plans.ts';
+export * from './vms.ts';
+export * from './devices.ts';
+export * from './operations.ts';

@@ -1,0 +1,31 @@
+import { sql } from 'drizzle-orm';
+import { check, integer, text, timestamp, unique, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { pgTable } from './table.ts';
+import { vmStatus } from './enums.ts';
+import { hosts } from './hosts.ts';
+import { servicePlans } from './plans.ts';
+
+export const vms = pgTable(
+  'vms',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    name: text().notNull(),
+    hostId: uuid()
+      .notNull()
+      .references(() => hosts.id, { onDelete: 'restrict' }),
+    planId: uuid().references(() => servicePlans.id, { onDelete: 'restrict' }),
+    cores: integer().notNull(),
+    memoryMb: integer().notNull(),
+    diskGb: integer().notNull(),
+    status: vmStatus().notNull().default('PROVISIONING'),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    deletedAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [
+    // Target of devices' (vm_id, host_id) foreign key: a device can only reference a VM on its own host.
+    unique('vms_id_host_unique').on(t.id, t.hostId),
+    // A deleted VM keeps its row for history but frees its name.
+    uniqueIndex('vms_live_name_unique').on(t.name).where(sql`${t.status} <> 'DELETED'`),
+    check('vms_name_format', sql`${t.name} ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$'`),
+  ],
+);

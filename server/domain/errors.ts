@@ -1,0 +1,113 @@
+// Expected failures. Each class is exposed as a GraphQL error type (server/graphql/errors.ts),
+// so clients receive them as typed union members; anything else thrown is a bug and is masked.
+
+export class DomainError extends Error {
+  override name = 'DomainError';
+}
+
+export class NotFoundError extends DomainError {
+  constructor(
+    readonly typename: string,
+    readonly id: string,
+  ) {
+    super(`No ${typename} with ID "${id}"`);
+  }
+}
+
+export class ValidationError extends DomainError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class InvalidTransitionError extends DomainError {
+  constructor(
+    readonly deviceId: string,
+    readonly status: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class HostOfflineError extends DomainError {
+  constructor(
+    readonly hostId: string,
+    hostName: string,
+  ) {
+    super(`Host ${hostName} is offline; its agent must be connected before devices or VMs on it can change`);
+  }
+}
+
+export class WrongHostError extends DomainError {
+  constructor(message: string) {
+    super(message);
+  }
+}
+
+export interface FreeGpus {
+  hostId: string;
+  hostName: string;
+  freeGpus: number;
+}
+
+export class NoCapacityError extends DomainError {
+  constructor(
+    readonly requiredGpus: number,
+    readonly free: FreeGpus[],
+  ) {
+    const best = free.reduce((max, host) => Math.max(max, host.freeGpus), 0);
+    super(
+      free.length === 0
+        ? `No online host can take this plan (it needs ${requiredGpus} free GPU${requiredGpus === 1 ? '' : 's'})`
+        : `No host has ${requiredGpus} matching free GPU${requiredGpus === 1 ? '' : 's'}; the most free on one host is ${best}`,
+    );
+  }
+}
+
+export class PlanInUseError extends DomainError {
+  constructor(readonly vmCount: number) {
+    super(`The plan is used by ${vmCount} VM${vmCount === 1 ? '' : 's'}; delete or move them first`);
+  }
+}
+
+export class VmBusyError extends DomainError {
+  constructor(
+    readonly vmId: string,
+    readonly status: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class OperationFinishedError extends DomainError {
+  constructor(
+    readonly operationId: string,
+    readonly status: string,
+  ) {
+    super(`Operation ${operationId} already finished as ${status}`);
+  }
+}
+
+export class UnauthenticatedError extends DomainError {
+  constructor(message = 'This call needs a host agent token') {
+    super(message);
+  }
+}
+
+export const domainErrorClasses = [
+  NotFoundError,
+  ValidationError,
+  InvalidTransitionError,
+  HostOfflineError,
+  WrongHostError,
+  NoCapacityError,
+  PlanInUseError,
+  VmBusyError,
+  OperationFinishedError,
+  UnauthenticatedError,
+] as const;

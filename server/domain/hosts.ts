@@ -1,0 +1,205 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { and, asc, eq, lt } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { isUniqueViolation } from '../db/errors.ts';
+import { clusters, devices, hosts } from '../db/schema/index.ts';
+import { inTransaction } from '../pubsub.ts';
+import { observe } from './device-state.ts';
+import { recordNewDevice, writeDeviceStatus, type DeviceRow } from './device-store.ts';
+import { NotFoundError, ValidationError } from './errors.ts';
+import type { Services } from './services.ts';
+
+export type HostRow = typeof hosts.$inferSelect;
+
+function checkName(field: string, name: string) {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
+    throw new ValidationError(field, `${field} "${name.slice(0, 70)}" is not valid: use 1 to 64 letters, digits, dots, dashes or underscores`);
+  }
+}
+
+export async function createCluster(services: Services, name: string) {
+  checkName('name', name);
+  try {
+    const [cluster] = await services.db.insert(clusters).values({ name }).returning();
+    return cluster!;
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new ValidationError('name', `A cluster named "${name}" already exists`);
+    throw error;
+  }
+}
+
+/** Host tokens are 256 random bits, so a fast hash is enough; only the hash is stored. */
+export function hashToken(token: string) {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+function newToken() {
+  return `pth_${randomBytes(32).toString('base64url')}`;
+}
+
+/** Registers a host and returns its agent token, which is never shown again. */
+export async function enrollHost(services: Services, input: { name: string; clusterId: string }) {
+  checkName('name', input.name);
+  const [cluster] = await services.db.select().from(clusters).where(eq(clusters.id, input.clusterId));
+  if (!cluster) throw new NotFoundError('Cluster', input.clusterId);
+  const token = newToken();
+  try {
+    const [host] = await services.db
+      .insert(hosts)
+      .values({ name: input.name, clusterId: cluster.id, tokenHash: hashToken(token) })
+      .returning();
+    return { host: host!, token };
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new ValidationError('name', `A host named "${input.name}" is already enrolled`);
+    throw error;
+  }
+}
+
+/** Issues a new agent token for a host; the old one stops working at once. */
+export async function rotateHostToken(services: Services, hostId: string) {
+  const token = newToken();
+  const [host] = await services.db.update(hosts).set({ tokenHash: hashToken(token) }).where(eq(hosts.id, hostId)).returning();
+  if (!host) throw new NotFoundError('Host', hostId);
+  return { host, token };
+}
+
+export async function hostForToken(db: Db, token: string): Promise<HostRow | null> {
+  const [host] = await db.select().from(hosts).where(eq(hosts.tokenHash, hashToken(token)));
+  return host ?? null;
+}
+
+export interface HostFactsInput {
+  cpuCores: number;
+  memoryMb: number;
+  iommuEnabled: boolean;
+}
+
+/** Marks the host alive; announces it only when it comes back online. */
+export async function heartbeat(services: Services, hostId: string, facts?: HostFactsInput) {
+  return inTransaction(services.db, async (tx, changes) => {
+    const [before] = await tx.select({ status: hosts.status }).from(hosts).where(eq(hosts.id, hostId)).for('update');
+    if (!before) throw new NotFoundError('Host', hostId);
+    const [host] = await tx
+      .update(hosts)
+      .set({ status: 'ONLINE', lastSeenAt: new Date(), ...(facts ?? {}) })
+      .where(eq(hosts.id, hostId))
+      .returning();
+    if (before.status !== 'ONLINE' || facts) changes.host({ id: hostId });
+    return host!;
+  });
+}
+
+/** Hosts silent for longer than the heartbeat timeout go OFFLINE. */
+export async function markSilentHostsOffline(db: Db, timeoutMs: number, now = new Date()) {
+  return inTransaction(db, async (tx, changes) => {
+    const silent = await tx
+      .update(hosts)
+      .set({ status: 'OFFLINE' })
+      .where(and(eq(hosts.status, 'ONLINE'), lt(hosts.lastSeenAt, new Date(now.getTime() - timeoutMs))))
+      .returning({ id: hosts.id });
+    for (const host of silent) changes.host({ id: host.id });
+    return silent.length;
+  });
+}
+
+export interface ReportedDevice {
+  kind: DeviceRow['kind'];
+  address: string;
+  vendorId: string;
+  productId: string;
+  vendorName: string | null;
+  productName: string | null;
+  serial: string | null;
+  iommuGroup: number | null;
+  numaNode: number | null;
+  driver: string | null;
+}
+
+const MAX_REPORTED_DEVICES = 4096;
+const HEX4 = /^[0-9a-f]{4}$/;
+
+function validateReport(reported: ReportedDevice[]) {
+  if (reported.length > MAX_REPORTED_DEVICES) {
+    throw new ValidationError('devices', `An inventory holds at most ${MAX_REPORTED_DEVICES} devices, got ${reported.length}`);
+  }
+  const addresses = new Set<string>();
+  for (const device of reported) {
+    if (!/^[0-9A-Za-z:.\-]{1,64}$/.test(device.address)) throw new ValidationError('devices.address', `Device address "${device.address.slice(0, 70)}" is not a PCI or USB address`);
+    if (addresses.has(device.address)) throw new ValidationError('devices.address', `Device address ${device.address} is reported twice`);
+    addresses.add(device.address);
+    if (!HEX4.test(device.vendorId) || !HEX4.test(device.productId)) {
+      throw new ValidationError('devices.vendorId', `Device ${device.address} has IDs ${device.vendorId}:${device.productId}; expected 4 lowercase hex digits each`);
+    }
+    for (const text of [device.vendorName, device.productName, device.serial, device.driver]) {
+      if (text !== null && text.length > 256) throw new ValidationError('devices', `Device ${device.address} has a field longer than 256 characters`);
+    }
+  }
+}
+
+/**
+ * Reconciles a full inventory snapshot with what the server believed. A device is recognised
+ * by its serial first (it keeps its identity when moved to another slot), then by address.
+ * New devices appear ATTACHED, or DETACHED when already on vfio-pci; vanished ones become
+ * MISSING, never deleted; the state machine decides every status from what the agent saw.
+ */
+export async function reportInventory(services: Services, hostId: string, facts: HostFactsInput, reported: ReportedDevice[]) {
+  validateReport(reported);
+  return inTransaction(services.db, async (tx, changes) => {
+    const [host] = await tx
+      .update(hosts)
+      .set({ ...facts, status: 'ONLINE', lastSeenAt: new Date() })
+      .where(eq(hosts.id, hostId))
+      .returning();
+    if (!host) throw new NotFoundError('Host', hostId);
+    changes.host({ id: hostId });
+
+    const known = await tx.select().from(devices).where(eq(devices.hostId, hostId)).orderBy(asc(devices.id)).for('update');
+    const bySerial = new Map(known.filter((d) => d.serial).map((d) => [`${d.kind}/${d.serial}`, d]));
+    const byAddress = new Map(known.map((d) => [d.address, d]));
+    const matched = new Map<string, { row: DeviceRow; seen: ReportedDevice }>();
+    const fresh: ReportedDevice[] = [];
+    for (const seen of reported) {
+      const row = (seen.serial && bySerial.get(`${seen.kind}/${seen.serial}`)) || byAddress.get(seen.address);
+      if (row && !matched.has(row.id)) matched.set(row.id, { row, seen });
+      else fresh.push(seen);
+    }
+
+    const actor = { actor: services.actor, note: 'inventory report' };
+    const vanished = known.filter((row) => !matched.has(row.id));
+    const takenAddresses = new Set(reported.map((d) => d.address));
+    for (const row of vanished) {
+      const next = observe(row.status, { present: false, boundToVfio: false, driverIsMeaningful: true });
+      // A missing device gives up its slot address if another device now sits there.
+      const address = takenAddresses.has(row.address) ? `${row.address}~${row.id.slice(0, 8)}` : row.address;
+      if (address !== row.address) await tx.update(devices).set({ address }).where(eq(devices.id, row.id));
+      if (next) await writeDeviceStatus(tx, changes, { ...row, address }, next, actor);
+    }
+
+    // Moved devices first free their old addresses, so two drives swapping slots do not collide.
+    const moved = [...matched.values()].filter(({ row, seen }) => row.address !== seen.address);
+    for (const { row } of moved) await tx.update(devices).set({ address: `~${row.id}` }).where(eq(devices.id, row.id));
+
+    for (const { row, seen } of matched.values()) {
+      const described = { ...seen, updatedAt: new Date() };
+      const [current] = await tx.update(devices).set(described).where(eq(devices.id, row.id)).returning();
+      const next = observe(row.status, {
+        present: true,
+        boundToVfio: seen.driver === 'vfio-pci',
+        driverIsMeaningful: seen.kind !== 'USB',
+      });
+      if (next) await writeDeviceStatus(tx, changes, current!, next, actor);
+      else if (describedChanged(row, seen)) changes.device({ id: row.id, hostId, vmIds: row.vmId ? [row.vmId] : [] });
+    }
+
+    for (const seen of fresh) {
+      const status = observe(null, { present: true, boundToVfio: seen.driver === 'vfio-pci', driverIsMeaningful: seen.kind !== 'USB' })!;
+      const [created] = await tx.insert(devices).values({ ...seen, hostId, status }).returning();
+      await recordNewDevice(tx, changes, created!, actor);
+    }
+    return host;
+  });
+}
+
+function describedChanged(row: DeviceRow, seen: ReportedDevice) {
+  return (Object.keys(seen) as (keyof ReportedDevice)[]).some((key) => row[key] !== seen[key]);
+}

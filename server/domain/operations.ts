@@ -1,0 +1,197 @@
+import { and, asc, eq, inArray, lt } from 'drizzle-orm';
+import type { Db, Tx } from '../db/client.ts';
+import { devices, operationDevices, operations, vms } from '../db/schema/index.ts';
+import { inTransaction, type ChangeSet } from '../pubsub.ts';
+import { ACTION_OF_OPERATION, begin, finish, type DeviceStatus } from './device-state.ts';
+import { writeDeviceStatus, type DeviceRow } from './device-store.ts';
+import { NotFoundError, OperationFinishedError } from './errors.ts';
+import type { Services } from './services.ts';
+import { finishVm, VM_ACTION_OF_OPERATION, type VmStatus } from './vm-state.ts';
+
+export type OperationRow = typeof operations.$inferSelect;
+export type OperationType = OperationRow['type'];
+
+export interface NewOperation {
+  type: OperationType;
+  hostId: string;
+  vm?: { id: string; fromStatus: VmStatus | null } | null;
+  /** Devices the operation moves, locked by the caller; each enters its in-flight status. */
+  devices: DeviceRow[];
+  /** Names VMs in refusal messages. */
+  vmNames?: Map<string, string>;
+}
+
+/**
+ * Queues an operation for the host's agent and moves its devices into their in-flight status.
+ * Every device is checked by the state machine before anything is written, so a refusal of
+ * any one changes nothing.
+ */
+export async function queueOperation(
+  tx: Tx,
+  changes: ChangeSet,
+  services: Services,
+  spec: NewOperation,
+): Promise<{ operation: OperationRow; devices: DeviceRow[] }> {
+  const action = ACTION_OF_OPERATION[spec.type];
+  const nextStatuses = action
+    ? spec.devices.map((device) => begin(action, { ...device, vmName: device.vmId ? spec.vmNames?.get(device.vmId) : null }))
+    : [];
+
+  const [operation] = await tx
+    .insert(operations)
+    .values({
+      type: spec.type,
+      hostId: spec.hostId,
+      vmId: spec.vm?.id ?? null,
+      vmFromStatus: spec.vm?.fromStatus ?? null,
+      actor: services.actor,
+      deadlineAt: new Date(Date.now() + services.operationTimeoutMs),
+    })
+    .returning();
+
+  const moved: DeviceRow[] = [];
+  if (spec.devices.length > 0) {
+    await tx
+      .insert(operationDevices)
+      .values(spec.devices.map((device) => ({ operationId: operation!.id, deviceId: device.id, fromStatus: device.status })));
+    for (const [index, device] of spec.devices.entries()) {
+      moved.push(
+        await writeDeviceStatus(tx, changes, device, nextStatuses[index]!, {
+          actor: services.actor,
+          operationId: operation!.id,
+          vmId: spec.vm?.id ?? null,
+        }),
+      );
+    }
+  }
+  changes.operation({ id: operation!.id, hostId: operation!.hostId, vmId: operation!.vmId, status: operation!.status });
+  return { operation: operation!, devices: moved };
+}
+
+export interface Outcome {
+  succeeded: boolean;
+  error?: string | null;
+}
+
+/**
+ * Ends an operation: completes or reverts each device through the state machine, settles the
+ * VM, and records the result. Runs inside the caller's transaction with the operation locked.
+ */
+async function settleOperation(tx: Tx, changes: ChangeSet, actor: string, operation: OperationRow, outcome: Outcome) {
+  const action = ACTION_OF_OPERATION[operation.type];
+  if (action) {
+    const moves = await tx
+      .select({ device: devices, fromStatus: operationDevices.fromStatus })
+      .from(operationDevices)
+      .innerJoin(devices, eq(devices.id, operationDevices.deviceId))
+      .where(eq(operationDevices.operationId, operation.id))
+      .orderBy(asc(devices.id))
+      .for('update', { of: devices });
+    for (const { device, fromStatus } of moves) {
+      const next = finish(action, device.status, fromStatus as DeviceStatus, outcome.succeeded);
+      if (next) {
+        await writeDeviceStatus(tx, changes, device, next, {
+          actor,
+          operationId: operation.id,
+          note: outcome.succeeded ? null : outcome.error ?? 'operation failed',
+        });
+      }
+    }
+  }
+
+  const vmAction = VM_ACTION_OF_OPERATION[operation.type];
+  if (vmAction && operation.vmId) {
+    const [vm] = await tx.select().from(vms).where(eq(vms.id, operation.vmId)).for('update');
+    const next = vm && finishVm(vmAction, vm.status, operation.vmFromStatus, outcome.succeeded);
+    if (vm && next) {
+      await tx
+        .update(vms)
+        .set({ status: next, deletedAt: next === 'DELETED' ? new Date() : null })
+        .where(eq(vms.id, vm.id));
+      changes.vm({ id: vm.id, hostId: vm.hostId });
+    }
+  }
+
+  const [finished] = await tx
+    .update(operations)
+    .set({
+      status: outcome.succeeded ? 'SUCCEEDED' : 'FAILED',
+      error: outcome.succeeded ? null : outcome.error?.slice(0, 4000) || 'operation failed',
+      finishedAt: new Date(),
+      startedAt: operation.startedAt ?? new Date(),
+    })
+    .where(eq(operations.id, operation.id))
+    .returning();
+  changes.operation({ id: finished!.id, hostId: finished!.hostId, vmId: finished!.vmId, status: finished!.status });
+  return finished!;
+}
+
+async function lockHostOperation(tx: Tx, hostId: string, operationId: string): Promise<OperationRow> {
+  const [operation] = await tx
+    .select()
+    .from(operations)
+    .where(and(eq(operations.id, operationId), eq(operations.hostId, hostId)))
+    .for('update');
+  // Another host's operation is reported as unknown: an agent learns nothing about other hosts.
+  if (!operation) throw new NotFoundError('Operation', operationId);
+  if (operation.status === 'SUCCEEDED' || operation.status === 'FAILED') {
+    throw new OperationFinishedError(operation.id, operation.status);
+  }
+  return operation;
+}
+
+/** The agent has picked the operation up. */
+export async function markOperationRunning(services: Services, hostId: string, operationId: string) {
+  return inTransaction(services.db, async (tx, changes) => {
+    const operation = await lockHostOperation(tx, hostId, operationId);
+    if (operation.status === 'RUNNING') return operation;
+    const [running] = await tx
+      .update(operations)
+      .set({ status: 'RUNNING', startedAt: new Date() })
+      .where(eq(operations.id, operation.id))
+      .returning();
+    changes.operation({ id: running!.id, hostId: running!.hostId, vmId: running!.vmId, status: running!.status });
+    return running!;
+  });
+}
+
+/** The agent reports how an operation of its own host ended. */
+export async function completeOperation(services: Services, hostId: string, operationId: string, outcome: Outcome) {
+  return inTransaction(services.db, async (tx, changes) => {
+    const operation = await lockHostOperation(tx, hostId, operationId);
+    return settleOperation(tx, changes, services.actor, operation, outcome);
+  });
+}
+
+/**
+ * Fails operations past their deadline and reverts their devices. SKIP LOCKED lets several
+ * server processes sweep at once without waiting on each other or failing one twice.
+ */
+export async function failExpiredOperations(db: Db, now = new Date()): Promise<number> {
+  return inTransaction(db, async (tx, changes) => {
+    const expired = await tx
+      .select()
+      .from(operations)
+      .where(and(inArray(operations.status, ['PENDING', 'RUNNING']), lt(operations.deadlineAt, now)))
+      .orderBy(asc(operations.createdAt))
+      .limit(100)
+      .for('update', { skipLocked: true });
+    for (const operation of expired) {
+      const waited = Math.round((operation.deadlineAt.getTime() - operation.createdAt.getTime()) / 1000);
+      await settleOperation(tx, changes, 'system:timeout', operation, {
+        succeeded: false,
+        error: `Timed out after ${waited} s without an answer from the host's agent; the next inventory report settles the device state`,
+      });
+    }
+    return expired.length;
+  });
+}
+
+/** Unfinished operations of a host, oldest first: what an agent replays after reconnecting. */
+export function unfinishedOperations(db: Db, hostId: string) {
+  return db.query.operations.findMany({
+    where: { hostId, status: { in: ['PENDING', 'RUNNING'] } },
+    orderBy: { createdAt: 'asc' },
+  });
+}
+

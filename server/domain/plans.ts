@@ -1,0 +1,87 @@
+import { and, eq } from 'drizzle-orm';
+import { servicePlans, vms } from '../db/schema/index.ts';
+import { isUniqueViolation } from '../db/errors.ts';
+import { inTransaction } from '../pubsub.ts';
+import { NotFoundError, PlanInUseError, ValidationError } from './errors.ts';
+import type { Services } from './services.ts';
+import { countVmsOfPlan, type PlanRow } from './vms.ts';
+
+export interface PlanInput {
+  name: string;
+  provisionType: PlanRow['provisionType'];
+  cores: number;
+  memoryMb: number;
+  diskGb: number;
+  gpuCount: number;
+  gpuVendorId: string | null;
+  gpuProductId: string | null;
+}
+
+const HEX4 = /^[0-9a-f]{4}$/;
+
+function within(field: string, value: number, min: number, max: number, unit: string) {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ValidationError(field, `${field} must be a whole number from ${min} to ${max} ${unit}, got ${value}`);
+  }
+}
+
+/** The same limits the table's CHECK constraints hold, said in words an operator can act on. */
+export function validatePlan(plan: PlanInput): PlanInput {
+  const name = plan.name.trim();
+  if (name.length < 1 || name.length > 64) throw new ValidationError('name', 'Plan name must be 1 to 64 characters');
+  within('cores', plan.cores, 1, 1024, 'cores');
+  within('memoryMb', plan.memoryMb, 64, 16_777_216, 'MiB');
+  within('diskGb', plan.diskGb, 0, 1_048_576, 'GiB');
+  within('gpuCount', plan.gpuCount, 0, 64, 'GPUs');
+  if (plan.gpuCount > 0 && plan.provisionType !== 'KVM') {
+    throw new ValidationError('gpuCount', 'GPU count is only meaningful for KVM plans; set it to 0 or choose KVM');
+  }
+  const gpuVendorId = plan.gpuVendorId?.toLowerCase() || null;
+  const gpuProductId = plan.gpuProductId?.toLowerCase() || null;
+  if (gpuVendorId !== null && !HEX4.test(gpuVendorId)) throw new ValidationError('gpuVendorId', 'GPU vendor ID must be 4 hex digits, e.g. 10de');
+  if (gpuProductId !== null && !HEX4.test(gpuProductId)) throw new ValidationError('gpuProductId', 'GPU product ID must be 4 hex digits, e.g. 2204');
+  if (gpuProductId !== null && gpuVendorId === null) throw new ValidationError('gpuVendorId', 'A GPU product ID needs its vendor ID');
+  return { ...plan, name, gpuVendorId, gpuProductId };
+}
+
+async function withNameCheck<T>(name: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new ValidationError('name', `A service plan named "${name}" already exists`);
+    throw error;
+  }
+}
+
+export async function createServicePlan(services: Services, input: PlanInput) {
+  const plan = validatePlan(input);
+  return withNameCheck(plan.name, async () => {
+    const [created] = await services.db.insert(servicePlans).values(plan).returning();
+    return created!;
+  });
+}
+
+export async function updateServicePlan(services: Services, planId: string, changes: Partial<PlanInput>) {
+  return inTransaction(services.db, async (tx) => {
+    const [current] = await tx.select().from(servicePlans).where(eq(servicePlans.id, planId)).for('update');
+    if (!current) throw new NotFoundError('ServicePlan', planId);
+    const plan = validatePlan({ ...current, ...changes });
+    return withNameCheck(plan.name, async () => {
+      const [updated] = await tx.update(servicePlans).set(plan).where(eq(servicePlans.id, planId)).returning();
+      return updated!;
+    });
+  });
+}
+
+export async function deleteServicePlan(services: Services, planId: string) {
+  return inTransaction(services.db, async (tx) => {
+    const [plan] = await tx.select().from(servicePlans).where(eq(servicePlans.id, planId)).for('update');
+    if (!plan) throw new NotFoundError('ServicePlan', planId);
+    const inUse = await countVmsOfPlan(tx, planId);
+    if (inUse > 0) throw new PlanInUseError(inUse);
+    // Deleted VMs keep their history but let go of the plan.
+    await tx.update(vms).set({ planId: null }).where(and(eq(vms.planId, planId), eq(vms.status, 'DELETED')));
+    await tx.delete(servicePlans).where(eq(servicePlans.id, planId));
+    return plan;
+  });
+}

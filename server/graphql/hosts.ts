@@ -1,0 +1,208 @@
+import { builder } from './builder.ts';
+import { idOf } from './ids.ts';
+import { changesOf } from './subscriptions.ts';
+import { NotFoundError, UnauthenticatedError, ValidationError } from '../domain/errors.ts';
+import { createCluster, enrollHost, heartbeat, reportInventory, rotateHostToken, type HostRow } from '../domain/hosts.ts';
+import type { Context } from '../context.ts';
+import { DeviceKindEnum } from './devices.ts';
+
+export const HostStatusEnum = builder.enumType('HostStatus', {
+  description: 'Whether the host agent is heard from.',
+  values: {
+    ONLINE: { description: 'The agent sent a heartbeat within the heartbeat timeout.' },
+    OFFLINE: { description: 'The agent has been silent longer than the heartbeat timeout.' },
+  },
+});
+
+export const Cluster = builder.drizzleNode('clusters', {
+  name: 'Cluster',
+  description: 'A named group of KVM hosts; VMs are provisioned into a cluster.',
+  id: { column: (c) => c.id },
+  fields: (t) => ({
+    name: t.exposeString('name', { description: 'Unique name of the cluster.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the cluster was created.' }),
+    hosts: t.relation('hosts', { description: 'Hosts of the cluster, by name.', query: { orderBy: { name: 'asc' } } }),
+  }),
+});
+
+export const Host = builder.drizzleNode('hosts', {
+  name: 'Host',
+  description: 'A KVM hypervisor with a Passthru agent.',
+  id: { column: (h) => h.id },
+  fields: (t) => ({
+    name: t.exposeString('name', { description: 'Unique host name.' }),
+    cluster: t.relation('cluster', { description: 'The cluster the host belongs to.' }),
+    status: t.expose('status', { type: HostStatusEnum, description: 'ONLINE while the agent sends heartbeats.' }),
+    lastSeenAt: t.expose('lastSeenAt', { type: 'DateTime', nullable: true, description: 'Last heartbeat or inventory report.' }),
+    cpuCores: t.exposeInt('cpuCores', { nullable: true, description: 'Logical CPUs, as the agent reports.' }),
+    memoryMb: t.exposeInt('memoryMb', { nullable: true, description: 'Memory in MiB, as the agent reports.' }),
+    iommuEnabled: t.exposeBoolean('iommuEnabled', { description: 'Whether the kernel has IOMMU groups; passthrough needs it.' }),
+    devices: t.relation('devices', {
+      description: 'Devices of the host, by address.',
+      args: { kind: t.arg({ type: DeviceKindEnum, required: false, description: 'Only devices of this kind.' }) },
+      query: (args) => ({ where: args.kind ? { kind: args.kind } : {}, orderBy: { address: 'asc' } }),
+    }),
+    vms: t.relation('vms', {
+      description: 'Live (not deleted) VMs on the host, by name.',
+      query: { where: { status: { ne: 'DELETED' } }, orderBy: { name: 'asc' } },
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  clusters: t.drizzleField({
+    type: ['clusters'],
+    description: 'All clusters, by name.',
+    resolve: (query, _root, _args, ctx) => ctx.db.query.clusters.findMany(query({ orderBy: { name: 'asc' } })),
+  }),
+  hosts: t.drizzleConnection({
+    type: 'hosts',
+    description: 'Hosts, by name.',
+    args: {
+      clusterId: t.arg.id({ required: false, description: 'Only hosts of this cluster.' }),
+      status: t.arg({ type: HostStatusEnum, required: false, description: 'Only hosts with this status.' }),
+    },
+    resolve: (query, _root, args, ctx) =>
+      ctx.db.query.hosts.findMany(
+        query({
+          where: {
+            ...(args.clusterId ? { clusterId: idOf('Cluster', args.clusterId) } : {}),
+            ...(args.status ? { status: args.status } : {}),
+          },
+          orderBy: { name: 'asc' },
+        }),
+      ),
+  }),
+  host: t.drizzleField({
+    type: 'hosts',
+    nullable: true,
+    description: 'One host by global ID, or null.',
+    args: { id: t.arg.id({ required: true, description: 'Global ID of the host.' }) },
+    resolve: (query, _root, args, ctx) => ctx.db.query.hosts.findFirst(query({ where: { id: idOf('Host', String(args.id)) } })),
+  }),
+}));
+
+const EnrollHostSuccess = builder.objectRef<{ host: HostRow; token: string }>('EnrollHostSuccess').implement({
+  description: 'A host and its new agent token. The token is shown only here: store it on the host.',
+  fields: (t) => ({
+    host: t.field({ type: Host, description: 'The host, OFFLINE until its agent connects.', resolve: (r) => r.host }),
+    token: t.exposeString('token', { description: 'The agent token (`passthru-agent --token`). Only its hash is stored.' }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  createCluster: t.fieldWithInput({
+    type: Cluster,
+    description: 'Create a cluster of hosts.',
+    input: { name: t.input.string({ required: true, description: 'Unique name, 1 to 64 letters, digits, dots, dashes or underscores.' }) },
+    errors: { types: [ValidationError] },
+    resolve: (_root, { input }, ctx) => createCluster(ctx.services, input.name),
+  }),
+  enrollHost: t.fieldWithInput({
+    type: EnrollHostSuccess,
+    description: 'Register a KVM host and get the token its agent connects with.',
+    input: {
+      name: t.input.string({ required: true, description: 'Unique host name.' }),
+      clusterId: t.input.id({ required: true, description: 'Global ID of the cluster it joins.' }),
+    },
+    errors: { types: [ValidationError, NotFoundError] },
+    resolve: (_root, { input }, ctx) => enrollHost(ctx.services, { name: input.name, clusterId: idOf('Cluster', String(input.clusterId)) }),
+  }),
+  rotateHostToken: t.fieldWithInput({
+    type: EnrollHostSuccess,
+    description: "Issue a new agent token for a host; the old token stops working at once.",
+    input: { hostId: t.input.id({ required: true, description: 'Global ID of the host.' }) },
+    errors: { types: [NotFoundError] },
+    resolve: (_root, { input }, ctx) => rotateHostToken(ctx.services, idOf('Host', String(input.hostId))),
+  }),
+}));
+
+// --- agent-facing -------------------------------------------------------------------------
+
+/** The host whose agent token made this call; agent calls refuse anyone else. */
+export function requireAgent(ctx: Context) {
+  if (!ctx.agentHost) throw new UnauthenticatedError('This call is for host agents: send the host token as "Authorization: Bearer <token>"');
+  return ctx.agentHost;
+}
+
+const HostFactsInput = builder.inputType('HostFactsInput', {
+  description: 'What an agent knows about its host as a whole.',
+  fields: (t) => ({
+    cpuCores: t.int({ required: true, description: 'Logical CPUs.' }),
+    memoryMb: t.int({ required: true, description: 'Memory in MiB.' }),
+    iommuEnabled: t.boolean({ required: true, description: 'Whether the kernel exposes IOMMU groups.' }),
+  }),
+});
+
+const ReportedDeviceInput = builder.inputType('ReportedDeviceInput', {
+  description: 'One device exactly as the agent found it.',
+  fields: (t) => ({
+    kind: t.field({ type: DeviceKindEnum, required: true, description: 'GPU, USB, NVME or PCI.' }),
+    address: t.string({ required: true, description: 'PCI address (0000:65:00.0) or USB port path (1-2.3).' }),
+    vendorId: t.string({ required: true, description: 'Four lowercase hex digits.' }),
+    productId: t.string({ required: true, description: 'Four lowercase hex digits.' }),
+    vendorName: t.string({ required: false, description: 'Vendor name from the ID database.' }),
+    productName: t.string({ required: false, description: 'Product name from the ID database.' }),
+    serial: t.string({ required: false, description: 'Serial number, where the device has one.' }),
+    iommuGroup: t.int({ required: false, description: 'IOMMU group number.' }),
+    numaNode: t.int({ required: false, description: 'NUMA node, when known.' }),
+    driver: t.string({ required: false, description: 'Kernel driver bound now (vfio-pci when pooled).' }),
+  }),
+});
+
+function checkFacts(facts: { cpuCores: number; memoryMb: number }) {
+  if (facts.cpuCores < 0 || facts.cpuCores > 65536) throw new ValidationError('facts.cpuCores', 'cpuCores must be between 0 and 65536');
+  if (facts.memoryMb < 0) throw new ValidationError('facts.memoryMb', 'memoryMb must not be negative');
+}
+
+builder.mutationFields((t) => ({
+  heartbeat: t.field({
+    type: Host,
+    description: 'Agent: I am alive. Keeps the host ONLINE.',
+    errors: { types: [UnauthenticatedError, NotFoundError] },
+    resolve: (_root, _args, ctx) => heartbeat(ctx.services, requireAgent(ctx).id),
+  }),
+  reportInventory: t.fieldWithInput({
+    type: Host,
+    description: "Agent: the host's full device inventory. The server reconciles it with what it believed; the report wins.",
+    input: {
+      facts: t.input.field({ type: HostFactsInput, required: true, description: 'Host-wide facts.' }),
+      devices: t.input.field({ type: [ReportedDeviceInput], required: true, description: 'Every device the host has now.' }),
+    },
+    errors: { types: [UnauthenticatedError, ValidationError, NotFoundError] },
+    resolve: (_root, { input }, ctx) => {
+      const host = requireAgent(ctx);
+      checkFacts(input.facts);
+      return reportInventory(
+        ctx.services,
+        host.id,
+        input.facts,
+        input.devices.map((d) => ({
+          kind: d.kind,
+          address: d.address,
+          vendorId: d.vendorId,
+          productId: d.productId,
+          vendorName: d.vendorName ?? null,
+          productName: d.productName ?? null,
+          serial: d.serial ?? null,
+          iommuGroup: d.iommuGroup ?? null,
+          numaNode: d.numaNode ?? null,
+          driver: d.driver ?? null,
+        })),
+      );
+    },
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  hostChanged: t.field({
+    type: Host,
+    description: 'A host changed: status, facts or inventory.',
+    args: { hostId: t.arg.id({ required: false, description: 'Only this host.' }) },
+    subscribe: (_root, args, ctx) => {
+      const only = args.hostId ? idOf('Host', String(args.hostId)) : null;
+      return changesOf(ctx, 'host:changed', (event) => only === null || event.id === only);
+    },
+    resolve: async (event, _args, ctx) => (await ctx.db.query.hosts.findFirst({ where: { id: event.id } }))!,
+  }),
+}));

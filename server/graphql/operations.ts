@@ -1,0 +1,168 @@
+import { GraphQLError } from 'graphql';
+import { builder } from './builder.ts';
+import { idOf } from './ids.ts';
+import { changesOf } from './subscriptions.ts';
+import { requireAgent } from './hosts.ts';
+import { completeOperation, markOperationRunning, unfinishedOperations } from '../domain/operations.ts';
+import { NotFoundError, OperationFinishedError, UnauthenticatedError, ValidationError } from '../domain/errors.ts';
+import { operationStatus, operationType } from '../db/schema/enums.ts';
+
+export const OperationTypeEnum = builder.enumType('OperationType', {
+  description: 'What an operation asks the host agent to do.',
+  values: {
+    DETACH: { description: 'Bind devices to vfio-pci (into the pool).' },
+    ATTACH: { description: 'Give devices back to their host driver.' },
+    ASSIGN: { description: 'Hot-plug a pooled device into a VM.' },
+    RELEASE: { description: 'Hot-unplug a device from a VM back into the pool.' },
+    PROVISION: { description: 'Define and start a VM with its plan GPUs.' },
+    TEARDOWN: { description: 'Destroy a VM; its devices return to the pool.' },
+    START_VM: { description: 'Power a VM on.' },
+    STOP_VM: { description: 'Power a VM off.' },
+  } satisfies Record<(typeof operationType.enumValues)[number], unknown>,
+});
+
+export const OperationStatusEnum = builder.enumType('OperationStatus', {
+  description: 'Progress of an operation.',
+  values: {
+    PENDING: { description: 'Queued; the agent has not picked it up.' },
+    RUNNING: { description: 'The agent is carrying it out.' },
+    SUCCEEDED: { description: 'Done.' },
+    FAILED: { description: 'Failed or timed out; its devices returned to where they were.' },
+  } satisfies Record<(typeof operationStatus.enumValues)[number], unknown>,
+});
+
+export const Operation = builder.drizzleNode('operations', {
+  name: 'Operation',
+  description: 'A durable unit of work for a host agent, and the audit record of a change.',
+  id: { column: (o) => o.id },
+  fields: (t) => ({
+    type: t.expose('type', { type: OperationTypeEnum, description: 'What it does.' }),
+    status: t.expose('status', { type: OperationStatusEnum, description: 'How far it got.' }),
+    actor: t.exposeString('actor', { description: 'Who asked for it.' }),
+    error: t.exposeString('error', { nullable: true, description: 'Why it failed.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was queued.' }),
+    startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true, description: 'When the agent picked it up.' }),
+    finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true, description: 'When it ended.' }),
+    deadlineAt: t.expose('deadlineAt', { type: 'DateTime', description: 'When it fails if still unfinished.' }),
+    durationMs: t.int({
+      nullable: true,
+      description: 'Milliseconds from queueing to the end; null while unfinished.',
+      select: { columns: { createdAt: true, finishedAt: true } },
+      resolve: (o) => (o.finishedAt ? o.finishedAt.getTime() - o.createdAt.getTime() : null),
+    }),
+    host: t.relation('host', { description: 'The host whose agent carries it out.' }),
+    vm: t.relation('vm', { nullable: true, description: 'The VM it concerns, if any.' }),
+    devices: t.relation('devices', { description: 'The devices it moves.', query: { orderBy: { address: 'asc' } } }),
+  }),
+});
+
+const OperationFilter = builder.inputType('OperationFilter', {
+  description: 'Narrow the operations list; all given conditions must hold.',
+  fields: (t) => ({
+    hostId: t.id({ required: false, description: 'Only operations of this host.' }),
+    deviceId: t.id({ required: false, description: 'Only operations moving this device.' }),
+    vmId: t.id({ required: false, description: 'Only operations concerning this VM.' }),
+    status: t.field({ type: [OperationStatusEnum], required: false, description: 'Only these statuses.' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  operations: t.drizzleConnection({
+    type: 'operations',
+    description: 'Operations, newest first.',
+    args: { filter: t.arg({ type: OperationFilter, required: false, description: 'Conditions.' }) },
+    resolve: (query, _root, { filter }, ctx) =>
+      ctx.db.query.operations.findMany(
+        query({
+          where: {
+            ...(filter?.hostId ? { hostId: idOf('Host', String(filter.hostId)) } : {}),
+            ...(filter?.vmId ? { vmId: idOf('VM', String(filter.vmId)) } : {}),
+            ...(filter?.deviceId ? { devices: { id: idOf('Device', String(filter.deviceId)) } } : {}),
+            ...(filter?.status?.length ? { status: { in: filter.status } } : {}),
+          },
+          orderBy: { createdAt: 'desc' },
+        }),
+      ),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  startOperation: t.fieldWithInput({
+    type: Operation,
+    description: 'Agent: I have picked this operation up (PENDING -> RUNNING).',
+    input: { operationId: t.input.id({ required: true, description: 'Global ID of the operation.' }) },
+    errors: { types: [UnauthenticatedError, NotFoundError, OperationFinishedError] },
+    resolve: (_root, { input }, ctx) =>
+      markOperationRunning(ctx.services, requireAgent(ctx).id, idOf('Operation', String(input.operationId))),
+  }),
+  completeOperation: t.fieldWithInput({
+    type: Operation,
+    description: "Agent: how one of this host's operations ended. Devices complete or revert accordingly.",
+    input: {
+      operationId: t.input.id({ required: true, description: 'Global ID of the operation.' }),
+      succeeded: t.input.boolean({ required: true, description: 'Whether the host did what was asked.' }),
+      error: t.input.string({ required: false, description: 'What went wrong, for operators (at most 4000 characters kept).' }),
+    },
+    errors: { types: [UnauthenticatedError, NotFoundError, OperationFinishedError, ValidationError] },
+    resolve: (_root, { input }, ctx) =>
+      completeOperation(ctx.services, requireAgent(ctx).id, idOf('Operation', String(input.operationId)), {
+        succeeded: input.succeeded,
+        error: input.error ?? null,
+      }),
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  operationChanged: t.field({
+    type: Operation,
+    description: 'An operation was queued, started or finished.',
+    args: {
+      hostId: t.arg.id({ required: false, description: 'Only operations of this host.' }),
+      vmId: t.arg.id({ required: false, description: 'Only operations concerning this VM.' }),
+    },
+    subscribe: (_root, args, ctx) => {
+      const hostId = args.hostId ? idOf('Host', String(args.hostId)) : null;
+      const vmId = args.vmId ? idOf('VM', String(args.vmId)) : null;
+      return changesOf(
+        ctx,
+        'operation:changed',
+        (event) => (hostId === null || event.hostId === hostId) && (vmId === null || event.vmId === vmId),
+      );
+    },
+    resolve: async (event, _args, ctx) => (await ctx.db.query.operations.findFirst({ where: { id: event.id } }))!,
+  }),
+  agentOperations: t.field({
+    type: Operation,
+    description:
+      "Agent: this host's operations to carry out. On subscribe it first replays every unfinished one (oldest first), then streams new ones.",
+    subscribe: async function* (_root, _args, ctx) {
+      if (!ctx.agentHost) {
+        throw new GraphQLError('agentOperations is for host agents: connect with the host token', { extensions: { code: 'UNAUTHENTICATED' } });
+      }
+      const host = ctx.agentHost;
+      const live = changesOf(ctx, 'operation:changed', (event) => event.hostId === host.id && event.status === 'PENDING')[
+        Symbol.asyncIterator
+      ]();
+      // Start listening before reading the backlog, so an operation queued in between is not lost.
+      let next = live.next();
+      const delivered = new Set<string>();
+      try {
+        for (const operation of await unfinishedOperations(ctx.db, host.id)) {
+          delivered.add(operation.id);
+          yield { id: operation.id };
+        }
+        for (;;) {
+          const result = await next;
+          if (result.done) return;
+          next = live.next();
+          if (delivered.has(result.value.id)) continue;
+          delivered.add(result.value.id);
+          yield { id: result.value.id };
+        }
+      } finally {
+        await live.return?.();
+      }
+    },
+    resolve: async (event, _args, ctx) => (await ctx.db.query.operations.findFirst({ where: { id: event.id } }))!,
+  }),
+}));

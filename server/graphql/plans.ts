@@ -1,0 +1,107 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { ne } from 'drizzle-orm';
+import { vms } from '../db/schema/index.ts';
+import { builder } from './builder.ts';
+import { idOf } from './ids.ts';
+import { createServicePlan, deleteServicePlan, updateServicePlan } from '../domain/plans.ts';
+import type { PlanRow } from '../domain/vms.ts';
+import { NotFoundError, PlanInUseError, ValidationError } from '../domain/errors.ts';
+import { provisionType } from '../db/schema/enums.ts';
+
+export const ProvisionTypeEnum = builder.enumType('ProvisionType', {
+  description: 'How a plan provisions its workloads.',
+  values: {
+    KVM: { description: 'A KVM virtual machine; the only type that can have passthrough GPUs.' },
+    LXC: { description: 'A system container.' },
+    BARE_METAL: { description: 'A whole host.' },
+  } satisfies Record<(typeof provisionType.enumValues)[number], unknown>,
+});
+
+export const ServicePlan = builder.drizzleNode('servicePlans', {
+  name: 'ServicePlan',
+  description: 'A size of VM to provision: cores, memory, disk and, for KVM, a GPU count.',
+  id: { column: (p) => p.id },
+  fields: (t) => ({
+    name: t.exposeString('name', { description: 'Unique plan name.' }),
+    provisionType: t.expose('provisionType', { type: ProvisionTypeEnum, description: 'KVM, LXC or BARE_METAL.' }),
+    cores: t.exposeInt('cores', { description: 'Virtual CPUs.' }),
+    memoryMb: t.exposeInt('memoryMb', { description: 'Memory in MiB.' }),
+    diskGb: t.exposeInt('diskGb', { description: 'Disk in GiB.' }),
+    gpuCount: t.exposeInt('gpuCount', { description: 'Passthrough GPUs each VM gets (KVM only).' }),
+    gpuVendorId: t.exposeString('gpuVendorId', { nullable: true, description: 'Only GPUs of this vendor; null means any GPU.' }),
+    gpuProductId: t.exposeString('gpuProductId', { nullable: true, description: 'Only GPUs of this product; null means any of the vendor.' }),
+    vmCount: t.relatedCount('vms', { description: 'Live VMs using the plan.', where: ne(vms.status, 'DELETED') }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  servicePlans: t.drizzleField({
+    type: ['servicePlans'],
+    description: 'All service plans, by name.',
+    resolve: (query, _root, _args, ctx) => ctx.db.query.servicePlans.findMany(query({ orderBy: { name: 'asc' } })),
+  }),
+}));
+
+const DeleteServicePlanSuccess = builder.objectRef<PlanRow>('DeleteServicePlanSuccess').implement({
+  description: 'The plan was deleted.',
+  fields: (t) => ({
+    deletedId: t.id({ description: 'Global ID the plan had.', resolve: (p) => encodeGlobalID('ServicePlan', p.id) }),
+    name: t.exposeString('name', { description: 'Name the plan had.' }),
+  }),
+});
+
+
+const planErrors = [ValidationError, NotFoundError];
+
+builder.mutationFields((t) => ({
+  createServicePlan: t.fieldWithInput({
+    type: ServicePlan,
+    description: 'Create a service plan.',
+    input: {
+      name: t.input.string({ required: true, description: 'Unique, 1 to 64 characters.' }),
+      provisionType: t.input.field({ type: ProvisionTypeEnum, required: true, description: 'KVM, LXC or BARE_METAL.' }),
+      cores: t.input.int({ required: true, description: '1 to 1024.' }),
+      memoryMb: t.input.int({ required: true, description: '64 MiB to 16 TiB.' }),
+      diskGb: t.input.int({ required: true, description: '0 to 1 PiB.' }),
+      gpuCount: t.input.int({ required: false, description: '0 to 64, KVM only. Default 0.' }),
+      gpuVendorId: t.input.string({ required: false, description: 'Restrict GPUs to this vendor (4 hex digits).' }),
+      gpuProductId: t.input.string({ required: false, description: 'Restrict GPUs to this product (4 hex digits; needs the vendor).' }),
+    },
+    errors: { types: planErrors },
+    resolve: (_root, { input }, ctx) =>
+      createServicePlan(ctx.services, {
+        ...input,
+        gpuCount: input.gpuCount ?? 0,
+        gpuVendorId: input.gpuVendorId ?? null,
+        gpuProductId: input.gpuProductId ?? null,
+      }),
+  }),
+  updateServicePlan: t.fieldWithInput({
+    type: ServicePlan,
+    description: 'Change a service plan. Existing VMs keep the size they were provisioned with.',
+    input: {
+      planId: t.input.id({ required: true, description: 'Global ID of the plan.' }),
+      name: t.input.string({ required: false, description: 'New name.' }),
+      provisionType: t.input.field({ type: ProvisionTypeEnum, required: false, description: 'New provision type.' }),
+      cores: t.input.int({ required: false, description: 'New cores.' }),
+      memoryMb: t.input.int({ required: false, description: 'New memory in MiB.' }),
+      diskGb: t.input.int({ required: false, description: 'New disk in GiB.' }),
+      gpuCount: t.input.int({ required: false, description: 'New GPU count.' }),
+      gpuVendorId: t.input.string({ required: false, description: 'New GPU vendor filter; empty string clears it.' }),
+      gpuProductId: t.input.string({ required: false, description: 'New GPU product filter; empty string clears it.' }),
+    },
+    errors: { types: planErrors },
+    resolve: (_root, { input }, ctx) => {
+      const { planId, ...fields } = input;
+      const changes = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined && value !== null));
+      return updateServicePlan(ctx.services, idOf('ServicePlan', String(planId)), changes);
+    },
+  }),
+  deleteServicePlan: t.fieldWithInput({
+    type: DeleteServicePlanSuccess,
+    description: 'Delete a service plan; refused while live VMs use it.',
+    input: { planId: t.input.id({ required: true, description: 'Global ID of the plan.' }) },
+    errors: { types: [NotFoundError, PlanInUseError] },
+    resolve: (_root, { input }, ctx) => deleteServicePlan(ctx.services, idOf('ServicePlan', String(input.planId))),
+  }),
+}));

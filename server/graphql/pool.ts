@@ -1,0 +1,137 @@
+import { builder } from './builder.ts';
+import { idOf } from './ids.ts';
+import { DeviceKindEnum } from './devices.ts';
+import { FreeGpusRef } from './errors.ts';
+import { ServicePlan } from './plans.ts';
+import { poolRows, rollUp, type PoolCounts, type PoolRow } from '../domain/pool.ts';
+import { checkScope, findPlan, planCapacity, type CapacityView } from '../domain/vms.ts';
+import { ValidationError } from '../domain/errors.ts';
+
+type Kind = PoolRow['kind'] & ('GPU' | 'USB' | 'NVME' | 'PCI');
+
+const PoolCountsRef = builder.interfaceRef<PoolCounts>('PoolCounts').implement({
+  description: 'How many devices are in each state.',
+  fields: (t) => ({
+    free: t.exposeInt('free', { description: 'DETACHED: in the pool, free for a VM.' }),
+    assigned: t.exposeInt('assigned', { description: 'ASSIGNED to a VM.' }),
+    attached: t.exposeInt('attached', { description: 'ATTACHED to the host OS.' }),
+    busy: t.exposeInt('busy', { description: 'With an operation in flight.' }),
+    missing: t.exposeInt('missing', { description: "MISSING from their host's inventory." }),
+    total: t.exposeInt('total', { description: 'All of them.' }),
+  }),
+});
+
+const KindPool = builder.objectRef<PoolCounts & { kind: Kind }>('KindPool').implement({
+  description: 'Counts for one kind of device across the fleet.',
+  interfaces: [PoolCountsRef],
+  fields: (t) => ({ kind: t.expose('kind', { type: DeviceKindEnum, description: 'The kind.' }) }),
+});
+
+const ModelPool = builder.objectRef<PoolCounts & { kind: Kind; vendorId: string; productId: string; name: string }>('ModelPool').implement({
+  description: 'Counts for one device model (vendor and product ID) across the fleet.',
+  interfaces: [PoolCountsRef],
+  fields: (t) => ({
+    kind: t.expose('kind', { type: DeviceKindEnum, description: 'The kind.' }),
+    vendorId: t.exposeString('vendorId', { description: 'Vendor ID.' }),
+    productId: t.exposeString('productId', { description: 'Product ID.' }),
+    name: t.exposeString('name', { description: 'Model name.' }),
+  }),
+});
+
+const HostPool = builder.objectRef<PoolCounts & { kind: Kind; hostId: string }>('HostPool').implement({
+  description: 'Counts for one kind of device on one host.',
+  interfaces: [PoolCountsRef],
+  fields: (t) => ({
+    kind: t.expose('kind', { type: DeviceKindEnum, description: 'The kind.' }),
+    host: t.drizzleField({
+      type: 'hosts',
+      description: 'The host.',
+      resolve: async (query, row, _args, ctx) => (await ctx.db.query.hosts.findFirst(query({ where: { id: row.hostId } })))!,
+    }),
+  }),
+});
+
+const Pool = builder.objectRef<PoolRow[]>('Pool').implement({
+  description: 'The device pool at a glance.',
+  fields: (t) => ({
+    byKind: t.field({
+      type: [KindPool],
+      description: 'Per kind of device.',
+      resolve: (rows) => rollUp(rows, (r) => r.kind, (r) => ({ kind: r.kind as Kind })),
+    }),
+    byModel: t.field({
+      type: [ModelPool],
+      description: 'Per device model, most numerous first.',
+      args: { kind: t.arg({ type: DeviceKindEnum, required: false, description: 'Only this kind.' }) },
+      resolve: (rows, args) =>
+        rollUp(
+          rows.filter((r) => !args.kind || r.kind === args.kind),
+          (r) => `${r.kind}/${r.vendorId}:${r.productId}`,
+          (r) => ({ kind: r.kind as Kind, vendorId: r.vendorId, productId: r.productId, name: r.name }),
+        ).sort((a, b) => b.total - a.total || a.name.localeCompare(b.name)),
+    }),
+    byHost: t.field({
+      type: [HostPool],
+      description: 'Per host and kind, by host name.',
+      resolve: (rows) =>
+        rollUp(
+          [...rows].sort((a, b) => a.hostName.localeCompare(b.hostName)),
+          (r) => `${r.hostId}/${r.kind}`,
+          (r) => ({ kind: r.kind as Kind, hostId: r.hostId }),
+        ),
+    }),
+  }),
+});
+
+const Capacity = builder.objectRef<CapacityView>('Capacity').implement({
+  description: 'Whether a service plan fits now, where, and which GPUs it would get.',
+  fields: (t) => ({
+    plan: t.field({ type: ServicePlan, description: 'The plan.', resolve: (c) => c.plan }),
+    fits: t.boolean({ description: 'A provision now would succeed.', resolve: (c) => c.placement !== null }),
+    host: t.drizzleField({
+      type: 'hosts',
+      nullable: true,
+      description: 'The host a provision now would choose.',
+      resolve: (query, c, _args, ctx) =>
+        c.placement ? ctx.db.query.hosts.findFirst(query({ where: { id: c.placement.hostId } })) : null,
+    }),
+    gpus: t.drizzleField({
+      type: ['devices'],
+      description: 'The GPUs a provision now would get.',
+      resolve: (query, c, _args, ctx) => {
+        const ids = c.placement?.gpus.map((gpu) => gpu.id) ?? [];
+        return ids.length === 0 ? [] : ctx.db.query.devices.findMany(query({ where: { id: { in: ids } }, orderBy: { address: 'asc' } }));
+      },
+    }),
+    numaNodesSpanned: t.int({ nullable: true, description: 'NUMA nodes those GPUs span.', resolve: (c) => c.placement?.numaNodesSpanned ?? null }),
+    freeByHost: t.field({
+      type: [FreeGpusRef],
+      description: 'Matching free GPUs on each online host of the scope.',
+      resolve: (c) => c.freeByHost,
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  pool: t.field({
+    type: Pool,
+    description: 'Free / assigned / attached device counts by kind, by model and by host.',
+    resolve: (_root, _args, ctx) => poolRows(ctx.db),
+  }),
+  capacity: t.field({
+    type: Capacity,
+    description: 'Whether a plan fits now in a cluster (or on one host), on which host, and which GPUs it would get.',
+    args: {
+      planId: t.arg.id({ required: true, description: 'Global ID of the plan.' }),
+      clusterId: t.arg.id({ required: false, description: 'The cluster to place it in.' }),
+      hostId: t.arg.id({ required: false, description: 'Or one host.' }),
+    },
+    resolve: async (_root, args, ctx) => {
+      if (!args.clusterId === !args.hostId) throw new ValidationError('clusterId', 'Give exactly one of clusterId or hostId');
+      const scope = args.hostId ? { hostId: idOf('Host', String(args.hostId)) } : { clusterId: idOf('Cluster', String(args.clusterId)) };
+      await checkScope(ctx.db, scope);
+      return planCapacity(ctx.db, await findPlan(ctx.db, idOf('ServicePlan', String(args.planId))), scope, false);
+    },
+  }),
+}));
+
