@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import sirv from 'sirv';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError } from 'graphql';
 import { createYoga, maskError } from 'graphql-yoga';
@@ -62,7 +64,15 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     context: ({ request }) => createContext(deps, request.headers.get('authorization')),
   });
 
-  const server = createServer(yoga);
+  // The console's built files at /, the API at /graphql.
+  const consoleFiles = existsSync(config.webDir) ? sirv(config.webDir, { single: true, etag: true }) : null;
+  const server = createServer((req, res) => {
+    if (consoleFiles && !req.url?.startsWith(yoga.graphqlEndpoint)) {
+      consoleFiles(req, res, () => yoga(req, res));
+      return;
+    }
+    yoga(req, res);
+  });
   const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
   const wsHandle = useServer(
     {

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Everything the server reads from the environment, parsed in one place. */
 export interface Config {
@@ -13,6 +14,8 @@ export interface Config {
   /** How often expired operations and silent hosts are swept. */
   sweepIntervalMs: number;
   logLevel: string;
+  /** The built web console, served at /. */
+  webDir: string;
 }
 
 function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -34,5 +37,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeatTimeoutMs: positiveNumber(env, 'PASSTHRU_HEARTBEAT_TIMEOUT_SECONDS', 30) * 1000,
     sweepIntervalMs: positiveNumber(env, 'PASSTHRU_SWEEP_INTERVAL_SECONDS', 1) * 1000,
     logLevel: env.LOG_LEVEL || 'info',
+    webDir: resolve(env.PASSTHRU_WEB_DIR || fileURLToPath(new URL('../web/dist', import.meta.url))),
   };
 }

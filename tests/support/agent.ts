@@ -1,0 +1,115 @@
+import { TestClient } from './client.ts';
+
+export interface FakeDevice {
+  kind: 'GPU' | 'USB' | 'NVME' | 'PCI';
+  address: string;
+  vendorId: string;
+  productId: string;
+  vendorName?: string | null;
+  productName?: string | null;
+  serial?: string | null;
+  iommuGroup?: number | null;
+  numaNode?: number | null;
+  driver?: string | null;
+}
+
+export interface AgentOperation {
+  id: string;
+  type: string;
+  status: string;
+  devices: { id: string; address: string; kind: string }[];
+  vm: { id: string; name: string } | null;
+}
+
+const OPERATION_FIELDS = 'id type status devices { id address kind } vm { id name }';
+
+/**
+ * Plays a host agent over the public API with the host's token: reports inventory,
+ * heartbeats, and receives operations on the agentOperations subscription. Each operation is
+ * answered by `respond` (succeed by default), or held for the test to answer by hand.
+ */
+export class TestAgent {
+  readonly client: TestClient;
+  readonly received: AgentOperation[] = [];
+  devices: FakeDevice[];
+  respond: ((operation: AgentOperation) => { succeeded: boolean; error?: string } | 'hold') | null = () => ({ succeeded: true });
+  private subscription: ReturnType<TestClient['subscribe']> | null = null;
+  private pump: Promise<void> | null = null;
+
+  constructor(url: string, token: string, devices: FakeDevice[]) {
+    this.client = new TestClient(url, token);
+    this.devices = devices;
+  }
+
+  async reportInventory() {
+    const result = await this.client.data(
+      `mutation($input: ReportInventoryInput!) { reportInventory(input: $input) { __typename ... on Error { message } } }`,
+      {
+        input: {
+          facts: { cpuCores: 64, memoryMb: 512 * 1024, iommuEnabled: true },
+          devices: this.devices.map((d) => ({ vendorName: null, productName: null, serial: null, iommuGroup: null, numaNode: null, driver: null, ...d })),
+        },
+      },
+    );
+    if (result.reportInventory.__typename !== 'Host') throw new Error(result.reportInventory.message);
+  }
+
+  async heartbeat() {
+    return this.client.data(`mutation { heartbeat { __typename } }`);
+  }
+
+  /** Connects the operation stream and answers operations as they come. */
+  async connect() {
+    const subscription = this.client.subscribe<{ agentOperations: AgentOperation }>(`subscription { agentOperations { ${OPERATION_FIELDS} } }`);
+    this.subscription = subscription;
+    let handled = 0;
+    this.pump = (async () => {
+      while (this.subscription === subscription) {
+        try {
+          await subscription.next(() => subscription.events.length > handled, 60_000);
+        } catch {
+          return;
+        }
+        while (handled < subscription.events.length) {
+          const event = subscription.events[handled++]!;
+          const operation = event.data?.agentOperations;
+          if (!operation) continue;
+          this.received.push(operation);
+          const answer = this.respond?.(operation) ?? 'hold';
+          if (answer !== 'hold') await this.complete(operation.id, answer.succeeded, answer.error);
+        }
+      }
+    })();
+  }
+
+  async complete(operationId: string, succeeded: boolean, error?: string) {
+    return this.client.data(
+      `mutation($input: CompleteOperationInput!) { completeOperation(input: $input) { __typename ... on Operation { status } ... on Error { message } } }`,
+      { input: { operationId, succeeded, error } },
+    );
+  }
+
+  async disconnect() {
+    this.subscription?.close();
+    this.subscription = null;
+    await this.client.close();
+  }
+}
+
+/** One KVM host's worth of fake hardware: GPUs with their audio functions, USB, NVMe. */
+export function fakeHardware(options: { gpus?: number; usb?: number; nvme?: number; numaNodes?: number; gpuModel?: [string, string] } = {}): FakeDevice[] {
+  const devices: FakeDevice[] = [];
+  const [vendorId, productId] = options.gpuModel ?? ['10de', '2204'];
+  for (let i = 0; i < (options.gpus ?? 0); i++) {
+    const bus = (0x41 + i).toString(16).padStart(2, '0');
+    const numaNode = i % (options.numaNodes ?? 1);
+    devices.push({ kind: 'GPU', address: `0000:${bus}:00.0`, vendorId, productId, productName: 'GA102 [GeForce RTX 3090]', vendorName: 'NVIDIA Corporation', iommuGroup: 40 + i, numaNode, driver: 'vfio-pci' });
+  }
+  for (let i = 0; i < (options.usb ?? 0); i++) {
+    devices.push({ kind: 'USB', address: `1-${i + 1}`, vendorId: '046d', productId: 'c31c', productName: 'Keyboard K120', serial: `USB${i}`, driver: 'usb' });
+  }
+  for (let i = 0; i < (options.nvme ?? 0); i++) {
+    devices.push({ kind: 'NVME', address: `0000:0${i + 1}:00.0`, vendorId: '144d', productId: 'a80a', productName: 'NVMe SSD Controller PM9A1/PM9A3/980PRO', serial: `S5GXNF0R${i}`, iommuGroup: 10 + i, numaNode: 0, driver: 'nvme' });
+  }
+  return devices;
+}

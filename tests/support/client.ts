@@ -1,0 +1,114 @@
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+
+export interface GraphQLResponse<T = any> {
+  data?: T;
+  errors?: { message: string; extensions?: Record<string, unknown> }[];
+}
+
+/** A GraphQL client over real HTTP and the real graphql-ws protocol, as any user or agent would use. */
+export class TestClient {
+  private ws: Client | null = null;
+
+  constructor(
+    readonly url: string,
+    readonly token: string | null = null,
+  ) {}
+
+  withToken(token: string) {
+    return new TestClient(this.url, token);
+  }
+
+  async request<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResponse<T>> {
+    const response = await fetch(`${this.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+    });
+    return (await response.json()) as GraphQLResponse<T>;
+  }
+
+  /** Runs a query and fails loudly on GraphQL errors; returns `data`. */
+  async data<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+    const result = await this.request<T>(query, variables);
+    if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
+    return result.data!;
+  }
+
+  private socket(): Client {
+    this.ws ??= createClient({
+      url: `${this.url.replace(/^http/, 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      lazy: true,
+      retryAttempts: 0,
+      connectionParams: this.token ? { authorization: `Bearer ${this.token}` } : {},
+    });
+    return this.ws;
+  }
+
+  /** Subscribes over graphql-ws; collects every event until `close()` is called. */
+  subscribe<T = any>(query: string, variables: Record<string, unknown> = {}) {
+    const events: GraphQLResponse<T>[] = [];
+    const waiters: (() => void)[] = [];
+    let ended = false;
+    const dispose = this.socket().subscribe<T>(
+      { query, variables },
+      {
+        next: (value) => {
+          events.push(value as GraphQLResponse<T>);
+          waiters.splice(0).forEach((wake) => wake());
+        },
+        error: (error) => {
+          events.push({ errors: [{ message: String((error as Error)?.message ?? JSON.stringify(error)) }] });
+          ended = true;
+          waiters.splice(0).forEach((wake) => wake());
+        },
+        complete: () => {
+          ended = true;
+          waiters.splice(0).forEach((wake) => wake());
+        },
+      },
+    );
+    return {
+      events,
+      get ended() {
+        return ended;
+      },
+      /** Resolves with the first event (in arrival order, already received or not) that passes `match`. */
+      async next(match: (event: GraphQLResponse<T>) => boolean = () => true, timeoutMs = 10_000): Promise<GraphQLResponse<T>> {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const found = events.find(match);
+          if (found) return found;
+          if (ended) throw new Error(`subscription ended without a matching event; got ${JSON.stringify(events)}`);
+          const left = deadline - Date.now();
+          if (left <= 0) throw new Error(`no matching event within ${timeoutMs} ms; got ${JSON.stringify(events)}`);
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, left);
+            waiters.push(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          });
+        }
+      },
+      close: () => dispose(),
+    };
+  }
+
+  async close() {
+    await this.ws?.dispose();
+    this.ws = null;
+  }
+}
+
+/** Polls `check` until it returns a truthy value. */
+export async function eventually<T>(check: () => Promise<T | false | null | undefined>, timeoutMs = 10_000, stepMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, stepMs));
+  }
+}
