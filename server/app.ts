@@ -61,7 +61,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       warn: (...args) => logger.warn(args),
       error: (...args) => logger.error(args),
     },
-    context: ({ request }) => createContext(deps, request.headers.get('authorization')),
+    // HTTP requests carry the token in a header; graphql-ws connections in connection_init.
+    context: (initial: { request?: Request; connectionParams?: Record<string, unknown> }) =>
+      createContext(deps, initial.request?.headers.get('authorization') ?? initial.connectionParams?.authorization),
   });
 
   // The console's built files at /, the API at /graphql.
@@ -97,7 +99,6 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         if (errors.length) return errors;
         return args;
       },
-      context: (ctx) => createContext(deps, ctx.connectionParams?.authorization),
     },
     wsServer,
   );

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { inject } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -17,6 +18,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const dataDir = mkdtempSync(join(tmpdir(), 'passthru-test-'));
   const serverUrl = process.env.DATABASE_URL;
   if (!serverUrl) {
+    cpSync(inject('pgliteTemplate'), dataDir, { recursive: true });
     return { databaseUrl: undefined, dataDir, drop: async () => rmSync(dataDir, { recursive: true, force: true }) };
   }
   const name = `passthru_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
