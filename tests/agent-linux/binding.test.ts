@@ -235,3 +235,15 @@ describe('linux backend attach', () => {
     expect(await host.read('bus/pci/drivers/nvidia/bind')).toBe('0000:65:00.0');
   });
 });
+
+describe('linux backend driver memory', () => {
+  it('keeps every original driver when devices are detached concurrently', async () => {
+    const { host, backend, restartedBackend } = await setUp();
+    await Promise.all([backend.detach([GPU]), backend.detach([GPU_AUDIO]), backend.detach([FREE_NVME])]);
+    for (const device of [GPU, GPU_AUDIO, FREE_NVME]) await kernelBinds(host, device.address, 'vfio-pci');
+    await restartedBackend().attach([GPU, GPU_AUDIO, FREE_NVME]);
+    expect(await host.read('bus/pci/drivers/nvidia/bind')).toBe('0000:65:00.0');
+    expect(await host.read('bus/pci/drivers/snd_hda_intel/bind')).toBe('0000:65:00.1');
+    expect(await host.read('bus/pci/drivers/nvme/bind')).toBe('0000:04:00.0');
+  });
+});

@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DiscoveredDevice } from '../../agent/backend.ts';
 import { LinuxBackend } from '../../agent/backends/linux/index.ts';
@@ -115,6 +116,13 @@ describe('linux backend discovery', () => {
 });
 
 describe('linux backend facts', () => {
+  it("takes the agent's pino logger", async () => {
+    const host = await buildHost(standardHost());
+    built.push(host);
+    const backend = new LinuxBackend({ sysfsRoot: host.sysfsRoot, procRoot: host.procRoot, logger: pino({ enabled: false }) });
+    expect((await backend.facts()).cpuCores).toBe(8);
+  });
+
   it('counts processors and MemTotal from procfs and sees the IOMMU groups', async () => {
     expect(await (await backendFor(standardHost())).facts()).toEqual({ cpuCores: 8, memoryMb: 64252, iommuEnabled: true });
   });

@@ -1,7 +1,7 @@
-// Test helpers around fake-virsh.mjs and the real virsh.
+// Test helpers around fake-virsh.sh and the real virsh.
 
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +28,7 @@ export interface FakeVirshCall {
   argv: string[];
   /** Content of each XML file argument, read while the call ran. */
   files: string[];
-  lcAll: string | undefined;
+  lcAll: string;
 }
 
 export interface FakeVirsh {
@@ -41,20 +41,37 @@ export interface FakeVirsh {
   remove(): Promise<void>;
 }
 
+const SCRIPT = fileURLToPath(new URL('./fake-virsh.sh', import.meta.url));
+
 /**
- * A virsh binary for the backend: answers from `responses` (by full command, files written as
- * FILE, or by command name), everything else from a stateful libvirt test driver.
+ * A virsh for the backend: answers from `responses` (keyed by the command line with file
+ * paths written as FILE, or by the command name), everything else from a stateful libvirt
+ * test driver.
  */
 export async function fakeVirsh(responses: Record<string, ScriptedAnswer> = {}): Promise<FakeVirsh> {
   const dir = await mkdtemp(join(tmpdir(), 'passthru-virsh-fake-'));
-  await writeFile(join(dir, 'responses.json'), JSON.stringify(responses));
-  const script = fileURLToPath(new URL('./fake-virsh.mjs', import.meta.url));
+  await mkdir(join(dir, 'calls'));
+  for (const [key, answer] of Object.entries(responses)) {
+    const answerDir = join(dir, 'responses', key);
+    await mkdir(answerDir, { recursive: true });
+    await writeFile(join(answerDir, 'stdout'), answer.stdout ?? '');
+    await writeFile(join(answerDir, 'stderr'), answer.stderr ?? '');
+    await writeFile(join(answerDir, 'code'), String(answer.code ?? 0));
+  }
   const binary = join(dir, 'virsh');
-  await writeFile(binary, `#!/bin/sh\nFAKE_VIRSH_STATE='${dir}' exec '${process.execPath}' '${script}' "$@"\n`);
-  await chmod(binary, 0o755);
+  await writeFile(binary, `#!/bin/sh\nFAKE_VIRSH_STATE='${dir}' exec '${SCRIPT}' "$@"\n`, { mode: 0o755 });
+
   const calls = async (): Promise<FakeVirshCall[]> => {
-    const log = await readFile(join(dir, 'calls.jsonl'), 'utf8').catch(() => '');
-    return log.split('\n').filter(Boolean).map((line) => JSON.parse(line) as FakeVirshCall);
+    const callsDir = join(dir, 'calls');
+    const numbers = (await readdir(callsDir)).filter((name) => name.endsWith('.argv')).map((name) => name.slice(0, -5)).sort();
+    return Promise.all(
+      numbers.map(async (number) => {
+        const read = (suffix: string) => readFile(join(callsDir, `${number}.${suffix}`), 'utf8');
+        const argv = (await read('argv')).split('\0').slice(0, -1);
+        const files = await Promise.all(argv.map((_, index) => read(`file-${index - 2}`).catch(() => null)));
+        return { argv, files: files.filter((file): file is string => file !== null), lcAll: await read('lc_all') };
+      }),
+    );
   };
   return {
     binary,

@@ -47,7 +47,9 @@ async function setUp(
 const state = (virsh: FakeVirsh, name: string) => virsh.run('domstate', name).trim();
 const definedDomains = (virsh: FakeVirsh) => virsh.run('list', '--all', '--name').split('\n').filter(Boolean);
 
-describe.concurrent.skipIf(!virshInstalled)(`linux backend VM lifecycle on libvirt's test driver${virshInstalled ? '' : ` (skipped: ${NO_VIRSH})`}`, () => {
+const LIFECYCLE = `linux backend VM lifecycle on libvirt's test driver${virshInstalled ? '' : ` (skipped: ${NO_VIRSH})`}`;
+
+describe.skipIf(!virshInstalled)(LIFECYCLE, { concurrent: true }, () => {
   it('provisions a running VM with its hostdevs', async () => {
     const { virsh, backend } = await setUp();
     await backend.provisionVm(VM);

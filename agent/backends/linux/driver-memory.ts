@@ -9,6 +9,8 @@ type Drivers = Record<string, string>;
 
 export class DriverMemory {
   readonly #file: string;
+  // Read-modify-write of one file: concurrent operations on different devices take turns.
+  #turn: Promise<unknown> = Promise.resolve();
 
   constructor(stateDir: string) {
     this.#file = join(stateDir, 'drivers.json');
@@ -18,17 +20,26 @@ export class DriverMemory {
     return (await this.#read())[address] ?? null;
   }
 
-  async remember(address: string, driver: string): Promise<void> {
-    const drivers = await this.#read();
-    if (drivers[address] === driver) return;
-    await this.#write({ ...drivers, [address]: driver });
+  remember(address: string, driver: string): Promise<void> {
+    return this.#update((drivers) => (drivers[address] === driver ? null : { ...drivers, [address]: driver }));
   }
 
-  async forget(address: string): Promise<void> {
-    const drivers = await this.#read();
-    if (!(address in drivers)) return;
-    const { [address]: _forgotten, ...rest } = drivers;
-    await this.#write(rest);
+  forget(address: string): Promise<void> {
+    return this.#update((drivers) => {
+      if (!(address in drivers)) return null;
+      const { [address]: _forgotten, ...rest } = drivers;
+      return rest;
+    });
+  }
+
+  /** `change` returns the new content, or null when there is nothing to write. */
+  #update(change: (drivers: Drivers) => Drivers | null): Promise<void> {
+    const update = this.#turn.then(async () => {
+      const changed = change(await this.#read());
+      if (changed) await this.#write(changed);
+    });
+    this.#turn = update.catch(() => {});
+    return update;
   }
 
   async #read(): Promise<Drivers> {
