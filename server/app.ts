@@ -36,9 +36,10 @@ export interface AppOptions {
  * client with their message and a code; anything else is a bug and is masked.
  */
 function maskUnexpected(error: unknown, message: string, isDev?: boolean) {
-  const original = error instanceof GraphQLError ? error.originalError : error;
-  if (original instanceof DomainError) {
-    return new GraphQLError(original.message, { extensions: { code: original.constructor.name } });
+  let cause = error;
+  while (cause instanceof GraphQLError && cause.originalError) cause = cause.originalError;
+  if (cause instanceof DomainError) {
+    return new GraphQLError(cause.message, { extensions: { code: cause.constructor.name } });
   }
   return maskError(error, message, isDev);
 }

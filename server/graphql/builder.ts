@@ -8,6 +8,18 @@ import { DateTimeResolver } from 'graphql-scalars';
 import { relations, type Relations } from '../db/relations.ts';
 import type { Context } from '../context.ts';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+async function loadOrNull<T>(id: { id: string; typename: string }, load: (id: { id: string; typename: string }) => T | Promise<T>) {
+  if (!UUID.test(id.id)) return null;
+  try {
+    return await load(id);
+  } catch (error) {
+    if (error instanceof Error && /^Model \w+\(.*\) not found$/.test(error.message)) return null;
+    throw error;
+  }
+}
+
 // The builder and its plugins only; every type lives in its domain file.
 export const builder = new SchemaBuilder<{
   Context: Context;
@@ -27,6 +39,11 @@ export const builder = new SchemaBuilder<{
     clientMutationId: 'omit',
     cursorType: 'String',
     nodesOnConnection: true,
+    // Relay: an ID that names nothing (deleted, or never existed) resolves to null, not an error.
+    nodeQueryOptions: { resolve: (_root, { id }, _ctx, _info, resolveNode) => loadOrNull(id, resolveNode) },
+    nodesQueryOptions: {
+      resolve: (_root, { ids }, _ctx, _info, resolveNodes) => ids.map((id) => loadOrNull(id, async (one) => (await resolveNodes([one]))[0])),
+    },
   },
   withInput: {
     typeOptions: {

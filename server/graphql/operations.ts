@@ -1,4 +1,3 @@
-import { GraphQLError } from 'graphql';
 import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
 import { changesOf } from './subscriptions.ts';
@@ -136,10 +135,7 @@ builder.subscriptionFields((t) => ({
     description:
       "Agent: this host's operations to carry out. On subscribe it first replays every unfinished one (oldest first), then streams new ones.",
     subscribe: async function* (_root, _args, ctx) {
-      if (!ctx.agentHost) {
-        throw new GraphQLError('agentOperations is for host agents: connect with the host token', { extensions: { code: 'UNAUTHENTICATED' } });
-      }
-      const host = ctx.agentHost;
+      const host = requireAgent(ctx);
       const live = changesOf(ctx, 'operation:changed', (event) => event.hostId === host.id && event.status === 'PENDING')[
         Symbol.asyncIterator
       ]();

@@ -1,0 +1,382 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import { getNamedType, type GraphQLUnionType } from 'graphql';
+import { schema } from '../../server/graphql/schema.ts';
+import { fakeHardware, TestAgent } from '../support/agent.ts';
+import { eventually } from '../support/client.ts';
+import { Seed } from '../support/seed.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { queryRows, stateSnapshot } from '../support/snapshot.ts';
+
+const RESULT = `__typename
+  ... on Error { message }
+  ... on InvalidTransitionError { status }
+  ... on NoCapacityError { requiredGpus free { hostName freeGpus } }
+  ... on ValidationError { field }
+  ... on NotFoundError { typename }
+  ... on PlanInUseError { vmCount }
+  ... on DeviceOperationSuccess { operation { id type } devices { id address status } }
+  ... on VmOperationSuccess { vm { id status } devices { id } }`;
+
+let server: TestServer;
+let seed: Seed;
+let counter = 0;
+const unique = (prefix: string) => `${prefix}-${++counter}`;
+
+/** The fragments of RESULT that the mutation's result union can hold. */
+function selectionFor(field: string) {
+  const union = getNamedType(schema.getMutationType()!.getFields()[field]!.type) as GraphQLUnionType;
+  const members = new Set(union.getTypes().map((t) => t.name).concat('Error'));
+  return RESULT.split('\n')
+    .filter((line) => !line.includes('... on ') || members.has(/\.\.\. on (\w+)/.exec(line)![1]!))
+    .join('\n');
+}
+
+async function mutate(field: string, input: Record<string, unknown>) {
+  const inputType = `${field.charAt(0).toUpperCase()}${field.slice(1)}Input`;
+  const data = await server.client.data(`mutation($input: ${inputType}!) { ${field}(input: $input) { ${selectionFor(field)} } }`, { input });
+  return data[field];
+}
+
+/** Asserts `call` is refused with `typename` and leaves the database exactly as it was. */
+async function expectRefused(typename: string, call: () => Promise<{ __typename: string; message?: string }>, message?: RegExp) {
+  const before = await stateSnapshot(server.app.database.db);
+  const result = await call();
+  expect(result.__typename, result.message).toBe(typename);
+  if (message) expect(result.message).toMatch(message);
+  expect(await stateSnapshot(server.app.database.db)).toEqual(before);
+  return result;
+}
+
+async function settled(deviceId: string, status: string) {
+  return eventually(async () => (await seed.device(deviceId)).status === status);
+}
+
+/** A cluster with one connected host, a VM on it, and a zero-GPU plan. */
+async function hostWithVm(hardware = fakeHardware({ gpus: 2, usb: 2, nvme: 1 })) {
+  const clusterId = await seed.cluster(unique('cluster'));
+  const host = await seed.host(clusterId, unique('host'), hardware);
+  const planId = await seed.plan({ name: unique('plan'), gpuCount: 0 });
+  const { vm } = await mutate('provisionVm', { name: unique('vm'), planId, hostId: host.hostId });
+  await eventually(async () => (await server.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: vm.id })).vm.status === 'RUNNING');
+  const devices = await seed.devices(host.hostId);
+  return { clusterId, planId, vmId: vm.id as string, devices, ...host };
+}
+
+beforeAll(async () => {
+  server = await startTestServer({ config: { operationTimeoutMs: 60_000, heartbeatTimeoutMs: 60_000, sweepIntervalMs: 100 } });
+  seed = new Seed(server.client, server.url);
+});
+afterAll(() => server.stop());
+
+describe('device rules', () => {
+  it('assigns only a DETACHED device', async () => {
+    const { devices, vmId } = await hostWithVm();
+    const attached = devices.find((d) => d.kind === 'USB')!;
+    const refusal = await expectRefused('InvalidTransitionError', () => mutate('assignDevice', { deviceId: attached.id, vmId }), /detach it into the pool first/);
+    expect(refusal).toMatchObject({ status: 'ATTACHED' });
+  });
+
+  it('assigns only to a VM on the same host', async () => {
+    const a = await hostWithVm();
+    const b = await hostWithVm();
+    const usb = a.devices.find((d) => d.kind === 'USB')!;
+    await mutate('detachDevice', { deviceId: usb.id });
+    await settled(usb.id, 'DETACHED');
+    await expectRefused('WrongHostError', () => mutate('assignDevice', { deviceId: usb.id, vmId: b.vmId }), /only be assigned to a VM on its own host/);
+  });
+
+  it('never detaches or reattaches an ASSIGNED device', async () => {
+    const { devices, vmId } = await hostWithVm();
+    const gpu = devices.find((d) => d.kind === 'GPU')!;
+    expect(gpu.status).toBe('DETACHED');
+    await mutate('assignDevice', { deviceId: gpu.id, vmId });
+    await settled(gpu.id, 'ASSIGNED');
+    await expectRefused('InvalidTransitionError', () => mutate('detachDevice', { deviceId: gpu.id }), /is assigned to vm-\d+; release it first/);
+    await expectRefused('InvalidTransitionError', () => mutate('attachDevice', { deviceId: gpu.id }), /release it first/);
+  });
+
+  it('moves PCI functions sharing an IOMMU group together, and the operation lists them all', async () => {
+    const hardware = [
+      { kind: 'GPU' as const, address: '0000:65:00.0', vendorId: '10de', productId: '2204', iommuGroup: 42, driver: 'nvidia' },
+      { kind: 'PCI' as const, address: '0000:65:00.1', vendorId: '10de', productId: '1aef', iommuGroup: 42, driver: 'snd_hda_intel' },
+      { kind: 'NVME' as const, address: '0000:01:00.0', vendorId: '144d', productId: 'a80a', iommuGroup: 7, driver: 'nvme' },
+    ];
+    const { devices, agent } = await hostWithVm(hardware);
+    const gpu = devices.find((d) => d.address === '0000:65:00.0')!;
+    const result = await mutate('detachDevice', { deviceId: gpu.id });
+    expect(result.devices.map((d: { address: string }) => d.address).sort()).toEqual(['0000:65:00.0', '0000:65:00.1']);
+    expect(result.devices.every((d: { status: string }) => d.status === 'DETACHING')).toBe(true);
+    await settled(gpu.id, 'DETACHED');
+    const audio = devices.find((d) => d.address === '0000:65:00.1')!;
+    expect((await seed.device(audio.id)).status).toBe('DETACHED');
+    expect(agent.received.at(-1)!.devices.map((d) => d.address).sort()).toEqual(['0000:65:00.0', '0000:65:00.1']);
+    const nvme = devices.find((d) => d.kind === 'NVME')!;
+    expect((await seed.device(nvme.id)).status).toBe('ATTACHED');
+
+    // Reattaching the audio function brings the GPU back too.
+    await mutate('attachDevice', { deviceId: audio.id });
+    await settled(gpu.id, 'ATTACHED');
+  });
+
+  it('refuses a group move when any member cannot move, naming it', async () => {
+    const hardware = [
+      { kind: 'GPU' as const, address: '0000:65:00.0', vendorId: '10de', productId: '2204', iommuGroup: 42, driver: 'vfio-pci' },
+      { kind: 'PCI' as const, address: '0000:65:00.1', vendorId: '10de', productId: '1aef', iommuGroup: 42, driver: 'vfio-pci' },
+    ];
+    const { devices, vmId } = await hostWithVm(hardware);
+    const gpu = devices.find((d) => d.address === '0000:65:00.0')!;
+    const audio = devices.find((d) => d.address === '0000:65:00.1')!;
+    await mutate('assignDevice', { deviceId: audio.id, vmId });
+    await settled(audio.id, 'ASSIGNED');
+    await expectRefused('InvalidTransitionError', () => mutate('attachDevice', { deviceId: gpu.id }), /PCI 0000:65:00.1 cannot be attached: it is assigned/);
+  });
+
+  it('refuses any action on a device of an OFFLINE host', async () => {
+    const { devices, agent, hostId } = await hostWithVm();
+    await server.app.database.db.execute(sql`update hosts set status = 'OFFLINE' where id = ${(await hostDbId(hostId))}`);
+    const usb = devices.find((d) => d.kind === 'USB')!;
+    await expectRefused('HostOfflineError', () => mutate('detachDevice', { deviceId: usb.id }), /is offline/);
+    await agent.heartbeat();
+    expect((await mutate('detachDevice', { deviceId: usb.id })).__typename).toBe('DeviceOperationSuccess');
+  });
+
+  it('refuses a second action while an operation is in flight', async () => {
+    const { devices, agent } = await hostWithVm();
+    agent.respond = () => 'hold';
+    const usb = devices.find((d) => d.kind === 'USB')!;
+    await mutate('detachDevice', { deviceId: usb.id });
+    await expectRefused('InvalidTransitionError', () => mutate('detachDevice', { deviceId: usb.id }), /busy \(detaching\)/);
+  });
+});
+
+async function hostDbId(globalId: string) {
+  return Buffer.from(globalId, 'base64').toString().split(':')[1]!;
+}
+
+describe('operation outcomes', () => {
+  it('a failed operation returns the device to where it was and keeps the error', async () => {
+    const { devices, agent } = await hostWithVm();
+    agent.respond = () => ({ succeeded: false, error: 'vfio-pci: probe of 0000:41:00.0 failed with error -22' });
+    const nvme = devices.find((d) => d.kind === 'NVME')!;
+    const { operation } = await mutate('detachDevice', { deviceId: nvme.id });
+    await settled(nvme.id, 'ATTACHED');
+    const { node } = await server.client.data(`query($id: ID!) { node(id: $id) { ... on Operation { status error } } }`, { id: operation.id });
+    expect(node).toEqual({ status: 'FAILED', error: 'vfio-pci: probe of 0000:41:00.0 failed with error -22' });
+    const history = await server.client.data(`query($id: ID!) { node(id: $id) { ... on Device { history(last: 1) { fromStatus toStatus note } } } }`, { id: nvme.id });
+    expect(history.node.history).toEqual([{ fromStatus: 'DETACHING', toStatus: 'ATTACHED', note: 'vfio-pci: probe of 0000:41:00.0 failed with error -22' }]);
+  });
+
+  it('an operation not completed in time fails and reverts; the next inventory report settles the truth', async () => {
+    const quick = await startTestServer({ config: { operationTimeoutMs: 400, sweepIntervalMs: 100 } });
+    try {
+      const quickSeed = new Seed(quick.client, quick.url);
+      const clusterId = await quickSeed.cluster();
+      const { hostId, agent } = await quickSeed.host(clusterId, 'slow-host', fakeHardware({ nvme: 1 }));
+      agent.respond = () => 'hold';
+      const [nvme] = await quickSeed.devices(hostId);
+      const { detachDevice } = await quick.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { ... on DeviceOperationSuccess { operation { id } } } }`, { id: nvme!.id });
+      await eventually(async () => (await quickSeed.device(nvme!.id)).status === 'ATTACHED');
+      const { node } = await quick.client.data(`query($id: ID!) { node(id: $id) { ... on Operation { status error } } }`, { id: detachDevice.operation.id });
+      expect(node.status).toBe('FAILED');
+      expect(node.error).toMatch(/Timed out after 0 s|Timed out after 1 s/);
+
+      // The agent did bind it after all; its late answer is refused and its next report wins.
+      const late = await agent.complete(detachDevice.operation.id, true);
+      expect(late.completeOperation.__typename).toBe('OperationFinishedError');
+      agent.devices = agent.devices.map((d) => ({ ...d, driver: 'vfio-pci' }));
+      await agent.reportInventory();
+      expect((await quickSeed.device(nvme!.id)).status).toBe('DETACHED');
+      await agent.disconnect();
+    } finally {
+      await quick.stop();
+    }
+  });
+});
+
+describe('inventory reconciliation', () => {
+  it('new devices appear ATTACHED or DETACHED by driver; vanished ones become MISSING, never deleted', async () => {
+    const clusterId = await seed.cluster(unique('cluster'));
+    const hardware = fakeHardware({ gpus: 1, nvme: 1 });
+    const { hostId, agent } = await seed.host(clusterId, unique('host'), hardware);
+    const byAddress = Object.fromEntries((await seed.devices(hostId)).map((d) => [d.address, d]));
+    expect(byAddress['0000:41:00.0']!.status).toBe('DETACHED');
+    expect(byAddress['0000:01:00.0']!.status).toBe('ATTACHED');
+
+    agent.devices = hardware.filter((d) => d.kind !== 'NVME');
+    await agent.reportInventory();
+    expect((await seed.device(byAddress['0000:01:00.0']!.id)).status).toBe('MISSING');
+
+    agent.devices = hardware;
+    await agent.reportInventory();
+    expect((await seed.device(byAddress['0000:01:00.0']!.id)).status).toBe('ATTACHED');
+    expect(await seed.devices(hostId)).toHaveLength(2);
+  });
+
+  it("the agent's view of bindings wins over what the server believed", async () => {
+    const { devices, agent, vmId } = await hostWithVm(fakeHardware({ gpus: 2 }));
+    const [gpu0, gpu1] = devices;
+    await mutate('assignDevice', { deviceId: gpu1!.id, vmId });
+    await settled(gpu1!.id, 'ASSIGNED');
+    // Someone rebound both GPUs to the host driver behind Passthru's back.
+    agent.devices = agent.devices.map((d) => ({ ...d, driver: 'nvidia' }));
+    await agent.reportInventory();
+    expect((await seed.device(gpu0!.id)).status).toBe('ATTACHED');
+    expect(await seed.device(gpu1!.id)).toMatchObject({ status: 'ATTACHED', vm: null });
+  });
+
+  it('a device keeps its identity when its address changes but its serial does not', async () => {
+    const clusterId = await seed.cluster(unique('cluster'));
+    const hardware = fakeHardware({ nvme: 2 });
+    const { hostId, agent } = await seed.host(clusterId, unique('host'), hardware);
+    const before = await seed.devices(hostId);
+    // The two drives swap slots.
+    agent.devices = [
+      { ...hardware[0]!, address: hardware[1]!.address },
+      { ...hardware[1]!, address: hardware[0]!.address },
+    ];
+    await agent.reportInventory();
+    const after = await seed.devices(hostId);
+    expect(after.map((d) => d.id).sort()).toEqual(before.map((d) => d.id).sort());
+    const serials = await server.client.data(`query($id: ID!) { host(id: $id) { devices { id address serial } } }`, { id: hostId });
+    const moved = serials.host.devices.find((d: { serial: string }) => d.serial === hardware[0]!.serial);
+    expect(moved).toMatchObject({ id: before.find((d) => d.address === hardware[0]!.address)!.id, address: hardware[1]!.address });
+  });
+
+  it('refuses a hostile inventory and writes nothing', async () => {
+    const clusterId = await seed.cluster(unique('cluster'));
+    const { agent } = await seed.host(clusterId, unique('host'), fakeHardware({ usb: 1 }));
+    const before = await stateSnapshot(server.app.database.db);
+    agent.devices = Array.from({ length: 5000 }, (_, i) => ({ kind: 'USB' as const, address: `1-${i}`, vendorId: '046d', productId: 'c31c' }));
+    await expect(agent.reportInventory()).rejects.toThrow(/at most 4096 devices/);
+    agent.devices = [{ kind: 'USB', address: '1-1; drop table devices', vendorId: '046d', productId: 'c31c' }];
+    await expect(agent.reportInventory()).rejects.toThrow(/not a PCI or USB address/);
+    agent.devices = [{ kind: 'USB', address: '1-1', vendorId: 'XYZ', productId: 'c31c' }];
+    await expect(agent.reportInventory()).rejects.toThrow(/4 lowercase hex digits/);
+    expect(await stateSnapshot(server.app.database.db)).toEqual(before);
+  });
+});
+
+describe('agent isolation', () => {
+  it('agent calls need a host token', async () => {
+    for (const call of [`mutation { heartbeat { __typename ... on Error { message } } }`]) {
+      const data = await server.client.data(call);
+      expect(data.heartbeat.__typename).toBe('UnauthenticatedError');
+    }
+    const stream = server.client.subscribe(`subscription { agentOperations { id } }`);
+    await expect(stream.next((e) => Boolean(e.errors))).resolves.toMatchObject({ errors: [{ message: expect.stringMatching(/host agents/) }] });
+  });
+
+  it("an agent cannot complete another host's operation", async () => {
+    const a = await hostWithVm();
+    const b = await hostWithVm();
+    a.agent.respond = () => 'hold';
+    const usb = a.devices.find((d) => d.kind === 'USB')!;
+    const { operation } = await mutate('detachDevice', { deviceId: usb.id });
+    const before = await stateSnapshot(server.app.database.db);
+    const answer = await b.agent.complete(operation.id, true);
+    expect(answer.completeOperation.__typename).toBe('NotFoundError');
+    expect(await stateSnapshot(server.app.database.db)).toEqual(before);
+  });
+
+  it('a rotated token stops working at once', async () => {
+    const { hostId, token } = await hostWithVm();
+    const { rotateHostToken } = await server.client.data(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { ... on EnrollHostSuccess { token } } }`, { id: hostId });
+    const stale = new TestAgent(server.url, token, []);
+    expect((await stale.heartbeat()).heartbeat.__typename).toBe('UnauthenticatedError');
+    const fresh = new TestAgent(server.url, rotateHostToken.token, []);
+    expect((await fresh.heartbeat()).heartbeat.__typename).toBe('Host');
+  });
+});
+
+describe('bad input', () => {
+  it('unknown IDs and IDs of the wrong type are NotFoundErrors', async () => {
+    const { vmId, devices } = await hostWithVm();
+    const missingDevice = Buffer.from('Device:00000000-0000-4000-8000-000000000000').toString('base64');
+    await expectRefused('NotFoundError', () => mutate('detachDevice', { deviceId: missingDevice }));
+    await expectRefused('NotFoundError', () => mutate('detachDevice', { deviceId: vmId }), /No Device/);
+    await expectRefused('NotFoundError', () => mutate('detachDevice', { deviceId: 'not-an-id' }));
+    await expectRefused('NotFoundError', () => mutate('assignDevice', { deviceId: devices[0]!.id, vmId: devices[0]!.id }), /No VM/);
+    await expectRefused('NotFoundError', () => mutate('detachDevice', { deviceId: 'x'.repeat(100_000) }));
+    const { node } = await server.client.data(`query($id: ID!) { node(id: $id) { id } }`, { id: missingDevice });
+    expect(node).toBeNull();
+  });
+
+  it('negative, absurd or inconsistent plan values are refused', async () => {
+    const base = { name: unique('plan'), provisionType: 'KVM', cores: 4, memoryMb: 8192, diskGb: 50 };
+    await expectRefused('ValidationError', () => mutate('createServicePlan', { ...base, cores: -1 }), /cores must be/);
+    await expectRefused('ValidationError', () => mutate('createServicePlan', { ...base, memoryMb: 2 ** 31 - 1 }), /memoryMb/);
+    await expectRefused('ValidationError', () => mutate('createServicePlan', { ...base, gpuCount: 1000 }), /gpuCount/);
+    await expectRefused('ValidationError', () => mutate('createServicePlan', { ...base, provisionType: 'LXC', gpuCount: 1 }), /only meaningful for KVM/);
+    await expectRefused('ValidationError', () => mutate('createServicePlan', { ...base, gpuProductId: '2204' }), /needs its vendor/);
+    await expectRefused('ValidationError', () => mutate('createServicePlan', { ...base, gpuVendorId: 'nvidia' }), /4 hex digits/);
+    await expectRefused('ValidationError', () => mutate('createServicePlan', { ...base, name: 'p'.repeat(65) }), /1 to 64 characters/);
+    expect((await mutate('createServicePlan', base)).__typename).toBe('ServicePlan');
+    await expectRefused('ValidationError', () => mutate('createServicePlan', base), /already exists/);
+  });
+
+  it('over-long and malformed names are refused', async () => {
+    const { planId, hostId } = await hostWithVm();
+    await expectRefused('ValidationError', () => mutate('provisionVm', { name: 'v'.repeat(64), planId, hostId }), /1 to 63/);
+    await expectRefused('ValidationError', () => mutate('provisionVm', { name: '../etc', planId, hostId }), /not valid/);
+    await expectRefused('ValidationError', () => mutate('createCluster', { name: 'c'.repeat(65) }));
+    await expectRefused('ValidationError', () => mutate('provisionVm', { name: 'ok', planId }), /cluster/);
+  });
+
+  it('a malformed query gets an error and runs nothing', async () => {
+    const before = await stateSnapshot(server.app.database.db);
+    const result = await server.client.request(`mutation { createCluster(input: { name: "x" }) { ... on Cluster { id } `);
+    expect(result.errors?.[0]?.message).toMatch(/Syntax Error/);
+    expect(await stateSnapshot(server.app.database.db)).toEqual(before);
+  });
+});
+
+describe('plans and VMs', () => {
+  it('a plan cannot be deleted while VMs use it', async () => {
+    const { planId } = await hostWithVm();
+    await expectRefused('PlanInUseError', () => mutate('deleteServicePlan', { planId }), /used by 1 VM/);
+  });
+
+  it('a VM keeps its devices while stopped, and deleteVm returns every device to the pool', async () => {
+    const { devices, vmId, planId } = await hostWithVm();
+    const gpus = devices.filter((d) => d.kind === 'GPU');
+    for (const gpu of gpus) await mutate('assignDevice', { deviceId: gpu.id, vmId });
+    for (const gpu of gpus) await settled(gpu.id, 'ASSIGNED');
+
+    await mutate('stopVm', { vmId });
+    await eventually(async () => (await server.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: vmId })).vm.status === 'STOPPED');
+    for (const gpu of gpus) expect((await seed.device(gpu.id)).status).toBe('ASSIGNED');
+    await expectRefused('VmBusyError', () => mutate('stopVm', { vmId }), /stopped/);
+
+    const { devices: releasing } = await mutate('deleteVm', { vmId });
+    expect(releasing.map((d: { id: string }) => d.id).sort()).toEqual(gpus.map((g) => g.id).sort());
+    for (const gpu of gpus) await settled(gpu.id, 'DETACHED');
+    const { vm } = await server.client.data(`query($id: ID!) { vm(id: $id) { status deletedAt } }`, { id: vmId });
+    expect(vm.status).toBe('DELETED');
+    await expectRefused('NotFoundError', () => mutate('deleteVm', { vmId }));
+    // With its only VM gone, the plan can go too.
+    expect((await mutate('deleteServicePlan', { planId })).__typename).toBe('DeleteServicePlanSuccess');
+  });
+});
+
+describe('database invariants', () => {
+  it('a device row cannot name a VM unless its status holds one, nor hold one without naming it', async () => {
+    const { devices, vmId } = await hostWithVm();
+    const vm = Buffer.from(vmId, 'base64').toString().split(':')[1]!;
+    const usb = Buffer.from(devices.find((d) => d.kind === 'USB')!.id, 'base64').toString().split(':')[1]!;
+    await expect(server.app.database.db.execute(sql`update devices set vm_id = ${vm} where id = ${usb}`)).rejects.toThrow();
+    await expect(server.app.database.db.execute(sql`update devices set status = 'ASSIGNED' where id = ${usb}`)).rejects.toThrow();
+  });
+
+  it('a device row cannot name a VM on another host', async () => {
+    const a = await hostWithVm();
+    const b = await hostWithVm();
+    const vm = Buffer.from(b.vmId, 'base64').toString().split(':')[1]!;
+    const usb = Buffer.from(a.devices.find((d) => d.kind === 'USB')!.id, 'base64').toString().split(':')[1]!;
+    await expect(
+      server.app.database.db.execute(sql`update devices set status = 'ASSIGNED', vm_id = ${vm} where id = ${usb}`),
+    ).rejects.toThrow();
+    const rows = await queryRows<{ n: number }>(server.app.database.db, sql`select count(*)::int as n from devices where vm_id is not null and status not in ('ASSIGNING', 'ASSIGNED', 'RELEASING')`);
+    expect(rows[0]!.n).toBe(0);
+  });
+});
