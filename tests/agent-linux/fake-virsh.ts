@@ -59,7 +59,7 @@ export async function fakeVirsh(responses: Record<string, ScriptedAnswer> = {}):
     await writeFile(join(answerDir, 'code'), String(answer.code ?? 0));
   }
   const binary = join(dir, 'virsh');
-  await writeFile(binary, `#!/bin/sh\nFAKE_VIRSH_STATE='${dir}' exec '${SCRIPT}' "$@"\n`, { mode: 0o755 });
+  await writeFile(binary, `#!/bin/sh\nFAKE_VIRSH_STATE='${dir}' exec /bin/sh '${SCRIPT}' "$@"\n`, { mode: 0o755 });
 
   const calls = async (): Promise<FakeVirshCall[]> => {
     const callsDir = join(dir, 'calls');
