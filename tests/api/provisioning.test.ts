@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import { fakeHardware } from '../support/agent.ts';
+import { eventually } from '../support/client.ts';
+import { Seed } from '../support/seed.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { queryRows } from '../support/snapshot.ts';
+
+const PROVISION = `mutation($input: ProvisionVmInput!) {
+  provisionVm(input: $input) {
+    __typename
+    ... on VmOperationSuccess { vm { id name status host { name } } devices { id address status numaNode } operation { type } }
+    ... on NoCapacityError { message requiredGpus free { hostName freeGpus } }
+    ... on Error { message }
+  }
+}`;
+
+let server: TestServer;
+let seed: Seed;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  seed = new Seed(server.client, server.url);
+});
+afterAll(() => server.stop());
+
+async function vmStatus(id: string) {
+  return (await server.client.data(`query($id: ID!) { vm(id: $id) { status devices { id status } } }`, { id })).vm;
+}
+
+describe('provisioning with a service plan', () => {
+  it('a plan with GPU count 2 gets a VM two GPUs, and teardown returns them to the pool', async () => {
+    const clusterId = await seed.cluster('gpu-cluster');
+    const { agent } = await seed.host(clusterId, 'gpu-a', fakeHardware({ gpus: 4, numaNodes: 2 }));
+    const planId = await seed.plan({ name: 'gpu-duo', gpuCount: 2 });
+
+    const capacity = await server.client.data(
+      `query($p: ID!, $c: ID!) { capacity(planId: $p, clusterId: $c) { fits host { name } gpus { address numaNode } numaNodesSpanned } }`,
+      { p: planId, c: clusterId },
+    );
+    expect(capacity.capacity).toMatchObject({ fits: true, host: { name: 'gpu-a' }, numaNodesSpanned: 1 });
+
+    const { provisionVm } = await server.client.data(PROVISION, { input: { name: 'train-1', planId, clusterId } });
+    expect(provisionVm.__typename).toBe('VmOperationSuccess');
+    expect(provisionVm.devices).toHaveLength(2);
+    expect(provisionVm.devices.every((d: { status: string }) => d.status === 'ASSIGNING')).toBe(true);
+    // Two GPUs on one NUMA node, when a node has two free.
+    expect(new Set(provisionVm.devices.map((d: { numaNode: number }) => d.numaNode)).size).toBe(1);
+    expect(provisionVm.devices.map((d: { address: string }) => d.address).sort()).toEqual(capacity.capacity.gpus.map((g: { address: string }) => g.address).sort());
+
+    const vmId = provisionVm.vm.id;
+    await eventually(async () => (await vmStatus(vmId)).status === 'RUNNING');
+    const running = await vmStatus(vmId);
+    expect(running.devices.map((d: { status: string }) => d.status)).toEqual(['ASSIGNED', 'ASSIGNED']);
+    const gpuIds = running.devices.map((d: { id: string }) => d.id);
+
+    const { pool } = await server.client.data(`{ pool { byKind { kind free assigned total } byModel(kind: GPU) { name free assigned } } }`);
+    expect(pool.byKind).toContainEqual({ kind: 'GPU', free: 2, assigned: 2, total: 4 });
+    expect(pool.byModel).toEqual([{ name: 'GA102 [GeForce RTX 3090]', free: 2, assigned: 2 }]);
+
+    const { deleteVm } = await server.client.data(
+      `mutation($id: ID!) { deleteVm(input: { vmId: $id }) { __typename ... on VmOperationSuccess { vm { status } devices { id status } } } }`,
+      { id: vmId },
+    );
+    expect(deleteVm.vm.status).toBe('DELETING');
+    expect(deleteVm.devices.map((d: { id: string }) => d.id).sort()).toEqual([...gpuIds].sort());
+    await eventually(async () => (await vmStatus(vmId)).status === 'DELETED');
+    for (const id of gpuIds) expect((await seed.device(id)).status).toBe('DETACHED');
+    expect(agent.received.map((o) => o.type)).toEqual(['PROVISION', 'TEARDOWN']);
+    await agent.disconnect();
+  });
+
+  it('picks the host whose GPUs span the fewest NUMA nodes', async () => {
+    const clusterId = await seed.cluster('numa');
+    // numa-a: 2 GPUs split over two nodes; numa-b: 2 GPUs on one node.
+    const a = await seed.host(clusterId, 'numa-a', fakeHardware({ gpus: 2, numaNodes: 2 }));
+    const b = await seed.host(clusterId, 'numa-b', fakeHardware({ gpus: 2, numaNodes: 1 }));
+    const planId = await seed.plan({ name: 'numa-duo', gpuCount: 2 });
+    const { provisionVm } = await server.client.data(PROVISION, { input: { name: 'numa-vm', planId, clusterId } });
+    expect(provisionVm.vm.host.name).toBe('numa-b');
+    await a.agent.disconnect();
+    await b.agent.disconnect();
+  });
+
+  it('honours the GPU model filter and says what is free when nothing fits', async () => {
+    const clusterId = await seed.cluster('models');
+    const { agent } = await seed.host(clusterId, 'models-1', fakeHardware({ gpus: 3 }));
+    const a100 = await seed.plan({ name: 'a100-only', gpuCount: 1, gpuVendorId: '10de', gpuProductId: '20b5' });
+    const trio = await seed.plan({ name: 'gpu-quad', gpuCount: 4 });
+    const before = await queryRows<{ n: number }>(server.app.database.db, sql`select count(*)::int as n from vms`);
+
+    const { provisionVm: noA100 } = await server.client.data(PROVISION, { input: { name: 'wants-a100', planId: a100, clusterId } });
+    expect(noA100).toMatchObject({ __typename: 'NoCapacityError', requiredGpus: 1, free: [{ hostName: 'models-1', freeGpus: 0 }] });
+    const { provisionVm: tooMany } = await server.client.data(PROVISION, { input: { name: 'wants-4', planId: trio, clusterId } });
+    expect(tooMany).toMatchObject({ __typename: 'NoCapacityError', requiredGpus: 4, free: [{ hostName: 'models-1', freeGpus: 3 }] });
+    expect(tooMany.message).toMatch(/the most free on one host is 3/);
+    expect(await queryRows(server.app.database.db, sql`select count(*)::int as n from vms`)).toEqual(before);
+    await agent.disconnect();
+  });
+
+  it('100 concurrent provisions competing for 12 GPUs never hand out one GPU twice', async () => {
+    const clusterId = await seed.cluster('contention');
+    const hosts = await Promise.all([1, 2, 3].map((n) => seed.host(clusterId, `busy-${n}`, fakeHardware({ gpus: 4, numaNodes: 2 }))));
+    const planId = await seed.plan({ name: 'contended', gpuCount: 1 });
+
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => server.client.data(PROVISION, { input: { name: `race-${i}`, planId, clusterId } })),
+    );
+    const outcomes = results.map((r) => r.provisionVm.__typename);
+    expect(outcomes.filter((t) => t === 'VmOperationSuccess')).toHaveLength(12);
+    expect(outcomes.filter((t) => t === 'NoCapacityError')).toHaveLength(88);
+
+    const handedOut = results.flatMap((r) => r.provisionVm.devices?.map((d: { id: string }) => d.id) ?? []);
+    expect(new Set(handedOut).size).toBe(12);
+    // The database agrees: no race VM holds two GPUs (and a GPU row names one VM by construction).
+    const perVm = await queryRows<{ vm_id: string; n: number }>(
+      server.app.database.db,
+      sql`select d.vm_id, count(*)::int as n from devices d join vms v on v.id = d.vm_id where v.name like 'race-%' group by d.vm_id having count(*) > 1`,
+    );
+    expect(perVm).toEqual([]);
+    await eventually(async () => {
+      const rows = await queryRows<{ n: number }>(server.app.database.db, sql`select count(*)::int as n from devices d join vms v on v.id = d.vm_id where d.status = 'ASSIGNED' and v.name like 'race-%'`);
+      return rows[0]!.n === 12;
+    });
+    for (const host of hosts) await host.agent.disconnect();
+  });
+});
