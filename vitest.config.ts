@@ -1,4 +1,6 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { svelteTesting } from '@testing-library/svelte/vite';
 
 export default defineConfig({
   resolve: {
@@ -7,11 +9,39 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }],
   },
   test: {
-    include: ['tests/**/*.test.ts'],
-    globalSetup: ['tests/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Two cores: more workers only make the embedded databases fight for CPU.
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'node',
+          include: ['tests/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, 'tests/web/**'],
+          globalSetup: ['tests/support/global-setup.ts'],
+        },
+      },
+      {
+        // The console in headless Chromium against a real server; builds web/dist first if stale.
+        extends: true,
+        test: {
+          name: 'browser',
+          include: ['tests/web/*.test.ts'],
+          globalSetup: ['tests/support/global-setup.ts', 'tests/web/global-setup.ts'],
+        },
+      },
+      {
+        // Svelte components in jsdom.
+        extends: true,
+        plugins: [svelte({ configFile: 'web/svelte.config.js' }), svelteTesting()],
+        test: {
+          name: 'web',
+          include: ['web/src/**/*.test.ts'],
+          environment: 'jsdom',
+        },
+      },
+    ],
   },
 });

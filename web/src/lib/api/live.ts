@@ -1,0 +1,79 @@
+import { api } from './client.ts';
+import { graphql } from './graphql.ts';
+
+/** What changed, reduced to what a page needs to decide whether to refetch. */
+export type LiveEvent =
+  | { topic: 'device'; id: string; status: string; hostId: string; vmId: string | null }
+  | { topic: 'host'; id: string; status: string; hostId: string; vmId: null }
+  | { topic: 'operation'; id: string; status: string; hostId: string; vmId: string | null }
+  | { topic: 'vm'; id: string; status: string; hostId: string; vmId: string };
+
+export type Topic = LiveEvent['topic'];
+
+const DeviceEvents = graphql(`
+  subscription DeviceEvents {
+    deviceChanged { id status host { id } vm { id } }
+  }
+`);
+const HostEvents = graphql(`
+  subscription HostEvents {
+    hostChanged { id status }
+  }
+`);
+const OperationEvents = graphql(`
+  subscription OperationEvents {
+    operationChanged { id status host { id } vm { id } }
+  }
+`);
+const VmEvents = graphql(`
+  subscription VmEvents {
+    vmChanged { id status host { id } }
+  }
+`);
+
+type Listener = (event: LiveEvent) => void;
+
+/**
+ * The console's four unfiltered subscriptions, fanned out to whatever is on screen. One set of
+ * subscriptions per tab instead of one per widget keeps the server's fan-out small; each live
+ * query decides from the event whether it cares.
+ */
+class LiveEvents {
+  #listeners = new Set<Listener>();
+  #started = false;
+
+  start() {
+    if (this.#started) return;
+    this.#started = true;
+    const { client } = api();
+    client.subscription(DeviceEvents, {}).subscribe(({ data }) => {
+      const d = data?.deviceChanged;
+      if (d) this.#emit({ topic: 'device', id: d.id, status: d.status, hostId: d.host.id, vmId: d.vm?.id ?? null });
+    });
+    client.subscription(HostEvents, {}).subscribe(({ data }) => {
+      const h = data?.hostChanged;
+      if (h) this.#emit({ topic: 'host', id: h.id, status: h.status, hostId: h.id, vmId: null });
+    });
+    client.subscription(OperationEvents, {}).subscribe(({ data }) => {
+      const o = data?.operationChanged;
+      if (o) this.#emit({ topic: 'operation', id: o.id, status: o.status, hostId: o.host.id, vmId: o.vm?.id ?? null });
+    });
+    client.subscription(VmEvents, {}).subscribe(({ data }) => {
+      const v = data?.vmChanged;
+      if (v) this.#emit({ topic: 'vm', id: v.id, status: v.status, hostId: v.host.id, vmId: v.id });
+    });
+  }
+
+  /** Calls `listener` for every change; returns the unsubscribe function. */
+  on(listener: Listener): () => void {
+    this.start();
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(event: LiveEvent) {
+    for (const listener of this.#listeners) listener(event);
+  }
+}
+
+export const live = new LiveEvents();

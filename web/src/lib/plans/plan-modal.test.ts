@@ -1,0 +1,92 @@
+import { describe, expect, it, vi } from 'vitest';
+import { fireEvent, render, screen } from '@testing-library/svelte';
+import PlanModal from './PlanModal.svelte';
+import type { PlanForm } from './plan-form.svelte.ts';
+
+const models = [{ vendorId: '10de', productId: '2204', name: 'GA102 [GeForce RTX 3090]', free: 3, total: 4 }];
+
+function gpuCount() {
+  return screen.queryByLabelText('GPU count');
+}
+
+describe('New Service Plan modal', () => {
+  it('shows GPU COUNT only while the provision type is KVM', async () => {
+    render(PlanModal, { gpuModels: models, onsubmit: () => {}, onclose: () => {} });
+    expect(screen.getByRole('dialog', { name: 'New Service Plan' })).toBeTruthy();
+    const type = screen.getByLabelText('Provision type') as HTMLSelectElement;
+    expect(type.value).toBe('KVM');
+    expect(gpuCount()).not.toBeNull();
+    expect(screen.queryByLabelText('GPU model')).not.toBeNull();
+
+    await fireEvent.change(type, { target: { value: 'LXC' } });
+    expect(gpuCount()).toBeNull();
+    expect(screen.queryByLabelText('GPU model')).toBeNull();
+
+    await fireEvent.change(type, { target: { value: 'BARE_METAL' } });
+    expect(gpuCount()).toBeNull();
+
+    await fireEvent.change(type, { target: { value: 'KVM' } });
+    expect(gpuCount()).not.toBeNull();
+  });
+
+  it('offers the GPU models of the pool', () => {
+    render(PlanModal, { gpuModels: models, onsubmit: () => {}, onclose: () => {} });
+    const options = [...(screen.getByLabelText('GPU model') as HTMLSelectElement).options].map((o) => o.value);
+    expect(options).toEqual(['', '10de:2204', '10de']);
+  });
+
+  it('sends the GPU count and model for a KVM plan', async () => {
+    const onsubmit = vi.fn<(form: PlanForm) => void>();
+    render(PlanModal, { gpuModels: models, onsubmit, onclose: () => {} });
+    await fireEvent.input(screen.getByLabelText('Name'), { target: { value: 'gpu-2x' } });
+    await fireEvent.input(gpuCount()!, { target: { value: '2' } });
+    await fireEvent.change(screen.getByLabelText('GPU model'), { target: { value: '10de:2204' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Create plan' }));
+    expect(onsubmit).toHaveBeenCalledOnce();
+    expect(onsubmit.mock.calls[0]![0].createInput()).toEqual({
+      name: 'gpu-2x',
+      provisionType: 'KVM',
+      cores: 8,
+      memoryMb: 32768,
+      diskGb: 100,
+      gpuCount: 2,
+      gpuVendorId: '10de',
+      gpuProductId: '2204',
+    });
+  });
+
+  it('sends no GPU fields for other provision types', async () => {
+    const onsubmit = vi.fn<(form: PlanForm) => void>();
+    render(PlanModal, { gpuModels: models, onsubmit, onclose: () => {} });
+    await fireEvent.input(screen.getByLabelText('Name'), { target: { value: 'containers' } });
+    await fireEvent.input(gpuCount()!, { target: { value: '2' } });
+    await fireEvent.change(screen.getByLabelText('Provision type'), { target: { value: 'LXC' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Create plan' }));
+    const input = onsubmit.mock.calls[0]![0].createInput();
+    expect(input.provisionType).toBe('LXC');
+    expect(input).not.toHaveProperty('gpuCount');
+  });
+
+  it('opens an LXC plan for editing without the GPU fields', () => {
+    const plan = { name: 'lxc', provisionType: 'LXC' as const, cores: 2, memoryMb: 2048, diskGb: 10, gpuCount: 0, gpuVendorId: null, gpuProductId: null };
+    render(PlanModal, { plan, gpuModels: models, onsubmit: () => {}, onclose: () => {} });
+    expect(screen.getByRole('dialog', { name: 'Edit Service Plan' })).toBeTruthy();
+    expect(gpuCount()).toBeNull();
+  });
+
+  it('shows the server error beside the button and closes on Escape', async () => {
+    const onclose = vi.fn();
+    render(PlanModal, { error: 'A plan named gpu-2x already exists', onsubmit: () => {}, onclose });
+    expect(screen.getByRole('alert').textContent).toContain('A plan named gpu-2x already exists');
+    await fireEvent.keyDown(screen.getByRole('dialog'), { key: 'Escape' });
+    expect(onclose).toHaveBeenCalled();
+  });
+
+  it('refuses an empty name without calling the server', async () => {
+    const onsubmit = vi.fn();
+    render(PlanModal, { onsubmit, onclose: () => {} });
+    await fireEvent.click(screen.getByRole('button', { name: 'Create plan' }));
+    expect(onsubmit).not.toHaveBeenCalled();
+    expect(screen.getByText('Give the plan a name of 1 to 64 characters.')).toBeTruthy();
+  });
+});
