@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeHardware, TestAgent } from '../support/agent.ts';
+import { eventually } from '../support/client.ts';
+import { Seed } from '../support/seed.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+let server: TestServer;
+let seed: Seed;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  seed = new Seed(server.client, server.url);
+});
+afterAll(() => server.stop());
+
+describe('agent protocol', () => {
+  it('replays unfinished operations, oldest first, when the agent reconnects', async () => {
+    const clusterId = await seed.cluster();
+    const { hostId, token, agent } = await seed.host(clusterId, 'replay-host', fakeHardware({ usb: 3 }));
+    const usb = await seed.devices(hostId);
+    await agent.disconnect();
+
+    // Operations queued while the agent is away (its host is still ONLINE for a moment).
+    const queued: string[] = [];
+    for (const device of usb.slice(0, 2)) {
+      const { detachDevice } = await server.client.data(
+        `mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { ... on DeviceOperationSuccess { operation { id } } } }`,
+        { id: device.id },
+      );
+      queued.push(detachDevice.operation.id);
+    }
+
+    const back = new TestAgent(server.url, token, agent.devices);
+    back.respond = () => 'hold';
+    await back.connect();
+    await eventually(async () => back.received.length >= 2);
+    expect(back.received.map((o) => o.id)).toEqual(queued);
+
+    // One more arrives live after the replay, and nothing is delivered twice.
+    const { detachDevice } = await server.client.data(
+      `mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { ... on DeviceOperationSuccess { operation { id } } } }`,
+      { id: usb[2]!.id },
+    );
+    await eventually(async () => back.received.length >= 3);
+    expect(back.received.map((o) => o.id)).toEqual([...queued, detachDevice.operation.id]);
+
+    for (const operation of back.received) await back.complete(operation.id, true);
+    for (const device of usb) expect((await seed.device(device.id)).status).toBe('DETACHED');
+    await back.disconnect();
+  });
+
+  it('an operation the agent started but did not finish is replayed as RUNNING', async () => {
+    const clusterId = await seed.cluster();
+    const { hostId, token, agent } = await seed.host(clusterId, 'crash-host', fakeHardware({ nvme: 1 }));
+    agent.respond = () => 'hold';
+    const [nvme] = await seed.devices(hostId);
+    await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: nvme!.id });
+    await eventually(async () => agent.received.length === 1);
+    const operationId = agent.received[0]!.id;
+    await agent.client.data(`mutation($id: ID!) { startOperation(input: { operationId: $id }) { __typename } }`, { id: operationId });
+    await agent.disconnect(); // the agent dies mid-operation
+
+    const back = new TestAgent(server.url, token, agent.devices);
+    back.respond = () => 'hold';
+    await back.connect();
+    await eventually(async () => back.received.length === 1);
+    expect(back.received[0]).toMatchObject({ id: operationId, status: 'RUNNING', type: 'DETACH' });
+    await back.complete(operationId, true);
+    expect((await seed.device(nvme!.id)).status).toBe('DETACHED');
+    await back.disconnect();
+  });
+
+  it('a silent host goes OFFLINE and its next heartbeat brings it back, announced on hostChanged', async () => {
+    const quick = await startTestServer({ config: { heartbeatTimeoutMs: 600, sweepIntervalMs: 100 } });
+    try {
+      const quickSeed = new Seed(quick.client, quick.url);
+      const { hostId, agent } = await quickSeed.host(await quickSeed.cluster(), 'quiet-host', fakeHardware({ usb: 1 }));
+      const watch = quick.client.subscribe(`subscription($id: ID) { hostChanged(hostId: $id) { name status } }`, { id: hostId });
+      // An inventory report is always announced: once one arrives, the subscription is live.
+      await eventually(async () => {
+        await agent.reportInventory();
+        return watch.events.length > 0;
+      });
+      await watch.next((e) => e.data?.hostChanged.status === 'OFFLINE');
+      expect((await quick.client.data(`query($id: ID!) { host(id: $id) { status } }`, { id: hostId })).host.status).toBe('OFFLINE');
+      await agent.heartbeat();
+      await watch.next((e) => e.data?.hostChanged.status === 'ONLINE');
+      watch.close();
+      await agent.disconnect();
+    } finally {
+      await quick.stop();
+    }
+  });
+});

@@ -1,0 +1,117 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
+import { hosts } from '../../server/db/schema/index.ts';
+import { inTransaction } from '../../server/pubsub.ts';
+import { fakeHardware } from '../support/agent.ts';
+import { eventually, TestClient } from '../support/client.ts';
+import { createTestDatabase } from '../support/database.ts';
+import { Seed } from '../support/seed.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+describe('change announcements', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.stop());
+
+  it('a rolled-back change is never announced; a committed one is', async () => {
+    const seed = new Seed(server.client, server.url);
+    const { hostId, agent } = await seed.host(await seed.cluster(), 'bus-host', fakeHardware({ usb: 1 }));
+    const watch = server.client.subscribe(`subscription { hostChanged { name } }`);
+    await eventually(async () => {
+      await agent.reportInventory();
+      return watch.events.length > 0;
+    });
+    const id = Buffer.from(hostId, 'base64').toString().split(':')[1]!;
+
+    await expect(
+      inTransaction(server.app.database.db, async (tx, changes) => {
+        await tx.update(hosts).set({ name: 'renamed-then-rolled-back' }).where(eq(hosts.id, id));
+        changes.host({ id });
+        throw new Error('abort');
+      }),
+    ).rejects.toThrow('abort');
+    await inTransaction(server.app.database.db, async (tx, changes) => {
+      await tx.update(hosts).set({ name: 'renamed' }).where(eq(hosts.id, id));
+      changes.host({ id });
+    });
+    await watch.next((e) => e.data?.hostChanged.name === 'renamed');
+    // Notifications arrive in commit order, so an announced rollback would have come first.
+    expect(watch.events.map((e) => e.data?.hostChanged.name)).not.toContain('renamed-then-rolled-back');
+    watch.close();
+    await agent.disconnect();
+  });
+
+  it('a restarted server keeps its data (embedded database on disk)', async () => {
+    const database = await createTestDatabase();
+    const first = await startTestServer({ database });
+    await new Seed(first.client, first.url).cluster('kept');
+    await first.stop();
+    const second = await startTestServer({ database });
+    expect((await second.client.data(`{ clusters { name } }`)).clusters).toEqual([{ name: 'kept' }]);
+    await second.stop();
+    await database.drop();
+  });
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+// Needs a PostgreSQL server: CI's second pass sets DATABASE_URL.
+describe.skipIf(!process.env.DATABASE_URL)('two server processes on one PostgreSQL database', () => {
+  let inProcess: TestServer;
+  let child: ChildProcess;
+  let childClient: TestClient;
+
+  beforeAll(async () => {
+    const database = await createTestDatabase();
+    inProcess = await startTestServer({ database });
+    const port = await freePort();
+    child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+      env: { ...process.env, DATABASE_URL: database.databaseUrl, PORT: String(port), PASSTHRU_DEMO: 'off', LOG_LEVEL: 'warn' },
+      stdio: 'inherit',
+    });
+    childClient = new TestClient(`http://127.0.0.1:${port}`);
+    await eventually(() => childClient.request(`{ clusters { id } }`).then((r) => Boolean(r.data)).catch(() => false), 60_000, 250);
+    inProcess.stop = (async (stop) => {
+      await stop();
+      await database.drop();
+    }).bind(null, inProcess.stop);
+  });
+  afterAll(async () => {
+    await childClient.close();
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+    await inProcess.stop();
+  });
+
+  it('a subscriber on one process sees a change made through the other, both ways', async () => {
+    const seedViaChild = new Seed(childClient, childClient.url);
+    const { hostId, agent } = await seedViaChild.host(await seedViaChild.cluster(), 'shared-host', fakeHardware({ usb: 1 }));
+    const [usb] = await seedViaChild.devices(hostId);
+
+    const watchHere = inProcess.client.subscribe(`subscription { deviceChanged { id status } }`);
+    const watchThere = childClient.subscribe(`subscription { deviceChanged { id status } }`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    // A change made through the child process...
+    await childClient.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb!.id });
+    // ...is seen by this process's subscriber, through to its completion by the agent.
+    await watchHere.next((e) => e.data?.deviceChanged.id === usb!.id && e.data.deviceChanged.status === 'DETACHED');
+
+    await inProcess.client.data(`mutation($id: ID!) { attachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb!.id });
+    await watchThere.next((e) => e.data?.deviceChanged.id === usb!.id && e.data.deviceChanged.status === 'ATTACHED');
+    watchHere.close();
+    watchThere.close();
+    await agent.disconnect();
+  });
+});
