@@ -1,0 +1,274 @@
+// Helpers for the agent tests: enrolling hosts, reading devices and operations through the
+// public API, a TCP proxy that can cut the agent off the server, and real agent processes.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { SimHostConfig } from '../../agent/backends/sim/index.ts';
+import { eventually, type TestClient } from '../support/client.ts';
+
+export const repoRoot = new URL('../../', import.meta.url).pathname;
+
+/** Agent logs in tests: silent unless PASSTHRU_TEST_LOG=debug (or another level) is set. */
+export function testLogger(): Logger {
+  return pino({ level: process.env.PASSTHRU_TEST_LOG ?? 'silent' });
+}
+
+export async function enroll(client: TestClient, clusterId: string, name: string): Promise<{ hostId: string; token: string }> {
+  const { enrollHost } = await client.data(
+    `mutation($input: EnrollHostInput!) { enrollHost(input: $input) { __typename ... on EnrollHostSuccess { token host { id } } ... on Error { message } } }`,
+    { input: { name, clusterId } },
+  );
+  if (enrollHost.__typename !== 'EnrollHostSuccess') throw new Error(enrollHost.message);
+  return { hostId: enrollHost.host.id, token: enrollHost.token };
+}
+
+export async function createCluster(client: TestClient, name = `cluster-${Math.random().toString(36).slice(2, 8)}`): Promise<string> {
+  const { createCluster } = await client.data(`mutation($name: String!) { createCluster(input: { name: $name }) { __typename ... on Cluster { id } ... on Error { message } } }`, { name });
+  if (createCluster.__typename !== 'Cluster') throw new Error(createCluster.message);
+  return createCluster.id;
+}
+
+export interface DeviceView {
+  id: string;
+  address: string;
+  kind: string;
+  status: string;
+  driver: string | null;
+  iommuGroup: number | null;
+  numaNode: number | null;
+  vm: { id: string; name: string } | null;
+}
+
+export async function hostDevices(client: TestClient, hostId: string): Promise<DeviceView[]> {
+  const { host } = await client.data(`query($id: ID!) { host(id: $id) { devices { id address kind status driver iommuGroup numaNode vm { id name } } } }`, { id: hostId });
+  return host?.devices ?? [];
+}
+
+export async function hostStatus(client: TestClient, hostId: string): Promise<string | null> {
+  const { host } = await client.data(`query($id: ID!) { host(id: $id) { status } }`, { id: hostId });
+  return host?.status ?? null;
+}
+
+export async function operation(client: TestClient, id: string): Promise<{ id: string; type: string; status: string; error: string | null }> {
+  const { node } = await client.data(`query($id: ID!) { node(id: $id) { ... on Operation { id type status error } } }`, { id });
+  return node;
+}
+
+export async function vm(client: TestClient, id: string): Promise<{ id: string; name: string; status: string; devices: { id: string; address: string; kind: string; status: string }[] } | null> {
+  const { node } = await client.data(`query($id: ID!) { node(id: $id) { ... on VM { id name status devices { id address kind status } } } }`, { id });
+  return node;
+}
+
+/** Runs a device mutation (detachDevice, attachDevice, releaseDevice, assignDevice) and returns the operation ID. */
+export async function deviceMutation(client: TestClient, mutation: string, input: Record<string, unknown>): Promise<string> {
+  const data = await client.data(
+    `mutation($input: ${mutation[0]!.toUpperCase()}${mutation.slice(1)}Input!) { result: ${mutation}(input: $input) { __typename ... on DeviceOperationSuccess { operation { id } } ... on Error { message } } }`,
+    { input },
+  );
+  if (data.result.__typename !== 'DeviceOperationSuccess') throw new Error(`${mutation}: ${data.result.__typename}: ${data.result.message}`);
+  return data.result.operation.id;
+}
+
+/** provisionVm or deleteVm; returns the VM and the operation IDs. */
+export async function vmMutation(client: TestClient, mutation: 'provisionVm' | 'deleteVm' | 'startVm' | 'stopVm', input: Record<string, unknown>): Promise<{ vmId: string; operationId: string }> {
+  const data = await client.data(
+    `mutation($input: ${mutation[0]!.toUpperCase()}${mutation.slice(1)}Input!) { result: ${mutation}(input: $input) { __typename ... on VmOperationSuccess { vm { id } operation { id } } ... on Error { message } } }`,
+    { input },
+  );
+  if (data.result.__typename !== 'VmOperationSuccess') throw new Error(`${mutation}: ${data.result.__typename}: ${data.result.message}`);
+  return { vmId: data.result.vm.id, operationId: data.result.operation.id };
+}
+
+export async function createPlan(client: TestClient, input: Record<string, unknown>): Promise<string> {
+  const { createServicePlan } = await client.data(
+    `mutation($input: CreateServicePlanInput!) { createServicePlan(input: $input) { __typename ... on ServicePlan { id } ... on Error { message } } }`,
+    { input: { provisionType: 'KVM', cores: 4, memoryMb: 8192, diskGb: 20, gpuCount: 0, ...input } },
+  );
+  if (createServicePlan.__typename !== 'ServicePlan') throw new Error(createServicePlan.message);
+  return createServicePlan.id;
+}
+
+/** Waits until the operation has ended; returns it. */
+export function operationEnded(client: TestClient, id: string, timeoutMs = 30_000) {
+  return eventually(async () => {
+    const op = await operation(client, id);
+    return op.status === 'SUCCEEDED' || op.status === 'FAILED' ? op : null;
+  }, timeoutMs);
+}
+
+export async function deviceAt(client: TestClient, hostId: string, address: string): Promise<DeviceView> {
+  const device = (await hostDevices(client, hostId)).find((d) => d.address === address);
+  if (!device) throw new Error(`no device at ${address}`);
+  return device;
+}
+
+/** A TCP proxy in front of the server that can cut every connection and refuse new ones. */
+export class TcpProxy {
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  #open = true;
+
+  private constructor(server: Server) {
+    this.#server = server;
+  }
+
+  static async start(targetPort: number): Promise<TcpProxy> {
+    const server = createServer();
+    const proxy = new TcpProxy(server);
+    server.on('connection', (client) => proxy.#accept(client, targetPort));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return proxy;
+  }
+
+  get url(): string {
+    const address = this.#server.address() as { port: number };
+    return `http://127.0.0.1:${address.port}`;
+  }
+
+  #accept(client: Socket, targetPort: number) {
+    if (!this.#open) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(targetPort, '127.0.0.1');
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      this.#sockets.delete(client);
+      this.#sockets.delete(upstream);
+    };
+    for (const socket of [client, upstream]) {
+      this.#sockets.add(socket);
+      socket.on('error', drop);
+      socket.on('close', drop);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+
+  /** Drops every connection and refuses new ones until restore(). */
+  cut() {
+    this.#open = false;
+    for (const socket of this.#sockets) socket.destroy();
+    this.#sockets.clear();
+  }
+
+  restore() {
+    this.#open = true;
+  }
+
+  async close() {
+    this.cut();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/** A real `passthru-agent` process with the sim backend, its JSON log lines collected. */
+export class AgentProcess {
+  readonly logs: Record<string, any>[] = [];
+  readonly child: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  #stderr = '';
+  #waiters: (() => void)[] = [];
+
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'agent/main.ts', ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let buffer = '';
+    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buffer += chunk;
+      for (let newline = buffer.indexOf('\n'); newline >= 0; newline = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        try {
+          this.logs.push(JSON.parse(line));
+        } catch {
+          this.logs.push({ msg: line });
+        }
+        if (process.env.PASSTHRU_TEST_LOG) process.stdout.write(`[agent ${this.child.pid}] ${line}\n`);
+      }
+      this.#waiters.splice(0).forEach((wake) => wake());
+    });
+    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.#stderr += chunk));
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Sim agent for a host: writes its config to a temp file and starts `passthru-agent --backend sim`. */
+  static sim(options: { server: string; token: string; config: SimHostConfig; args?: string[]; dir?: string }): AgentProcess {
+    const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'passthru-agent-'));
+    const configFile = join(dir, `sim-${Math.random().toString(36).slice(2, 8)}.json`);
+    writeFileSync(configFile, JSON.stringify(options.config));
+    return new AgentProcess(
+      ['--backend', 'sim', '--sim-config', configFile, '--server', options.server, '--heartbeat', '1s', '--log-level', 'debug', ...(options.args ?? [])],
+      // The token through the environment, as the systemd unit does.
+      { PASSTHRU_TOKEN: options.token },
+    );
+  }
+
+  get stderr(): string {
+    return this.#stderr;
+  }
+
+  /** Resolves with the first log line (already logged or not) that passes `match`. */
+  async waitForLog(match: (line: Record<string, any>) => boolean, timeoutMs = 30_000): Promise<Record<string, any>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.logs.find(match);
+      if (found) return found;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(`agent exited (${this.child.exitCode ?? this.child.signalCode}) before the expected log line; stderr: ${this.#stderr}`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching agent log line within ${timeoutMs} ms; last lines: ${JSON.stringify(this.logs.slice(-5))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 250));
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** The port of the sim control API (needs `--sim-control 0`). */
+  async controlPort(): Promise<number> {
+    return (await this.waitForLog((line) => line.msg === 'sim control listening')).port;
+  }
+
+  async control(path: string, body?: unknown, method = body === undefined ? 'GET' : 'POST'): Promise<any> {
+    const response = await fetch(`http://127.0.0.1:${await this.controlPort()}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const result = await response.json();
+    if (!response.ok) throw new Error(`sim control ${path}: ${JSON.stringify(result)}`);
+    return result;
+  }
+
+  /** SIGTERM and wait; SIGKILL if it does not exit in time. */
+  async stop(timeoutMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+      try {
+        return await this.exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return this.exited;
+  }
+}
+
+export function tempDir(prefix = 'passthru-agent-'): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
