@@ -105,6 +105,16 @@ export interface SimHostConfig {
   stateFile?: string;
 }
 
+/** The simulated host `passthru-agent --backend sim` gets without --sim-config: a small GPU box. */
+export const DEFAULT_SIM_CONFIG: SimHostConfig = {
+  name: 'sim-host',
+  cpuCores: 32,
+  memoryMb: 128 * 1024,
+  gpus: [{ model: 'rtx-3090', count: 2 }],
+  usb: [{ model: 'logitech-unifying' }],
+  nvme: [{ model: 'samsung-pm9a3' }],
+};
+
 /** Realistic default durations: sysfs rebinding is quick, defining and booting a VM is not. */
 export const DEFAULT_LATENCY_MS: Record<SimOperation, number> = {
   detach: 400,

@@ -19,7 +19,7 @@ import {
   type SimOperation,
 } from './config.ts';
 
-export { parseSimConfig, SimConfigError, SIM_OPERATIONS } from './config.ts';
+export { DEFAULT_SIM_CONFIG, parseSimConfig, SimConfigError, SIM_OPERATIONS } from './config.ts';
 export type { SimDevice, SimFault, SimHostConfig, SimOperation } from './config.ts';
 export { GPU_MODELS, NVME_MODELS, USB_MODELS } from './catalog.ts';
 
