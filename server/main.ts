@@ -1,14 +1,34 @@
+import { resolve } from 'node:path';
+import type { DemoFleet } from '../agent/demo.ts';
 import { loadConfig } from './config.ts';
 import { buildApp } from './app.ts';
 
 const config = loadConfig();
 const app = await buildApp(config);
-await app.start();
+const port = await app.start();
+let demo: DemoFleet | null = null;
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {
     app.logger.info({ signal }, 'shutting down');
+    await demo?.stop();
     await app.stop();
     process.exit(0);
   });
+}
+
+// The simulated demo fleet connects to this server as real agents would, over the public API.
+// On by default, so `npm start` shows a live console; PASSTHRU_DEMO=off (or 0/false/no) disables it.
+if (!['off', '0', 'false', 'no'].includes((process.env.PASSTHRU_DEMO ?? 'on').trim().toLowerCase())) {
+  try {
+    const { startDemoFleet } = await import('../agent/demo.ts');
+    demo = await startDemoFleet({
+      serverUrl: `http://127.0.0.1:${port}`,
+      logger: app.logger.child({ component: 'demo' }),
+      // Beside the embedded database, so simulated VMs and bindings survive a restart.
+      stateDir: resolve(config.dataDir, '..', 'demo-hosts'),
+    });
+  } catch (error) {
+    app.logger.error({ err: error }, 'demo fleet did not start; the server runs without it');
+  }
 }
