@@ -41,6 +41,10 @@ export function createApi(): Api {
   const client = new Client({
     url: '/graphql',
     requestPolicy: 'cache-and-network',
+    // Always POST with a JSON body and yoga's CSRF header: never a "simple" cross-site request,
+    // so CSRF prevention on the server accepts the console's requests.
+    preferGetMethod: false,
+    fetchOptions: { headers: { 'x-graphql-yoga-csrf': 'passthru-console' }, credentials: 'same-origin' },
     exchanges: [
       cacheExchange,
       fetchExchange,

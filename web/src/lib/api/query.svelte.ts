@@ -13,6 +13,8 @@ export interface LiveQueryOptions<V> {
   when?: (event: LiveEvent) => boolean;
   /** While true, nothing is fetched. */
   pause?: () => boolean;
+  /** Also refetch this often while the tab is visible: for data no subscription announces. */
+  pollMs?: number;
   /** Keep showing the last data while other variables load (paging, forms), instead of a skeleton. */
   keepData?: boolean;
 }
@@ -46,6 +48,14 @@ export class LiveQuery<D, V extends AnyVariables = AnyVariables> {
       const paused = options.pause?.() ?? false;
       if (paused) return;
       untrack(() => this.#load(vars));
+    });
+    $effect(() => {
+      const every = options.pollMs;
+      if (!every) return;
+      const timer = setInterval(() => {
+        if (document.visibilityState === 'visible' && !options.pause?.()) this.refetch();
+      }, every);
+      return () => clearInterval(timer);
     });
     $effect(() => {
       if (connection.generation === 0) return;

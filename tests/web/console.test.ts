@@ -1,0 +1,212 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { buildApp, type App } from '../../server/app.ts';
+import { createLogger } from '../../server/logger.ts';
+import { eventually } from '../support/client.ts';
+import { Seed } from '../support/seed.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { seedFleet, type Fleet } from './support/fleet.ts';
+import {
+  SKIP_REASON,
+  chooseAction,
+  deviceRow,
+  hasChromium,
+  launchChromium,
+  markDocument,
+  openPage,
+  pageErrors,
+  screenshot,
+  stillSameDocument,
+  waitForStatus,
+} from './support/browser.ts';
+
+if (!hasChromium) console.warn(SKIP_REASON);
+
+/**
+ * The seed flow through the console, as two operators would see it: page A does everything
+ * through the UI, page B only watches (navigating by links, never reloading) and must see every
+ * change as it happens. The hosts are TestAgents that answer each operation after a short delay,
+ * so the in-flight states show.
+ */
+describe.skipIf(!hasChromium)('the operator console', () => {
+  let server: TestServer;
+  let fleet: Fleet;
+  let browser: Browser;
+  let a: Page;
+  let b: Page;
+  let restarted: App | null = null;
+  let kvmA: string;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    fleet = await seedFleet(server.client, server.url, { latencyMs: 700 });
+    kvmA = fleet.hosts.find((h) => h.name === 'kvm-a')!.hostId;
+    // A VM to assign the USB device to, made through the API before the UI part.
+    const seed = new Seed(server.client, server.url);
+    const planId = await seed.plan({ name: 'cpu-small', cores: 2, memoryMb: 4096, diskGb: 20, gpuCount: 0 });
+    const { provisionVm } = await server.client.data(
+      `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id } } ... on Error { message } } }`,
+      { input: { name: 'vm-usb', planId, hostId: kvmA } },
+    );
+    await eventually(async () => (await server.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: provisionVm.vm.id })).vm.status === 'RUNNING');
+    browser = await launchChromium();
+    a = await openPage(browser, `${server.url}/`);
+    b = await openPage(browser, `${server.url}/hosts/${encodeURIComponent(kvmA)}/devices`);
+    await b.getByRole('heading', { name: 'kvm-a' }).waitFor();
+    await markDocument(b);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await fleet?.stop();
+    if (restarted) {
+      await server.client.close();
+      await restarted.stop();
+      await server.database.drop();
+    } else await server?.stop();
+  });
+
+  it('detaches a USB device, assigns it to a VM through the modal, releases and reattaches it, live on a second page', async () => {
+    // Page A goes to kvm-a's Devices tab the way an operator would.
+    await a.getByRole('navigation', { name: 'Primary' }).getByRole('link', { name: 'Hosts' }).click();
+    await a.getByRole('link', { name: 'kvm-a' }).click();
+    await a.getByRole('link', { name: /Devices/ }).click();
+    await waitForStatus(a, '1-1', 'ATTACHED');
+
+    // Detach: Attached -> Detaching… -> Detached.
+    await chooseAction(a, '1-1', 'Detach device');
+    await waitForStatus(a, '1-1', 'DETACHING');
+    expect(await deviceRow(a, '1-1').locator('.device-status').innerText()).toBe('Detaching…');
+    await waitForStatus(a, '1-1', 'DETACHED');
+    await waitForStatus(b, '1-1', 'DETACHED');
+
+    // Assign through the modal, to the VM on this host.
+    await chooseAction(a, '1-1', 'Assign device');
+    const dialog = a.getByRole('dialog', { name: 'Assign device' });
+    await dialog.waitFor();
+    await dialog.getByRole('radio', { name: /vm-usb/ }).check();
+    await screenshot(a, 'assign-modal');
+    await dialog.getByRole('button', { name: 'Execute' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await waitForStatus(a, '1-1', 'ASSIGNED');
+    await waitForStatus(b, '1-1', 'ASSIGNED');
+    expect(await deviceRow(b, '1-1').getByRole('link', { name: 'vm-usb' }).count()).toBe(1);
+    await screenshot(a, 'host-devices');
+
+    // It is on the VM's Devices tab; release it from there.
+    await deviceRow(a, '1-1').getByRole('link', { name: 'vm-usb' }).click();
+    await a.getByRole('heading', { name: 'vm-usb' }).waitFor();
+    await waitForStatus(a, '1-1', 'ASSIGNED');
+    await chooseAction(a, '1-1', 'Release');
+    await a.getByText('No devices passed through').waitFor();
+    await waitForStatus(b, '1-1', 'DETACHED');
+
+    // Back on the host, give it back to the host OS.
+    await a.getByRole('link', { name: 'kvm-a' }).first().click();
+    await a.getByRole('link', { name: /Devices/ }).click();
+    await chooseAction(a, '1-1', 'Attach device');
+    await waitForStatus(a, '1-1', 'ATTACHED');
+    await waitForStatus(b, '1-1', 'ATTACHED');
+
+    // The device's own history tells the story, newest first.
+    await deviceRow(a, '1-1').getByRole('button', { name: 'Show history of 1-1' }).click();
+    const history = a.getByRole('region', { name: 'Device history' });
+    await history.getByText('by anonymous').first().waitFor();
+    const statuses = await history.locator('.device-status').evaluateAll((els) => els.map((el) => el.getAttribute('data-status')));
+    expect(statuses.slice(0, 2)).toEqual(['ATTACHING', 'ATTACHED']);
+
+    expect(await stillSameDocument(b)).toBe(true);
+    expect(pageErrors(a)).toEqual([]);
+    expect(pageErrors(b)).toEqual([]);
+  });
+
+  it('creates a KVM plan with GPU COUNT 2, provisions a VM that gets two GPUs, deletes it and they return, live on a second page', async () => {
+    // Page B watches the plans list (no reload: it follows links).
+    await b.getByRole('navigation', { name: 'Primary' }).getByRole('link', { name: 'Plans' }).click();
+    await b.getByRole('heading', { name: 'Service plans' }).waitFor();
+
+    await a.getByRole('navigation', { name: 'Primary' }).getByRole('link', { name: 'Plans' }).click();
+    await a.getByRole('button', { name: 'Add' }).click();
+    const modal = a.getByRole('dialog', { name: 'New Service Plan' });
+    await modal.getByLabel('Name').fill('gpu-2x');
+    // GPU COUNT exists only for KVM.
+    await modal.getByLabel('Provision type').selectOption('LXC');
+    expect(await modal.getByLabel('GPU count').count()).toBe(0);
+    await modal.getByLabel('Provision type').selectOption('KVM');
+    await modal.getByLabel('GPU count').fill('2');
+    await modal.getByLabel('GPU model').selectOption('10de:2204');
+    await modal.getByRole('button', { name: 'Create plan' }).click();
+    await modal.waitFor({ state: 'detached' });
+    const planRow = a.getByRole('row', { name: /gpu-2x/ });
+    await planRow.waitFor();
+    expect(await planRow.innerText()).toContain('2 × GA102 [GeForce RTX 3090]');
+    await b.getByRole('row', { name: /gpu-2x/ }).waitFor();
+
+    // Page B moves on to watch kvm-a's devices.
+    await b.getByRole('navigation', { name: 'Primary' }).getByRole('link', { name: 'Hosts' }).click();
+    await b.getByRole('link', { name: 'kvm-a' }).click();
+    await b.getByRole('link', { name: /Devices/ }).click();
+    await waitForStatus(b, '0000:41:00.0', 'DETACHED');
+
+    // Provision: the form says what the plan needs and whether it fits now.
+    await a.getByRole('navigation', { name: 'Primary' }).getByRole('link', { name: 'Virtual machines' }).click();
+    await a.getByRole('link', { name: 'Provision VM' }).first().click();
+    await a.getByLabel('Name').fill('train-01');
+    await a.getByLabel('Service plan').selectOption({ label: 'gpu-2x — KVM, 8 vCPU, 32 GiB, 2 GPU' });
+    await a.locator('[data-testid="capacity"] [data-fits="true"]').waitFor();
+    expect(await a.getByTestId('capacity').innerText()).toContain('Fits now on kvm-a');
+    await a.getByRole('button', { name: 'Provision VM' }).click();
+    await a.getByRole('heading', { name: 'train-01' }).waitFor();
+    await a.getByRole('link', { name: /Devices/ }).click();
+    await a.locator('.device-status[data-status="ASSIGNED"]').nth(1).waitFor();
+    expect(await a.locator('tr[data-device-id]').count()).toBe(2);
+
+    // Page B saw two GPUs move from the pool to the VM.
+    await eventually(async () => (await b.locator('tr[data-address^="0000:4"] .device-status[data-status="ASSIGNED"]').count()) === 2);
+    expect(await b.locator('tr[data-address^="0000:4"] .device-status[data-status="DETACHED"]').count()).toBe(2);
+
+    await a.getByRole('navigation', { name: 'Primary' }).getByRole('link', { name: 'Dashboard' }).click();
+    await a.locator('[data-kind="GPU"] [data-testid="assigned"]', { hasText: '2' }).waitFor();
+    await screenshot(a, 'dashboard');
+    await a.goBack();
+    await a.goBack();
+
+    // Delete: the dialog says which devices return to the pool.
+    await a.getByRole('heading', { name: 'train-01' }).waitFor();
+    await a.getByRole('button', { name: 'Delete VM' }).click();
+    const confirm = a.getByRole('dialog', { name: 'Delete train-01?' });
+    expect(await confirm.getByRole('list', { name: 'Devices returning to the pool' }).getByRole('listitem').count()).toBe(2);
+    expect(await confirm.innerText()).toContain('These 2 devices return to the pool');
+    await confirm.getByRole('button', { name: 'Delete VM' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    await a.locator('.vm-status[data-status="DELETED"]').waitFor();
+
+    await eventually(async () => (await b.locator('tr[data-address^="0000:4"] .device-status[data-status="DETACHED"]').count()) === 4);
+    expect(await stillSameDocument(b)).toBe(true);
+    expect(pageErrors(a)).toEqual([]);
+    expect(pageErrors(b)).toEqual([]);
+  });
+
+  it('shows the connection state and recovers by itself after the server restarts', async () => {
+    await b.getByRole('link', { name: /Devices/ }).click();
+    const badge = b.getByTestId('connection-state');
+    await b.locator('[data-testid="connection-state"][data-state="connected"]').waitFor();
+    expect(await badge.innerText()).toBe('Live');
+
+    const port = Number(new URL(server.url).port);
+    await server.app.stop();
+    await b.locator('[data-testid="connection-state"][data-state="reconnecting"]').waitFor();
+    expect(await badge.innerText()).toBe('Reconnecting…');
+
+    restarted = await buildApp(server.config, { logger: createLogger('silent') });
+    await restarted.start(port);
+    await b.locator('[data-testid="connection-state"][data-state="connected"]').waitFor({ timeout: 20_000 });
+
+    // A change after the restart shows up without a reload. (The TestAgents' own streams do not
+    // reconnect, so the operation stays in flight: the device stays Detaching….)
+    const usb = (await new Seed(server.client, server.url).devices(kvmA)).find((d) => d.address === '1-2')!;
+    await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb.id });
+    await waitForStatus(b, '1-2', 'DETACHING');
+    expect(await stillSameDocument(b)).toBe(true);
+  });
+});
