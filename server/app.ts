@@ -1,18 +1,25 @@
 import { existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import sirv from 'sirv';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { GraphQLError } from 'graphql';
-import { createYoga, maskError } from 'graphql-yoga';
+import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { createYoga, maskError, type Plugin } from 'graphql-yoga';
+import sirv from 'sirv';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
+import { createContext, type AppDeps, type Context, type Presented } from './context.ts';
 import { openDatabase, type Database } from './db/client.ts';
-import { createContext, type AppDeps } from './context.ts';
+import { ensureFirstAdmin, type Credential } from './domain/auth.ts';
 import { DomainError } from './domain/errors.ts';
-import { failExpiredOperations } from './domain/operations.ts';
 import { markSilentHostsOffline } from './domain/hosts.ts';
-import { schema } from './graphql/schema.ts';
+import { failExpiredOperations } from './domain/operations.ts';
+import { useAuditTrail } from './graphql/audit.ts';
+import { buildSchema } from './graphql/schema.ts';
+import { LoginLimiter } from './login-limiter.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createChangeBus, relayDatabaseChanges } from './pubsub.ts';
 
@@ -31,6 +38,16 @@ export interface AppOptions {
   logger?: Logger;
 }
 
+/** Query limits, set well above what the console asks for and well below what hurts. */
+const ARMOR = {
+  maxDepth: { n: 12 },
+  maxAliases: { n: 20 },
+  maxTokens: { n: 3000 },
+  maxDirectives: { n: 20 },
+  costLimit: { maxCost: 20_000 },
+  blockFieldSuggestion: { enabled: true },
+};
+
 /**
  * Domain errors thrown outside a result union (query arguments, subscriptions) reach the
  * client with their message and a code; anything else is a bug and is masked.
@@ -44,17 +61,36 @@ function maskUnexpected(error: unknown, message: string, isDev?: boolean) {
   return maskError(error, message, isDev);
 }
 
+/** Session cookies set by resolvers, added to the HTTP response on its way out. */
+function useResponseCookies(pending: WeakMap<Request, string[]>): Plugin {
+  return {
+    onResponse({ request, response }) {
+      for (const cookie of pending.get(request) ?? []) response.headers.append('set-cookie', cookie);
+    },
+  };
+}
+
+function clientAddress(req: IncomingMessage | undefined) {
+  return req?.socket.remoteAddress ?? 'unknown';
+}
+
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, onQuery: options.onQuery });
+  const firstAdmin = await ensureFirstAdmin(database.db, { username: config.adminUsername, password: config.adminPassword });
+  if (firstAdmin?.generatedPassword) {
+    // Printed once, on the start that created the account; only its hash is stored.
+    logger.warn(`Created the first admin. Sign in as "${firstAdmin.username}" with password ${firstAdmin.generatedPassword} and change it.`);
+  }
   const pubsub = createChangeBus();
   const stopRelay = await relayDatabaseChanges(database, pubsub);
-  const deps: AppDeps = { database, pubsub, config };
+  const deps: AppDeps = { database, pubsub, config, loginLimiter: new LoginLimiter() };
+  const pendingCookies = new WeakMap<Request, string[]>();
 
-  const yoga = createYoga({
-    schema,
+  const yoga = createYoga<{ req?: IncomingMessage }, Context>({
+    schema: buildSchema(),
     graphqlEndpoint: '/graphql',
-    graphiql: { subscriptionsProtocol: 'WS' },
+    graphiql: config.graphiql ? { subscriptionsProtocol: 'WS' } : false,
     maskedErrors: { maskError: maskUnexpected },
     logging: {
       debug: (...args) => logger.debug(args),
@@ -62,47 +98,120 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       warn: (...args) => logger.warn(args),
       error: (...args) => logger.error(args),
     },
-    // HTTP requests carry the token in a header; graphql-ws connections in connection_init.
-    context: (initial: { request?: Request; connectionParams?: Record<string, unknown> }) =>
-      createContext(deps, initial.request?.headers.get('authorization') ?? initial.connectionParams?.authorization),
+    plugins: [
+      EnvelopArmorPlugin(ARMOR),
+      useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
+      ...(config.introspection ? [] : [useDisableIntrospection()]),
+      useResponseCookies(pendingCookies),
+      useAuditTrail(logger),
+    ],
+    context: ({ request, req }) => {
+      const setCookies: string[] = [];
+      pendingCookies.set(request, setCookies);
+      return createContext(deps, {
+        authorization: request.headers.get('authorization'),
+        cookieHeader: request.headers.get('cookie'),
+        clientAddress: clientAddress(req),
+        setCookies,
+      });
+    },
   });
 
   // The console's built files at /, the API at /graphql.
   const consoleFiles = existsSync(config.webDir) ? sirv(config.webDir, { single: true, etag: true }) : null;
   const server = createServer((req, res) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > config.maxBodyBytes) {
+      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ errors: [{ message: `Request body over ${config.maxBodyBytes} bytes` }] }));
+      req.destroy();
+      return;
+    }
     if (consoleFiles && !req.url?.startsWith(yoga.graphqlEndpoint)) {
       consoleFiles(req, res, () => yoga(req, res));
       return;
     }
     yoga(req, res);
   });
-  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
-  const wsHandle = useServer(
+
+  // --- graphql-ws: authenticate in connection_init, close sockets whose credential ends ---
+  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: config.maxBodyBytes });
+  interface SocketState {
+    context: Context;
+    credential: Credential | null;
+    subscriptions: number;
+    expiry?: NodeJS.Timeout;
+  }
+  const sockets = new Map<WebSocket, SocketState>();
+  const closeSocket = (socket: WebSocket, reason: string) => socket.close(CloseCode.Forbidden, reason);
+
+  const wsHandle = useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket }>(
     {
-      execute: (args: any) => args.rootValue.execute(args),
-      subscribe: (args: any) => args.rootValue.subscribe(args),
+      onConnect: async (ctx) => {
+        const presented: Presented = {
+          authorization: ctx.connectionParams?.authorization,
+          cookieHeader: ctx.extra.request.headers.cookie,
+          clientAddress: clientAddress(ctx.extra.request),
+        };
+        const context = await createContext(deps, presented);
+        if (context.principal.kind === 'anonymous') {
+          // No credentials: 4401 Unauthorized; a bad or revoked one: 4403 Forbidden.
+          const code = context.principal.rejected ? CloseCode.Forbidden : CloseCode.Unauthorized;
+          ctx.extra.socket.close(code, context.principal.rejected ?? 'Sign in or send a token in connectionParams.authorization');
+          return false;
+        }
+        const credential = context.principal.credential;
+        const state: SocketState = { context, credential, subscriptions: 0 };
+        if (credential.expiresAt) {
+          const left = Math.max(credential.expiresAt.getTime() - Date.now(), 0);
+          state.expiry = setTimeout(() => closeSocket(ctx.extra.socket, 'Credential expired'), Math.min(left, 2 ** 31 - 1));
+        }
+        sockets.set(ctx.extra.socket, state);
+        return true;
+      },
+      onClose: (ctx) => {
+        clearTimeout(sockets.get(ctx.extra.socket)?.expiry);
+        sockets.delete(ctx.extra.socket);
+      },
       onSubscribe: async (ctx, _id, params) => {
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params,
-        });
-        const args = {
+        const state = sockets.get(ctx.extra.socket);
+        if (!state) return [new GraphQLError('Not connected')];
+        if (state.subscriptions >= config.maxSubscriptionsPerSocket) {
+          return [new GraphQLError(`At most ${config.maxSubscriptionsPerSocket} subscriptions per connection`)];
+        }
+        const { schema, execute, subscribe, parse, validate } = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, params });
+        const document = parse(params.query);
+        const errors = validate(schema, document);
+        if (errors.length) return errors;
+        state.subscriptions += 1;
+        return {
           schema,
+          document,
           operationName: params.operationName,
-          document: parse(params.query),
           variableValues: params.variables,
-          contextValue: await contextFactory(),
+          contextValue: state.context,
           rootValue: { execute, subscribe },
         };
-        const errors = validate(args.schema, args.document);
-        if (errors.length) return errors;
-        return args;
       },
+      onComplete: (ctx) => {
+        const state = sockets.get(ctx.extra.socket);
+        if (state) state.subscriptions -= 1;
+      },
+      execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
+      subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
     },
     wsServer,
   );
+
+  // A revoked session or token, or a rotated host token, ends its live connections in every process.
+  const revocations = pubsub.subscribe('credential:revoked');
+  void (async () => {
+    for await (const revoked of revocations) {
+      for (const [socket, state] of sockets) {
+        if (state.credential?.kind === revoked.kind && state.credential.id === revoked.id) closeSocket(socket, 'Credential revoked');
+      }
+    }
+  })();
 
   let sweeper: NodeJS.Timeout | undefined;
   async function sweep() {
@@ -124,16 +233,18 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       await new Promise<void>((resolve) => server.listen(port, resolve));
       sweeper = setInterval(sweep, config.sweepIntervalMs);
       const bound = (server.address() as AddressInfo).port;
-      logger.info({ port: bound, database: database.kind }, `Passthru API on http://localhost:${bound}/graphql`);
+      logger.info({ port: bound, database: database.kind }, `Passthru on http://localhost:${bound} (API at /graphql)`);
       return bound;
     },
     async stop() {
       clearInterval(sweeper);
+      for (const state of sockets.values()) clearTimeout(state.expiry);
       await wsHandle.dispose();
       wsServer.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await stopRelay();
+      await revocations.return?.();
       await database.close();
     },
   };

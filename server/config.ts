@@ -16,6 +16,26 @@ export interface Config {
   logLevel: string;
   /** The built web console, served at /. */
   webDir: string;
+  /** The first admin, created when there are no users. */
+  adminUsername: string;
+  adminPassword: string | undefined;
+  /** Serve GraphiQL at /graphql and answer introspection; off in production unless asked for. */
+  graphiql: boolean;
+  introspection: boolean;
+  /** Mark the session cookie Secure (serve over HTTPS, e.g. behind a TLS proxy). */
+  secureCookies: boolean;
+  /** Largest request body accepted, in bytes. */
+  maxBodyBytes: number;
+  /** Most subscriptions one graphql-ws connection may hold. */
+  maxSubscriptionsPerSocket: number;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'on', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'off', 'no'].includes(raw)) return false;
+  throw new Error(`${name} must be true or false, got "${env[name]}"`);
 }
 
 function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -29,6 +49,7 @@ function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number):
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const production = env.NODE_ENV === 'production';
   return {
     port: positiveNumber(env, 'PORT', 4000),
     databaseUrl: env.DATABASE_URL || undefined,
@@ -38,5 +59,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sweepIntervalMs: positiveNumber(env, 'PASSTHRU_SWEEP_INTERVAL_SECONDS', 1) * 1000,
     logLevel: env.LOG_LEVEL || 'info',
     webDir: resolve(env.PASSTHRU_WEB_DIR || fileURLToPath(new URL('../web/dist', import.meta.url))),
+    adminUsername: env.PASSTHRU_ADMIN_USERNAME || 'admin',
+    adminPassword: env.PASSTHRU_ADMIN_PASSWORD || undefined,
+    graphiql: flag(env, 'PASSTHRU_GRAPHIQL', !production),
+    introspection: flag(env, 'PASSTHRU_INTROSPECTION', !production),
+    secureCookies: flag(env, 'PASSTHRU_SECURE_COOKIES', production),
+    maxBodyBytes: positiveNumber(env, 'PASSTHRU_MAX_BODY_BYTES', 1024 * 1024),
+    maxSubscriptionsPerSocket: positiveNumber(env, 'PASSTHRU_MAX_SUBSCRIPTIONS_PER_SOCKET', 100),
   };
 }

@@ -1,42 +1,72 @@
+import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import type { Database } from './db/client.ts';
 import type { Config } from './config.ts';
 import type { PubSub } from './pubsub.ts';
-import type { HostRow } from './domain/hosts.ts';
-import { hostForToken } from './domain/hosts.ts';
+import { actorOf, resolvePrincipal, type Principal } from './domain/auth.ts';
 import type { Services } from './domain/services.ts';
+import type { LoginLimiter } from './login-limiter.ts';
 
 /** Per-process dependencies shared by every request. */
 export interface AppDeps {
   database: Database;
   pubsub: PubSub;
   config: Config;
+  loginLimiter: LoginLimiter;
+}
+
+export const SESSION_COOKIE = 'passthru_session';
+
+/** What a request or a graphql-ws connection presents. */
+export interface Presented {
+  authorization?: unknown;
+  cookieHeader?: string | null;
+  clientAddress?: string;
+  /** Collects Set-Cookie headers for the HTTP response (absent on sockets). */
+  setCookies?: string[];
 }
 
 export interface Context extends AppDeps {
   db: Database['db'];
-  /** The host whose agent token authenticated this request, if any. */
-  agentHost: HostRow | null;
-  /** Who is acting, for operations and device history. */
+  principal: Principal;
+  /** Who is acting, for operations, device history and the audit log. */
   actor: string;
   services: Services;
+  clientAddress: string;
+  setSessionCookie(token: string | null, expiresAt?: Date): void;
 }
 
 /** Reads a bearer token from an Authorization header value (HTTP) or connection parameter (graphql-ws). */
 export function bearerToken(value: unknown): string | null {
-  if (typeof value !== 'string') return null;
+  if (typeof value !== 'string' || value.length > 512) return null;
   const match = /^Bearer\s+(\S+)$/i.exec(value.trim());
   return match ? match[1]! : null;
 }
 
-export async function createContext(deps: AppDeps, authorization: unknown): Promise<Context> {
-  const token = bearerToken(authorization);
-  const agentHost = token ? await hostForToken(deps.database.db, token) : null;
-  const actor = agentHost ? `agent:${agentHost.name}` : 'anonymous';
+export function sessionTokenOf(cookieHeader: string | null | undefined): string | null {
+  if (!cookieHeader || cookieHeader.length > 8192) return null;
+  return parseCookies(cookieHeader)[SESSION_COOKIE] ?? null;
+}
+
+export async function createContext(deps: AppDeps, presented: Presented): Promise<Context> {
+  const principal = await resolvePrincipal(deps.database.db, bearerToken(presented.authorization), sessionTokenOf(presented.cookieHeader));
+  const actor = actorOf(principal);
   return {
     ...deps,
     db: deps.database.db,
-    agentHost,
+    principal,
     actor,
+    clientAddress: presented.clientAddress ?? 'unknown',
     services: { db: deps.database.db, actor, operationTimeoutMs: deps.config.operationTimeoutMs },
+    setSessionCookie(token, expiresAt) {
+      presented.setCookies?.push(
+        serializeCookie(SESSION_COOKIE, token ?? '', {
+          httpOnly: true,
+          sameSite: 'strict',
+          secure: deps.config.secureCookies,
+          path: '/',
+          ...(token ? { expires: expiresAt } : { maxAge: 0 }),
+        }),
+      );
+    },
   };
 }

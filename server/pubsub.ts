@@ -26,7 +26,18 @@ export interface OperationChange {
   status: string;
 }
 
+export interface CredentialRevoked {
+  kind: 'session' | 'token' | 'host';
+  id: string;
+}
+export interface AuditEntry {
+  id: number;
+  actor: string;
+}
+
 export type Topics = {
+  'credential:revoked': [CredentialRevoked];
+  'audit:logged': [AuditEntry];
   'device:changed': [DeviceChange];
   'host:changed': [HostChange];
   'vm:changed': [VmChange];
@@ -60,6 +71,14 @@ export class ChangeSet {
   }
   operation(change: OperationChange) {
     this.messages.push({ topic: 'operation:changed', payload: change });
+  }
+
+  /** Live connections using this credential are closed in every server process. */
+  credentialRevoked(change: CredentialRevoked) {
+    this.messages.push({ topic: 'credential:revoked', payload: change });
+  }
+  audit(change: AuditEntry) {
+    this.messages.push({ topic: 'audit:logged', payload: change });
   }
 
   async flush(tx: Tx) {

@@ -33,6 +33,12 @@ export const relations = defineRelations(schema, (r) => ({
   servicePlans: {
     vms: r.many.vms(),
   },
+  users: {
+    apiTokens: r.many.apiTokens(),
+  },
+  apiTokens: {
+    user: r.one.users({ from: r.apiTokens.userId, to: r.users.id, optional: false }),
+  },
   operations: {
     host: r.one.hosts({ from: r.operations.hostId, to: r.hosts.id, optional: false }),
     vm: r.one.vms({ from: r.operations.vmId, to: r.vms.id }),

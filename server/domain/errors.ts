@@ -93,9 +93,16 @@ export class OperationFinishedError extends DomainError {
   }
 }
 
-export class UnauthenticatedError extends DomainError {
-  constructor(message = 'This call needs a host agent token') {
+/** The caller is not signed in, or its role or credential does not allow the call. */
+export class NotAuthorizedError extends DomainError {
+  constructor(message: string) {
     super(message);
+  }
+}
+
+export class TooManyAttemptsError extends DomainError {
+  constructor(readonly retryAfterSeconds: number) {
+    super(`Too many sign-in attempts; try again in ${retryAfterSeconds} s`);
   }
 }
 
@@ -109,5 +116,6 @@ export const domainErrorClasses = [
   PlanInUseError,
   VmBusyError,
   OperationFinishedError,
-  UnauthenticatedError,
+  NotAuthorizedError,
+  TooManyAttemptsError,
 ] as const;

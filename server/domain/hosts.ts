@@ -1,6 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { and, asc, eq, lt } from 'drizzle-orm';
-import type { Db } from '../db/client.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { clusters, devices, hosts } from '../db/schema/index.ts';
 import { inTransaction } from '../pubsub.ts';
@@ -8,6 +6,8 @@ import { observe } from './device-state.ts';
 import { recordNewDevice, writeDeviceStatus, type DeviceRow } from './device-store.ts';
 import { NotFoundError, ValidationError } from './errors.ts';
 import type { Services } from './services.ts';
+import { hashSecret, newSecret } from './auth.ts';
+import type { Db } from '../db/client.ts';
 
 export type HostRow = typeof hosts.$inferSelect;
 
@@ -28,25 +28,16 @@ export async function createCluster(services: Services, name: string) {
   }
 }
 
-/** Host tokens are 256 random bits, so a fast hash is enough; only the hash is stored. */
-export function hashToken(token: string) {
-  return createHash('sha256').update(token).digest('hex');
-}
-
-function newToken() {
-  return `pth_${randomBytes(32).toString('base64url')}`;
-}
-
 /** Registers a host and returns its agent token, which is never shown again. */
 export async function enrollHost(services: Services, input: { name: string; clusterId: string }) {
   checkName('name', input.name);
   const [cluster] = await services.db.select().from(clusters).where(eq(clusters.id, input.clusterId));
   if (!cluster) throw new NotFoundError('Cluster', input.clusterId);
-  const token = newToken();
+  const token = newSecret('pth_host');
   try {
     const [host] = await services.db
       .insert(hosts)
-      .values({ name: input.name, clusterId: cluster.id, tokenHash: hashToken(token) })
+      .values({ name: input.name, clusterId: cluster.id, tokenHash: hashSecret(token) })
       .returning();
     return { host: host!, token };
   } catch (error) {
@@ -55,17 +46,15 @@ export async function enrollHost(services: Services, input: { name: string; clus
   }
 }
 
-/** Issues a new agent token for a host; the old one stops working at once. */
+/** Issues a new agent token for a host; the old one stops working at once, live connections included. */
 export async function rotateHostToken(services: Services, hostId: string) {
-  const token = newToken();
-  const [host] = await services.db.update(hosts).set({ tokenHash: hashToken(token) }).where(eq(hosts.id, hostId)).returning();
-  if (!host) throw new NotFoundError('Host', hostId);
-  return { host, token };
-}
-
-export async function hostForToken(db: Db, token: string): Promise<HostRow | null> {
-  const [host] = await db.select().from(hosts).where(eq(hosts.tokenHash, hashToken(token)));
-  return host ?? null;
+  const token = newSecret('pth_host');
+  return inTransaction(services.db, async (tx, changes) => {
+    const [host] = await tx.update(hosts).set({ tokenHash: hashSecret(token) }).where(eq(hosts.id, hostId)).returning();
+    if (!host) throw new NotFoundError('Host', hostId);
+    changes.credentialRevoked({ kind: 'host', id: hostId });
+    return { host, token };
+  });
 }
 
 export interface HostFactsInput {

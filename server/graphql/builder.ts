@@ -2,11 +2,39 @@ import SchemaBuilder from '@pothos/core';
 import DrizzlePlugin from '@pothos/plugin-drizzle';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import RelayPlugin from '@pothos/plugin-relay';
+import ScopeAuthPlugin, { AuthScopeFailureType, type AuthFailure } from '@pothos/plugin-scope-auth';
 import WithInputPlugin from '@pothos/plugin-with-input';
 import { getTableConfig } from 'drizzle-orm/pg-core';
 import { DateTimeResolver } from 'graphql-scalars';
 import { relations, type Relations } from '../db/relations.ts';
 import type { Context } from '../context.ts';
+import { roleAtLeast, type Principal, type Role } from '../domain/auth.ts';
+import { NotAuthorizedError } from '../domain/errors.ts';
+
+const SCOPE_ROLE: Record<string, Role> = { viewer: 'VIEWER', operator: 'OPERATOR', admin: 'ADMIN' };
+
+function firstScope(failure: AuthFailure): string | null {
+  if (failure.kind === AuthScopeFailureType.AuthScope) return failure.scope;
+  if (failure.kind === AuthScopeFailureType.AnyAuthScopes || failure.kind === AuthScopeFailureType.AllAuthScopes) {
+    for (const child of failure.failures) {
+      const scope = firstScope(child);
+      if (scope) return scope;
+    }
+  }
+  return null;
+}
+
+/** Says why a call was refused and what would make it pass. */
+function refusal(principal: Principal, field: string, scope: string | null): string {
+  if (principal.kind === 'anonymous') {
+    return principal.rejected ?? 'Sign in, or send an API token as "Authorization: Bearer <token>"';
+  }
+  if (scope === 'agent') return `${field} is for host agents, with their host token`;
+  if (principal.kind === 'agent') return `Host agents may only report inventory, heartbeat and carry out their own host's operations (not ${field})`;
+  if (scope === 'signedIn') return `${field} needs a console session, not an API token`;
+  const needed = scope ? SCOPE_ROLE[scope] : undefined;
+  return needed ? `${field} needs the ${needed} role; this credential has ${principal.role}` : `Not allowed: ${field}`;
+}
 
 const capitalize = (name: string) => `${name.charAt(0).toUpperCase()}${name.slice(1)}`;
 
@@ -26,11 +54,28 @@ async function loadOrNull<T>(id: { id: string; typename: string }, load: (id: { 
 export const builder = new SchemaBuilder<{
   Context: Context;
   DrizzleRelations: Relations;
+  AuthScopes: { viewer: boolean; operator: boolean; admin: boolean; agent: boolean; signedIn: boolean };
   Scalars: { DateTime: { Input: Date; Output: Date } };
   DefaultFieldNullability: false;
 }>({
-  plugins: [ErrorsPlugin, RelayPlugin, WithInputPlugin, DrizzlePlugin],
+  // Errors first: it wraps the others, so an authorization refusal becomes a typed union member.
+  plugins: [ErrorsPlugin, ScopeAuthPlugin, RelayPlugin, WithInputPlugin, DrizzlePlugin],
   defaultFieldNullability: false,
+  scopeAuth: {
+    authorizeOnSubscribe: true,
+    authScopes: (ctx) => {
+      const role = ctx.principal.kind === 'user' ? ctx.principal.role : null;
+      return {
+        viewer: role !== null,
+        operator: role !== null && roleAtLeast(role, 'OPERATOR'),
+        admin: role === 'ADMIN',
+        agent: ctx.principal.kind === 'agent',
+        signedIn: ctx.principal.kind === 'user' && ctx.principal.credential.kind === 'session',
+      };
+    },
+    unauthorizedError: (_parent, ctx, info, result) =>
+      new NotAuthorizedError(refusal(ctx.principal, `${info.parentType.name}.${info.fieldName}`, firstScope(result.failure))),
+  },
   drizzle: {
     client: (ctx) => ctx.db,
     getTableConfig,
@@ -79,6 +124,7 @@ export const builder = new SchemaBuilder<{
   },
   errors: {
     directResult: true,
+    defaultTypes: [NotAuthorizedError],
     defaultUnionOptions: {
       name: ({ fieldName }) => `${capitalize(fieldName)}Result`,
       description: 'The outcome of the field of the same name: its success type, or one of the typed errors it can refuse with.',
@@ -87,6 +133,10 @@ export const builder = new SchemaBuilder<{
 });
 
 builder.addScalarType('DateTime', DateTimeResolver, {});
-builder.queryType({ description: 'Read the state of the cluster.' });
-builder.mutationType({ description: 'Change the state of the cluster. Expected failures come back as typed error members of each result union.' });
-builder.subscriptionType({ description: 'Live changes, delivered only after they are committed.' });
+// Default roles per root type; fields that differ say so themselves.
+builder.queryType({ description: 'Read the state of the cluster (any signed-in role).', authScopes: { viewer: true } });
+builder.mutationType({
+  description: 'Change the state of the cluster (operator role unless a field says otherwise). Expected failures come back as typed error members of each result union.',
+  authScopes: { operator: true },
+});
+builder.subscriptionType({ description: 'Live changes, delivered only after they are committed (any signed-in role).', authScopes: { viewer: true } });

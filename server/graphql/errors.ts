@@ -7,7 +7,8 @@ import {
   NotFoundError,
   OperationFinishedError,
   PlanInUseError,
-  UnauthenticatedError,
+  NotAuthorizedError,
+  TooManyAttemptsError,
   ValidationError,
   VmBusyError,
   WrongHostError,
@@ -104,8 +105,15 @@ builder.objectType(OperationFinishedError, {
   fields: (t) => ({ status: t.exposeString('status', { description: 'How it ended.' }) }),
 });
 
-builder.objectType(UnauthenticatedError, {
-  name: 'UnauthenticatedError',
-  description: 'The call needs credentials it did not get.',
+builder.objectType(NotAuthorizedError, {
+  name: 'NotAuthorizedError',
+  description: 'The caller is not signed in, or its role or credential does not allow this call.',
   interfaces: [ErrorInterface],
+});
+
+builder.objectType(TooManyAttemptsError, {
+  name: 'TooManyAttemptsError',
+  description: 'Too many failed sign-ins; wait before trying again.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ retryAfterSeconds: t.exposeInt('retryAfterSeconds', { description: 'Seconds to wait.' }) }),
 });

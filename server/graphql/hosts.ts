@@ -1,7 +1,7 @@
 import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
 import { changesOf } from './subscriptions.ts';
-import { NotFoundError, UnauthenticatedError, ValidationError } from '../domain/errors.ts';
+import { NotFoundError, ValidationError } from '../domain/errors.ts';
 import { createCluster, enrollHost, heartbeat, reportInventory, rotateHostToken, type HostRow } from '../domain/hosts.ts';
 import type { Context } from '../context.ts';
 import { DeviceKindEnum } from './devices.ts';
@@ -93,14 +93,16 @@ const EnrollHostSuccess = builder.objectRef<{ host: HostRow; token: string }>('E
 builder.mutationFields((t) => ({
   createCluster: t.fieldWithInput({
     type: Cluster,
-    description: 'Create a cluster of hosts.',
+    description: 'Create a cluster of hosts. Admin.',
+    ...ADMIN_ONLY,
     input: { name: t.input.string({ required: true, description: 'Unique name, 1 to 64 letters, digits, dots, dashes or underscores.' }) },
     errors: { types: [ValidationError] },
     resolve: (_root, { input }, ctx) => createCluster(ctx.services, input.name),
   }),
   enrollHost: t.fieldWithInput({
     type: EnrollHostSuccess,
-    description: 'Register a KVM host and get the token its agent connects with.',
+    description: 'Register a KVM host and get the token its agent connects with. Admin.',
+    ...ADMIN_ONLY,
     input: {
       name: t.input.string({ required: true, description: 'Unique host name.' }),
       clusterId: t.input.id({ required: true, description: 'Global ID of the cluster it joins.' }),
@@ -110,7 +112,8 @@ builder.mutationFields((t) => ({
   }),
   rotateHostToken: t.fieldWithInput({
     type: EnrollHostSuccess,
-    description: "Issue a new agent token for a host; the old token stops working at once.",
+    description: "Issue a new agent token for a host; the old token stops working at once, live connections included. Admin.",
+    ...ADMIN_ONLY,
     input: { hostId: t.input.id({ required: true, description: 'Global ID of the host.' }) },
     errors: { types: [NotFoundError] },
     resolve: (_root, { input }, ctx) => rotateHostToken(ctx.services, idOf('Host', String(input.hostId))),
@@ -119,11 +122,15 @@ builder.mutationFields((t) => ({
 
 // --- agent-facing -------------------------------------------------------------------------
 
-/** The host whose agent token made this call; agent calls refuse anyone else. */
-export function requireAgent(ctx: Context) {
-  if (!ctx.agentHost) throw new UnauthenticatedError('This call is for host agents: send the host token as "Authorization: Bearer <token>"');
-  return ctx.agentHost;
+/** The host whose agent made this call; the `agent` auth scope has already admitted only agents. */
+export function agentHost(ctx: Context) {
+  if (ctx.principal.kind !== 'agent') throw new Error('agent field reached without the agent scope');
+  return ctx.principal.host;
 }
+
+/** Agent-only fields: host token required, the default user roles do not apply. */
+export const AGENT_ONLY = { skipTypeScopes: true, authScopes: { agent: true } } as const;
+export const ADMIN_ONLY = { authScopes: { admin: true } } as const;
 
 const HostFactsInput = builder.inputType('HostFactsInput', {
   description: 'What an agent knows about its host as a whole.',
@@ -159,8 +166,9 @@ builder.mutationFields((t) => ({
   heartbeat: t.field({
     type: Host,
     description: 'Agent: I am alive. Keeps the host ONLINE.',
-    errors: { types: [UnauthenticatedError, NotFoundError] },
-    resolve: (_root, _args, ctx) => heartbeat(ctx.services, requireAgent(ctx).id),
+    ...AGENT_ONLY,
+    errors: { types: [NotFoundError] },
+    resolve: (_root, _args, ctx) => heartbeat(ctx.services, agentHost(ctx).id),
   }),
   reportInventory: t.fieldWithInput({
     type: Host,
@@ -169,9 +177,10 @@ builder.mutationFields((t) => ({
       facts: t.input.field({ type: HostFactsInput, required: true, description: 'Host-wide facts.' }),
       devices: t.input.field({ type: [ReportedDeviceInput], required: true, description: 'Every device the host has now.' }),
     },
-    errors: { types: [UnauthenticatedError, ValidationError, NotFoundError] },
+    ...AGENT_ONLY,
+    errors: { types: [ValidationError, NotFoundError] },
     resolve: (_root, { input }, ctx) => {
-      const host = requireAgent(ctx);
+      const host = agentHost(ctx);
       checkFacts(input.facts);
       return reportInventory(
         ctx.services,

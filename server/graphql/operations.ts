@@ -1,9 +1,9 @@
 import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
 import { changesOf } from './subscriptions.ts';
-import { requireAgent } from './hosts.ts';
+import { AGENT_ONLY, agentHost } from './hosts.ts';
 import { completeOperation, markOperationRunning, unfinishedOperations } from '../domain/operations.ts';
-import { NotFoundError, OperationFinishedError, UnauthenticatedError, ValidationError } from '../domain/errors.ts';
+import { NotFoundError, OperationFinishedError, ValidationError } from '../domain/errors.ts';
 import { operationStatus, operationType } from '../db/schema/enums.ts';
 
 export const OperationTypeEnum = builder.enumType('OperationType', {
@@ -90,9 +90,10 @@ builder.mutationFields((t) => ({
     type: Operation,
     description: 'Agent: I have picked this operation up (PENDING -> RUNNING).',
     input: { operationId: t.input.id({ required: true, description: 'Global ID of the operation.' }) },
-    errors: { types: [UnauthenticatedError, NotFoundError, OperationFinishedError] },
+    ...AGENT_ONLY,
+    errors: { types: [NotFoundError, OperationFinishedError] },
     resolve: (_root, { input }, ctx) =>
-      markOperationRunning(ctx.services, requireAgent(ctx).id, idOf('Operation', String(input.operationId))),
+      markOperationRunning(ctx.services, agentHost(ctx).id, idOf('Operation', String(input.operationId))),
   }),
   completeOperation: t.fieldWithInput({
     type: Operation,
@@ -102,9 +103,10 @@ builder.mutationFields((t) => ({
       succeeded: t.input.boolean({ required: true, description: 'Whether the host did what was asked.' }),
       error: t.input.string({ required: false, description: 'What went wrong, for operators (at most 4000 characters kept).' }),
     },
-    errors: { types: [UnauthenticatedError, NotFoundError, OperationFinishedError, ValidationError] },
+    ...AGENT_ONLY,
+    errors: { types: [NotFoundError, OperationFinishedError, ValidationError] },
     resolve: (_root, { input }, ctx) =>
-      completeOperation(ctx.services, requireAgent(ctx).id, idOf('Operation', String(input.operationId)), {
+      completeOperation(ctx.services, agentHost(ctx).id, idOf('Operation', String(input.operationId)), {
         succeeded: input.succeeded,
         error: input.error ?? null,
       }),
@@ -134,8 +136,9 @@ builder.subscriptionFields((t) => ({
     type: Operation,
     description:
       "Agent: this host's operations to carry out. On subscribe it first replays every unfinished one (oldest first), then streams new ones.",
+    ...AGENT_ONLY,
     subscribe: async function* (_root, _args, ctx) {
-      const host = requireAgent(ctx);
+      const host = agentHost(ctx);
       const live = changesOf(ctx, 'operation:changed', (event) => event.hostId === host.id && event.status === 'PENDING')[
         Symbol.asyncIterator
       ]();

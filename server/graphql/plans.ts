@@ -3,6 +3,7 @@ import { ne } from 'drizzle-orm';
 import { vms } from '../db/schema/index.ts';
 import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
+import { ADMIN_ONLY } from './hosts.ts';
 import { createServicePlan, deleteServicePlan, updateServicePlan } from '../domain/plans.ts';
 import type { PlanRow } from '../domain/vms.ts';
 import { NotFoundError, PlanInUseError, ValidationError } from '../domain/errors.ts';
@@ -56,7 +57,8 @@ const planErrors = [ValidationError, NotFoundError];
 builder.mutationFields((t) => ({
   createServicePlan: t.fieldWithInput({
     type: ServicePlan,
-    description: 'Create a service plan.',
+    description: 'Create a service plan. Admin.',
+    ...ADMIN_ONLY,
     input: {
       name: t.input.string({ required: true, description: 'Unique, 1 to 64 characters.' }),
       provisionType: t.input.field({ type: ProvisionTypeEnum, required: true, description: 'KVM, LXC or BARE_METAL.' }),
@@ -78,7 +80,8 @@ builder.mutationFields((t) => ({
   }),
   updateServicePlan: t.fieldWithInput({
     type: ServicePlan,
-    description: 'Change a service plan. Existing VMs keep the size they were provisioned with.',
+    description: 'Change a service plan. Existing VMs keep the size they were provisioned with. Admin.',
+    ...ADMIN_ONLY,
     input: {
       planId: t.input.id({ required: true, description: 'Global ID of the plan.' }),
       name: t.input.string({ required: false, description: 'New name.' }),
@@ -99,7 +102,8 @@ builder.mutationFields((t) => ({
   }),
   deleteServicePlan: t.fieldWithInput({
     type: DeleteServicePlanSuccess,
-    description: 'Delete a service plan; refused while live VMs use it.',
+    description: 'Delete a service plan; refused while live VMs use it. Admin.',
+    ...ADMIN_ONLY,
     input: { planId: t.input.id({ required: true, description: 'Global ID of the plan.' }) },
     errors: { types: [NotFoundError, PlanInUseError] },
     resolve: (_root, { input }, ctx) => deleteServicePlan(ctx.services, idOf('ServicePlan', String(input.planId))),

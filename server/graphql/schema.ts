@@ -6,6 +6,11 @@ import './operations.ts';
 import './vms.ts';
 import './plans.ts';
 import './pool.ts';
+import './auth.ts';
+import './audit.ts';
 import { builder } from './builder.ts';
 
-export const schema = builder.toSchema({ sortSchema: false });
+/** A fresh schema object: each app wraps its own resolvers (audit trail), so they are not shared. */
+export function buildSchema() {
+  return builder.toSchema({ sortSchema: false });
+}

@@ -5,10 +5,10 @@ import { eq } from 'drizzle-orm';
 import { hosts } from '../../server/db/schema/index.ts';
 import { inTransaction } from '../../server/pubsub.ts';
 import { fakeHardware } from '../support/agent.ts';
-import { eventually, TestClient } from '../support/client.ts';
+import { eventually, type TestClient } from '../support/client.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { Seed } from '../support/seed.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { ADMIN, signedInClient, startTestServer, type TestServer } from '../support/server.ts';
 
 describe('change announcements', () => {
   let server: TestServer;
@@ -80,12 +80,14 @@ describe.skipIf(!process.env.DATABASE_URL)('two server processes on one PostgreS
       env: { ...process.env, DATABASE_URL: database.databaseUrl, PORT: String(port), PASSTHRU_DEMO: 'off', LOG_LEVEL: 'warn' },
       stdio: 'inherit',
     });
-    childClient = new TestClient(`http://127.0.0.1:${port}`);
-    await eventually(() => childClient.request(`{ clusters { id } }`).then((r) => Boolean(r.data)).catch(() => false), 60_000, 250);
-    inProcess.stop = (async (stop) => {
-      await stop();
+    const childUrl = `http://127.0.0.1:${port}`;
+    await eventually(() => fetch(`${childUrl}/graphql?query=%7B__typename%7D`).then((r) => r.ok).catch(() => false), 60_000, 250);
+    childClient = await signedInClient(childUrl, ADMIN, 'ADMIN');
+    const stopServer = inProcess.stop;
+    inProcess.stop = async () => {
+      await stopServer();
       await database.drop();
-    }).bind(null, inProcess.stop);
+    };
   });
   afterAll(async () => {
     await childClient.close();

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import { getNamedType, type GraphQLUnionType } from 'graphql';
-import { schema } from '../../server/graphql/schema.ts';
+import { buildSchema } from '../../server/graphql/schema.ts';
+
+const schema = buildSchema();
 import { fakeHardware, TestAgent } from '../support/agent.ts';
 import { eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
@@ -261,7 +263,7 @@ describe('agent isolation', () => {
   it('agent calls need a host token', async () => {
     for (const call of [`mutation { heartbeat { __typename ... on Error { message } } }`]) {
       const data = await server.client.data(call);
-      expect(data.heartbeat.__typename).toBe('UnauthenticatedError');
+      expect(data.heartbeat.__typename).toBe('NotAuthorizedError');
     }
     const stream = server.client.subscribe(`subscription { agentOperations { id } }`);
     await expect(stream.next((e) => Boolean(e.errors))).resolves.toMatchObject({ errors: [{ message: expect.stringMatching(/host agents/) }] });
@@ -283,7 +285,7 @@ describe('agent isolation', () => {
     const { hostId, token } = await hostWithVm();
     const { rotateHostToken } = await server.client.data(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { ... on EnrollHostSuccess { token } } }`, { id: hostId });
     const stale = new TestAgent(server.url, token, []);
-    expect((await stale.heartbeat()).heartbeat.__typename).toBe('UnauthenticatedError');
+    expect((await stale.heartbeat()).heartbeat.__typename).toBe('NotAuthorizedError');
     const fresh = new TestAgent(server.url, rotateHostToken.token, []);
     expect((await fresh.heartbeat()).heartbeat.__typename).toBe('Host');
   });

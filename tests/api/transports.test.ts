@@ -13,7 +13,7 @@ describe('transports', () => {
     const abort = new AbortController();
     const response = await fetch(`${server.url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${server.client.token}` },
       body: JSON.stringify({ query: 'subscription { operationChanged { type status } }' }),
       signal: abort.signal,
     });

@@ -13,16 +13,21 @@ export class TestClient {
   constructor(
     readonly url: string,
     readonly token: string | null = null,
+    /** A session cookie (`passthru_session=...`), as a browser would send it. */
+    readonly cookie: string | null = null,
   ) {}
 
-  withToken(token: string) {
-    return new TestClient(this.url, token);
+  private headers(): Record<string, string> {
+    return {
+      ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+      ...(this.cookie ? { cookie: this.cookie } : {}),
+    };
   }
 
   async request<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResponse<T>> {
     const response = await fetch(`${this.url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) },
+      headers: { 'content-type': 'application/json', ...this.headers() },
       body: JSON.stringify({ query, variables }),
     });
     return (await response.json()) as GraphQLResponse<T>;
@@ -35,13 +40,27 @@ export class TestClient {
     return result.data!;
   }
 
+  /** Close events of the socket, for tests of how the server ends connections. */
+  readonly closes: { code: number; reason: string }[] = [];
+
   private socket(): Client {
+    const cookieHeader: Record<string, string> = this.cookie ? { cookie: this.cookie } : {};
     this.ws ??= createClient({
       url: `${this.url.replace(/^http/, 'ws')}/graphql`,
-      webSocketImpl: WebSocket,
+      webSocketImpl: class extends WebSocket {
+        constructor(address: string, protocols: string[]) {
+          super(address, protocols, { headers: cookieHeader });
+        }
+      },
       lazy: true,
       retryAttempts: 0,
       connectionParams: this.token ? { authorization: `Bearer ${this.token}` } : {},
+      on: {
+        closed: (event) => {
+          const { code, reason } = event as { code: number; reason: string };
+          this.closes.push({ code, reason: String(reason) });
+        },
+      },
     });
     return this.ws;
   }

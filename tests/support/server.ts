@@ -4,6 +4,29 @@ import { createLogger } from '../../server/logger.ts';
 import { TestClient } from './client.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
+export const ADMIN = { username: 'admin', password: 'correct horse battery staple' };
+
+/** A client with an API token of `role`, created by signing in as `user` (who must have that role or higher). */
+export async function signedInClient(url: string, user: { username: string; password: string }, role: 'VIEWER' | 'OPERATOR' | 'ADMIN') {
+  const signIn = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      query: 'mutation($input: SignInInput!) { signIn(input: $input) { __typename ... on Error { message } } }',
+      variables: { input: user },
+    }),
+  });
+  const cookie = signIn.headers.get('set-cookie')?.split(';')[0];
+  if (!cookie) throw new Error(`sign-in as ${user.username} failed: ${await signIn.text()}`);
+  const session = new TestClient(url, null, cookie);
+  const { createApiToken } = await session.data(
+    `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { ... on CreateApiTokenSuccess { token } ... on Error { message } } }`,
+    { input: { name: `test-${role.toLowerCase()}-${Math.random().toString(36).slice(2, 8)}`, role } },
+  );
+  if (!createApiToken.token) throw new Error(createApiToken.message);
+  return new TestClient(url, createApiToken.token);
+}
+
 export interface TestServer {
   app: App;
   url: string;
@@ -25,6 +48,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const database = options.database ?? (await createTestDatabase());
   const config: Config = {
     ...loadConfig({}),
+    adminUsername: ADMIN.username,
+    adminPassword: ADMIN.password,
     databaseUrl: database.databaseUrl,
     dataDir: database.dataDir,
     ...options.config,
@@ -32,7 +57,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const app = await buildApp(config, { onQuery: options.onQuery, logger: createLogger('silent') });
   const port = await app.start(0);
   const url = `http://127.0.0.1:${port}`;
-  const client = new TestClient(url);
+  const client = await signedInClient(url, ADMIN, 'ADMIN');
   return {
     app,
     url,

@@ -43,3 +43,6 @@ export const operationType = pgEnum('operation_type', [
 ]);
 
 export const operationStatus = pgEnum('operation_status', ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED']);
+
+/** Ordered: each role can do everything the ones before it can. */
+export const userRole = pgEnum('user_role', ['VIEWER', 'OPERATOR', 'ADMIN']);

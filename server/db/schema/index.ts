@@ -4,3 +4,4 @@ export * from './plans.ts';
 export * from './vms.ts';
 export * from './devices.ts';
 export * from './operations.ts';
+export * from './users.ts';

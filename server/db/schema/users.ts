@@ -1,0 +1,72 @@
+import { sql } from 'drizzle-orm';
+import { bigserial, check, index, jsonb, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { userRole } from './enums.ts';
+import { pgTable } from './table.ts';
+
+export const users = pgTable(
+  'users',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    username: text().notNull().unique(),
+    // argon2id; the password itself is never stored or logged.
+    passwordHash: text().notNull(),
+    role: userRole().notNull(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [check('users_username_format', sql`${t.username} ~ '^[a-z0-9][a-z0-9._-]{0,31}$'`)],
+);
+
+/** Console sign-ins: the browser holds the token in an HttpOnly cookie; the table holds its hash. */
+export const sessions = pgTable(
+  'sessions',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    userId: uuid()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    tokenHash: text().notNull().unique(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp({ withTimezone: true }).notNull(),
+  },
+  (t) => [index('sessions_user_idx').on(t.userId)],
+);
+
+/** Tokens for automation, each with a role no higher than its owner's. */
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    userId: uuid()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text().notNull(),
+    role: userRole().notNull(),
+    tokenHash: text().notNull().unique(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp({ withTimezone: true }),
+    revokedAt: timestamp({ withTimezone: true }),
+    lastUsedAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [
+    index('api_tokens_user_idx').on(t.userId),
+    check('api_tokens_name_length', sql`char_length(${t.name}) between 1 and 64`),
+  ],
+);
+
+/** Every state-changing call, allowed or refused: who, what, on what, and how it ended. */
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    id: bigserial({ mode: 'number' }).primaryKey(),
+    at: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    actor: text().notNull(),
+    action: text().notNull(),
+    /** Global IDs of what the call named (device, VM, host, plan...). */
+    targets: text().array().notNull().default(sql`'{}'`),
+    /** "OK", or the typename of the error it was refused with. */
+    outcome: text().notNull(),
+    /** The call's input with secrets removed. */
+    details: jsonb().notNull(),
+  },
+  (t) => [index('audit_log_at_idx').on(t.at), index('audit_log_actor_idx').on(t.actor, t.at)],
+);

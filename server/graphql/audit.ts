@@ -1,0 +1,103 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { useOnResolve } from '@envelop/on-resolve';
+import type { Plugin } from 'graphql-yoga';
+import { builder } from './builder.ts';
+import { changesOf } from './subscriptions.ts';
+import { recordAudit } from '../domain/audit.ts';
+import type { Context } from '../context.ts';
+import type { Logger } from '../logger.ts';
+
+export const AuditEntry = builder.drizzleNode('auditLog', {
+  name: 'AuditEntry',
+  description: 'One state-changing call, allowed or refused.',
+  id: { column: (a) => a.id },
+  fields: (t) => ({
+    at: t.expose('at', { type: 'DateTime', description: 'When.' }),
+    actor: t.exposeString('actor', { description: 'Who: user:NAME, token:OWNER/TOKEN, agent:HOST or anonymous.' }),
+    action: t.exposeString('action', { description: 'The mutation called.' }),
+    targets: t.exposeStringList('targets', { description: 'Global IDs of the objects it named or changed.' }),
+    outcome: t.exposeString('outcome', { description: '"OK", or the typename of the error it was refused with.' }),
+    details: t.string({ description: 'The call’s input as JSON, secrets redacted.', resolve: (a) => JSON.stringify(a.details) }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  auditLog: t.drizzleConnection({
+    type: 'auditLog',
+    description: 'The audit trail, newest first.',
+    args: {
+      actor: t.arg.string({ required: false, description: 'Only calls by this actor (exact, e.g. "user:alice").' }),
+      target: t.arg.id({ required: false, description: 'Only calls that named or changed this object.' }),
+      since: t.arg({ type: 'DateTime', required: false, description: 'Only calls at or after this time.' }),
+      until: t.arg({ type: 'DateTime', required: false, description: 'Only calls before this time.' }),
+    },
+    resolve: (query, _root, args, ctx) =>
+      ctx.db.query.auditLog.findMany(
+        query({
+          where: {
+            ...(args.actor ? { actor: args.actor } : {}),
+            ...(args.target ? { targets: { arrayContains: [String(args.target)] } } : {}),
+            ...(args.since || args.until
+              ? { at: { ...(args.since ? { gte: args.since } : {}), ...(args.until ? { lt: args.until } : {}) } }
+              : {}),
+          },
+          orderBy: { id: 'desc' },
+        }),
+      ),
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  auditLogged: t.field({
+    type: AuditEntry,
+    description: 'A state-changing call was recorded.',
+    args: { actor: t.arg.string({ required: false, description: 'Only calls by this actor.' }) },
+    subscribe: (_root, args, ctx) => changesOf(ctx, 'audit:logged', (event) => !args.actor || event.actor === args.actor),
+    resolve: async (event, _args, ctx) => (await ctx.db.query.auditLog.findFirst({ where: { id: event.id } }))!,
+  }),
+}));
+
+// Calls too frequent and too uneventful to be worth a row each.
+const NOT_AUDITED = new Set(['heartbeat']);
+
+/** Global IDs a mutation's result names: the objects it created or moved. */
+function resultTargets(result: unknown): string[] {
+  if (!result || typeof result !== 'object' || result instanceof Error) return [];
+  const value = result as Record<string, unknown>;
+  const ids: string[] = [];
+  const typed: [string, string][] = [['vm', 'VM'], ['operation', 'Operation'], ['host', 'Host'], ['apiToken', 'ApiToken'], ['user', 'User']];
+  for (const [key, typename] of typed) {
+    const id = (value[key] as { id?: string } | undefined)?.id;
+    if (id) ids.push(encodeGlobalID(typename, id));
+  }
+  for (const device of (value.devices as { id: string }[] | undefined) ?? []) ids.push(encodeGlobalID('Device', device.id));
+  return ids;
+}
+
+/** Global IDs the input named (every `...Id` field). */
+function inputTargets(args: Record<string, unknown>): string[] {
+  const input = (args.input ?? {}) as Record<string, unknown>;
+  return Object.entries(input)
+    .filter(([key, value]) => key.endsWith('Id') && typeof value === 'string')
+    .map(([, value]) => value as string);
+}
+
+/** Records every mutation — who, what, on what, and the outcome — after it resolves. */
+export function useAuditTrail(logger: Logger): Plugin<Context> {
+  return useOnResolve<Context>(({ info, args, context }) => {
+    if (info.parentType.name !== 'Mutation' || NOT_AUDITED.has(info.fieldName)) return;
+    return ({ result }) => {
+      const outcome = result instanceof Error ? result.constructor.name : 'OK';
+      return recordAudit(context.db, {
+        actor: context.actor,
+        action: info.fieldName,
+        targets: [...inputTargets(args), ...resultTargets(result)],
+        outcome: outcome === 'Error' || outcome === 'GraphQLError' ? 'InternalError' : outcome,
+        details: args,
+      }).then(
+        () => undefined,
+        (error) => logger.error({ err: error, action: info.fieldName }, 'audit record failed'),
+      );
+    };
+  }) as Plugin<Context>;
+}
