@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { DemoFleet } from '../agent/demo.ts';
 import { loadConfig } from './config.ts';
 import { buildApp } from './app.ts';
+import { issueServiceToken } from './domain/auth.ts';
 
 const config = loadConfig();
 const app = await buildApp(config);
@@ -22,12 +23,17 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 if (!['off', '0', 'false', 'no'].includes((process.env.PASSTHRU_DEMO ?? 'on').trim().toLowerCase())) {
   try {
     const { startDemoFleet } = await import('../agent/demo.ts');
+    const { token } = await issueServiceToken(app.database.db, 'demo-fleet');
     demo = await startDemoFleet({
       serverUrl: `http://127.0.0.1:${port}`,
+      adminToken: token,
       logger: app.logger.child({ component: 'demo' }),
       // Beside the embedded database, so simulated VMs and bindings survive a restart.
       stateDir: resolve(config.dataDir, '..', 'demo-hosts'),
     });
+    app.logger.info(
+      `Demo fleet running. Open http://localhost:${port} and sign in as "${config.adminUsername}" with the password printed on the first start (or set PASSTHRU_ADMIN_PASSWORD before the first start).`,
+    );
   } catch (error) {
     app.logger.error({ err: error }, 'demo fleet did not start; the server runs without it');
   }

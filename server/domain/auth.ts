@@ -181,6 +181,21 @@ export async function createApiToken(db: Db, owner: { id: string; role: Role }, 
   return { apiToken: row!, token };
 }
 
+/**
+ * An admin API token for a component running inside the server process (the demo fleet), in
+ * the name of the first admin. Earlier tokens of the same name are revoked, so restarts leave
+ * exactly one live.
+ */
+export async function issueServiceToken(db: Db, name: string) {
+  const [admin] = await db.select().from(users).where(eq(users.role, 'ADMIN')).orderBy(users.createdAt).limit(1);
+  if (!admin) throw new Error('no admin user to issue a service token for');
+  await db
+    .update(apiTokens)
+    .set({ revokedAt: new Date() })
+    .where(and(eq(apiTokens.userId, admin.id), eq(apiTokens.name, name), isNull(apiTokens.revokedAt)));
+  return createApiToken(db, admin, { name, role: 'ADMIN', expiresAt: null });
+}
+
 /** Revokes a token; only its owner or an admin may. Its live subscriptions end at once. */
 export async function revokeApiToken(db: Db, actor: { id: string; role: Role }, tokenId: string) {
   return inTransaction(db, async (tx, bus) => {
