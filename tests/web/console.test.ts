@@ -187,6 +187,46 @@ describe.skipIf(!hasChromium)('the operator console', () => {
     expect(pageErrors(b)).toEqual([]);
   });
 
+  it('shows why an operation failed on the row of the device, and the device returns to where it was', async () => {
+    const kvmB = fleet.hosts.find((h) => h.name === 'kvm-b')!;
+    kvmB.agent.respond = () => ({ succeeded: false, error: 'usb 1-1: device is busy' });
+    await a.getByRole('navigation', { name: 'Primary' }).getByRole('link', { name: 'Hosts' }).click();
+    await a.getByRole('link', { name: 'kvm-b' }).click();
+    await a.getByRole('link', { name: /Devices/ }).click();
+    await chooseAction(a, '1-1', 'Detach device');
+    const alert = a.getByRole('alert').filter({ hasText: 'Detach failed: usb 1-1: device is busy' });
+    await alert.waitFor();
+    await waitForStatus(a, '1-1', 'ATTACHED');
+    await a.getByRole('button', { name: 'Dismiss' }).click();
+    await alert.waitFor({ state: 'detached' });
+    kvmB.agent.respond = () => ({ succeeded: true });
+  });
+
+  it('works from the keyboard: the ACTIONS menu, and the dialog that traps focus and gives it back', async () => {
+    await a.getByRole('navigation', { name: 'Primary' }).getByRole('link', { name: 'Hosts' }).click();
+    await a.getByRole('link', { name: 'kvm-a' }).click();
+    await a.getByRole('link', { name: /Devices/ }).click();
+    await waitForStatus(a, '0000:41:00.0', 'DETACHED');
+    const focused = () => a.evaluate(() => (document.activeElement as HTMLElement | null)?.innerText?.trim() ?? document.activeElement?.getAttribute('aria-label'));
+    const button = a.getByRole('button', { name: 'Actions for 0000:41:00.0' });
+    await button.focus();
+    await a.keyboard.press('Enter');
+    expect(await focused()).toBe('Attach device');
+    await a.keyboard.press('ArrowDown');
+    expect(await focused()).toBe('Assign device');
+    await a.keyboard.press('Enter');
+    const dialog = a.getByRole('dialog', { name: 'Assign device' });
+    await dialog.waitFor();
+    expect(await a.evaluate(() => (document.activeElement as HTMLInputElement).type)).toBe('radio');
+    for (let i = 0; i < 6; i++) {
+      await a.keyboard.press('Tab');
+      expect(await a.evaluate(() => !!document.activeElement?.closest('[role="dialog"]'))).toBe(true);
+    }
+    await a.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    expect(await a.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Actions for 0000:41:00.0');
+  });
+
   it('shows the connection state and recovers by itself after the server restarts', async () => {
     await b.getByRole('link', { name: /Devices/ }).click();
     const badge = b.getByTestId('connection-state');

@@ -5,7 +5,7 @@ import { graphql } from './graphql.ts';
 export type LiveEvent =
   | { topic: 'device'; id: string; status: string; hostId: string; vmId: string | null }
   | { topic: 'host'; id: string; status: string; hostId: string; vmId: null }
-  | { topic: 'operation'; id: string; status: string; hostId: string; vmId: string | null }
+  | { topic: 'operation'; id: string; status: string; hostId: string; vmId: string | null; type: string; error: string | null; deviceIds: string[] }
   | { topic: 'vm'; id: string; status: string; hostId: string; vmId: string };
 
 export type Topic = LiveEvent['topic'];
@@ -22,7 +22,7 @@ const HostEvents = graphql(`
 `);
 const OperationEvents = graphql(`
   subscription OperationEvents {
-    operationChanged { id status host { id } vm { id } }
+    operationChanged { id type status error host { id } vm { id } devices { id } }
   }
 `);
 const VmEvents = graphql(`
@@ -56,7 +56,9 @@ class LiveEvents {
     });
     client.subscription(OperationEvents, {}).subscribe(({ data }) => {
       const o = data?.operationChanged;
-      if (o) this.#emit({ topic: 'operation', id: o.id, status: o.status, hostId: o.host.id, vmId: o.vm?.id ?? null });
+      if (o) {
+        this.#emit({ topic: 'operation', id: o.id, status: o.status, hostId: o.host.id, vmId: o.vm?.id ?? null, type: o.type, error: o.error, deviceIds: o.devices.map((d) => d.id) });
+      }
     });
     client.subscription(VmEvents, {}).subscribe(({ data }) => {
       const v = data?.vmChanged;
@@ -69,6 +71,19 @@ class LiveEvents {
     this.start();
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Calls `onFailed` if the operation `operationId` fails (the agent refused or it timed out);
+   * stops watching once it ends either way. Returns the function that stops watching early.
+   */
+  watchOperation(operationId: string, onFailed: (error: string) => void): () => void {
+    const off = this.on((event) => {
+      if (event.topic !== 'operation' || event.id !== operationId) return;
+      if (event.status === 'FAILED') onFailed(event.error ?? 'the operation failed without a reason');
+      if (event.status === 'FAILED' || event.status === 'SUCCEEDED') off();
+    });
+    return off;
   }
 
   #emit(event: LiveEvent) {

@@ -1,6 +1,7 @@
 import { SvelteMap } from 'svelte/reactivity';
 import { Action } from '../api/action.svelte.ts';
 import { graphql } from '../api/graphql.ts';
+import { live } from '../api/live.ts';
 
 const DetachDevice = graphql(`
   mutation DetachDevice($deviceId: ID!) {
@@ -39,9 +40,13 @@ const AssignDevice = graphql(`
   }
 `);
 
+const VERB = { detach: 'Detach', attach: 'Attach', release: 'Release', assign: 'Assign' } as const;
+
 /**
  * The device mutations of one table. Each device keeps its own last error, shown on its row
- * beside the ACTIONS menu that caused it, until the next action on that device.
+ * beside the ACTIONS menu that caused it, until the next action on that device: a refusal from
+ * the server at once, or the agent's error if the queued operation fails later.
+ * Create it while a component initialises (it stops watching operations when that goes away).
  */
 export class DeviceCommands {
   errors = new SvelteMap<string, string>();
@@ -49,22 +54,38 @@ export class DeviceCommands {
   #attach = new Action(AttachDevice);
   #release = new Action(ReleaseDevice);
   assignAction = new Action(AssignDevice);
+  #watches = new Set<() => void>();
 
-  async #run(deviceId: string, action: Action<any, { deviceId: string }>) {
+  constructor() {
+    $effect(() => () => {
+      for (const off of this.#watches) off();
+      this.#watches.clear();
+    });
+  }
+
+  #watch(deviceId: string, verb: keyof typeof VERB, operationId: string) {
+    const off = live.watchOperation(operationId, (error) => this.errors.set(deviceId, `${VERB[verb]} failed: ${error}`));
+    this.#watches.add(off);
+  }
+
+  async #run(deviceId: string, verb: 'detach' | 'attach' | 'release', action: Action<any, { deviceId: string }>) {
     this.errors.delete(deviceId);
     const ok = await action.run({ deviceId });
     if (!ok && action.error) this.errors.set(deviceId, action.error);
+    if (ok?.operation) this.#watch(deviceId, verb, ok.operation.id);
     return ok !== null;
   }
 
-  detach = (deviceId: string) => this.#run(deviceId, this.#detach);
-  attach = (deviceId: string) => this.#run(deviceId, this.#attach);
-  release = (deviceId: string) => this.#run(deviceId, this.#release);
+  detach = (deviceId: string) => this.#run(deviceId, 'detach', this.#detach);
+  attach = (deviceId: string) => this.#run(deviceId, 'attach', this.#attach);
+  release = (deviceId: string) => this.#run(deviceId, 'release', this.#release);
 
-  /** The assign dialog shows its own error (assignAction.error) beside EXECUTE. */
+  /** The assign dialog shows a refusal (assignAction.error) beside EXECUTE; a later failure shows on the row. */
   async assign(deviceId: string, vmId: string) {
     this.errors.delete(deviceId);
-    return (await this.assignAction.run({ deviceId, vmId })) !== null;
+    const ok = await this.assignAction.run({ deviceId, vmId });
+    if (ok?.__typename === 'DeviceOperationSuccess') this.#watch(deviceId, 'assign', ok.operation.id);
+    return ok !== null;
   }
 
   dismiss(deviceId: string) {
