@@ -50,6 +50,13 @@ const COMPLETE_OPERATION = `mutation CompleteOperation($input: CompleteOperation
 /** Operation types after which the host's drivers or domains changed, so the agent re-reports. */
 const REPORT_AFTER: ReadonlySet<string> = new Set(['DETACH', 'ATTACH', 'PROVISION', 'TEARDOWN']);
 
+/** Result members that mean "this credential may not do agent work" (older servers said UnauthenticatedError). */
+const REFUSED: ReadonlySet<string> = new Set(['NotAuthorizedError', 'UnauthenticatedError']);
+
+/** graphql-ws close codes the server uses for a missing (4401) or refused (4403) credential. */
+const CLOSE_UNAUTHORIZED = 4401;
+const CLOSE_FORBIDDEN = 4403;
+
 /** The server's error kept when a host reports a failure (completeOperation keeps 4000 characters). */
 const MAX_ERROR_LENGTH = 4000;
 
@@ -98,7 +105,7 @@ export interface AgentClientOptions {
   keepAliveMs?: number;
   /** Reconnects and retries wait like this. Default 0.5 s doubling to 30 s, with jitter. */
   backoff?: BackoffOptions;
-  /** What to do when the server refuses the agent for good. Default: stop the client. */
+  /** Told when the server refuses the agent for good; the client stops itself either way. */
   onFatal?: (error: AgentFatalError) => void;
 }
 
@@ -155,8 +162,8 @@ function errorMessage(error: unknown): string {
 function isUnauthenticated(error: unknown): boolean {
   const errors = Array.isArray(error) ? error : [error];
   return errors.some((e) => {
-    const value = e as { extensions?: { code?: unknown }; reason?: unknown; message?: unknown } | null;
-    return value?.extensions?.code === 'UNAUTHENTICATED' || /host token/i.test(String(value?.reason ?? value?.message ?? ''));
+    const value = e as { extensions?: { code?: unknown }; code?: unknown } | null;
+    return value?.extensions?.code === 'UNAUTHENTICATED' || value?.code === CLOSE_UNAUTHORIZED || value?.code === CLOSE_FORBIDDEN;
   });
 }
 
@@ -340,10 +347,16 @@ export class AgentClient extends EventEmitter<AgentEvents> {
           clearTimeout(this.#pongTimer);
           const wasConnected = this.#connected;
           this.#connected = false;
+          const { code, reason } = (event ?? {}) as { code?: number; reason?: string };
           if (wasConnected) {
-            const { code, reason } = (event ?? {}) as { code?: number; reason?: string };
             this.#log.warn({ code: code ?? null, reason: reason || undefined }, 'connection to the server lost');
             this.emit('disconnected', { code: code ?? null, reason: reason ?? '' });
+          }
+          // The server closes with 4401/4403 when it does not accept the token (wrong, rotated,
+          // host deleted). graphql-ws would retry a 4403 forever; a host token never becomes
+          // valid again, so this is the end. Runs before graphql-ws decides whether to retry.
+          if (code === CLOSE_UNAUTHORIZED || code === CLOSE_FORBIDDEN) {
+            this.#fatal(`the server refused the host token (${code}${reason ? `: ${reason}` : ''}); get a new one with rotateHostToken`);
           }
         },
         // A ping without a pong means a half-open connection (a NAT or a server that froze):
@@ -435,9 +448,10 @@ export class AgentClient extends EventEmitter<AgentEvents> {
     if (this.#state !== 'running') return;
     const error = new AgentFatalError(message);
     this.#log.error({ err: message }, 'the server refuses this agent');
+    // Stopping synchronously flips the state, so graphql-ws does not redial.
+    void this.stop({ graceMs: 0 });
     this.emit('fatal', error);
-    if (this.#options.onFatal) this.#options.onFatal(error);
-    else void this.stop({ graceMs: 0 });
+    this.#options.onFatal?.(error);
   }
 
   #every(ms: number, action: () => void) {
@@ -460,7 +474,7 @@ export class AgentClient extends EventEmitter<AgentEvents> {
     this.#heartbeatInFlight = true;
     try {
       const { heartbeat } = await this.#request(HEARTBEAT, {}, Math.max(1_000, Math.min(this.#requestTimeoutMs, this.#heartbeatMs * 2)));
-      if (heartbeat!.__typename === 'UnauthenticatedError' || heartbeat!.__typename === 'NotFoundError') this.#fatal(heartbeat!.message ?? heartbeat!.__typename);
+      if (REFUSED.has(heartbeat!.__typename) || heartbeat!.__typename === 'NotFoundError') this.#fatal(heartbeat!.message ?? heartbeat!.__typename);
       else this.#log.debug('heartbeat');
     } catch (error) {
       this.#log.warn({ err: errorMessage(error) }, 'heartbeat failed');
@@ -500,6 +514,7 @@ export class AgentClient extends EventEmitter<AgentEvents> {
           this.#log.info({ devices: devices.length, reason }, 'inventory reported');
           this.emit('inventory', { devices: devices.length, reason });
           break;
+        case 'NotAuthorizedError':
         case 'UnauthenticatedError':
         case 'NotFoundError':
           this.#fatal(reportInventory!.message ?? reportInventory!.__typename);
@@ -597,6 +612,7 @@ export class AgentClient extends EventEmitter<AgentEvents> {
         this.emit('operation', { id: operation.id, type: operation.type, outcome: 'settled' });
         this.#queueInventory('operation settled by the server');
         return;
+      case 'NotAuthorizedError':
       case 'UnauthenticatedError':
         this.#fatal(started.message ?? started.__typename);
         return;
@@ -635,6 +651,7 @@ export class AgentClient extends EventEmitter<AgentEvents> {
         this.emit('operation', { id: operation.id, type: operation.type, outcome: 'settled' });
         this.#queueInventory('operation settled by the server');
         return;
+      case 'NotAuthorizedError':
       case 'UnauthenticatedError':
         this.#fatal(answer.message ?? answer.__typename);
         return;

@@ -222,6 +222,6 @@ describe('AgentClient against the real server', () => {
     const fatal = new Promise<Error>((resolve) => agent.once('fatal', resolve));
     const { rotateHostToken } = await server.client.data(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { __typename } }`, { id: hostId });
     expect(rotateHostToken.__typename).toBe('EnrollHostSuccess');
-    expect((await fatal).message).toMatch(/host token/);
+    expect((await fatal).message).toMatch(/refused the host token \(4403/);
   });
 });

@@ -19,7 +19,7 @@ describe('the demo fleet', () => {
   });
 
   async function start() {
-    const fleet = await startDemoFleet({ serverUrl: server.url, logger: testLogger(), latencyScale: 0, stateDir: state.path });
+    const fleet = await startDemoFleet({ serverUrl: server.url, adminToken: server.client.token!, logger: testLogger(), latencyScale: 0, stateDir: state.path });
     fleets.push(fleet);
     return fleet;
   }

@@ -106,9 +106,9 @@ export class SimBackend implements HostBackend {
       this.#unplugged = saved.unplugged;
       for (const domain of saved.domains) this.#domains.set(domain.name, domain);
     } else {
+      // Written at the first change, so merely looking (`passthru-agent inventory`) leaves no file.
       this.#devices = buildDevices(config);
       this.#unplugged = [];
-      this.#save();
     }
   }
 
