@@ -14,7 +14,7 @@ import type { Config } from './config.ts';
 import { createContext, type AppDeps, type Context, type Presented } from './context.ts';
 import { openDatabase, type Database } from './db/client.ts';
 import { ensureFirstAdmin, type Credential } from './domain/auth.ts';
-import { DomainError } from './domain/errors.ts';
+import { isDomainError } from './domain/errors.ts';
 import { markSilentHostsOffline } from './domain/hosts.ts';
 import { failExpiredOperations } from './domain/operations.ts';
 import { useAuditTrail } from './graphql/audit.ts';
@@ -55,7 +55,7 @@ const ARMOR = {
 function maskUnexpected(error: unknown, message: string, isDev?: boolean) {
   let cause = error;
   while (cause instanceof GraphQLError && cause.originalError) cause = cause.originalError;
-  if (cause instanceof DomainError) {
+  if (isDomainError(cause)) {
     return new GraphQLError(cause.message, { extensions: { code: cause.constructor.name } });
   }
   return maskError(error, message, isDev);

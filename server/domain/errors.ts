@@ -5,6 +5,15 @@ export class DomainError extends Error {
   override name = 'DomainError';
 }
 
+/** Whether `value` descends from DomainError, by class name: module copies (test runners) defeat instanceof. */
+export function isDomainError(value: unknown): value is DomainError {
+  if (!value || typeof value !== 'object') return false;
+  for (let proto = Object.getPrototypeOf(value); proto; proto = Object.getPrototypeOf(proto)) {
+    if (proto.constructor?.name === DomainError.name) return true;
+  }
+  return false;
+}
+
 export class NotFoundError extends DomainError {
   constructor(
     readonly typename: string,

@@ -4,6 +4,7 @@ import type { Plugin } from 'graphql-yoga';
 import { builder } from './builder.ts';
 import { changesOf } from './subscriptions.ts';
 import { recordAudit } from '../domain/audit.ts';
+import { isDomainError } from '../domain/errors.ts';
 import type { Context } from '../context.ts';
 import type { Logger } from '../logger.ts';
 
@@ -57,12 +58,20 @@ builder.subscriptionFields((t) => ({
   }),
 }));
 
+/** Expected refusals are DomainErrors (returned as union members); anything else with a stack was thrown by a bug. */
+function outcomeOf(result: unknown): string {
+  if (!result || typeof result !== 'object') return 'OK';
+  if (isDomainError(result)) return result.constructor.name;
+  if ('stack' in result && 'message' in result) return 'InternalError';
+  return 'OK';
+}
+
 // Calls too frequent and too uneventful to be worth a row each.
 const NOT_AUDITED = new Set(['heartbeat']);
 
 /** Global IDs a mutation's result names: the objects it created or moved. */
 function resultTargets(result: unknown): string[] {
-  if (!result || typeof result !== 'object' || result instanceof Error) return [];
+  if (!result || typeof result !== 'object' || outcomeOf(result) !== 'OK') return [];
   const value = result as Record<string, unknown>;
   const ids: string[] = [];
   const typed: [string, string][] = [['vm', 'VM'], ['operation', 'Operation'], ['host', 'Host'], ['apiToken', 'ApiToken'], ['user', 'User']];
@@ -87,12 +96,11 @@ export function useAuditTrail(logger: Logger): Plugin<Context> {
   return useOnResolve<Context>(({ info, args, context }) => {
     if (info.parentType.name !== 'Mutation' || NOT_AUDITED.has(info.fieldName)) return;
     return ({ result }) => {
-      const outcome = result instanceof Error ? result.constructor.name : 'OK';
       return recordAudit(context.db, {
         actor: context.actor,
         action: info.fieldName,
         targets: [...inputTargets(args), ...resultTargets(result)],
-        outcome: outcome === 'Error' || outcome === 'GraphQLError' ? 'InternalError' : outcome,
+        outcome: outcomeOf(result),
         details: args,
       }).then(
         () => undefined,

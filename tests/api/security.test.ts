@@ -1,0 +1,441 @@
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { buildApp, type App } from '../../server/app.ts';
+import { loadConfig } from '../../server/config.ts';
+import { fakeHardware, TestAgent } from '../support/agent.ts';
+import { eventually, TestClient } from '../support/client.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { Seed } from '../support/seed.ts';
+import { ADMIN, signedInClient } from '../support/server.ts';
+import { stateSnapshot } from '../support/snapshot.ts';
+
+type Who = 'anonymous' | 'viewer' | 'operator' | 'admin' | 'agentA' | 'revoked' | 'expired';
+type Needs = 'public' | 'session' | 'viewer' | 'operator' | 'admin' | 'agent';
+const EVERYONE: Who[] = ['anonymous', 'viewer', 'operator', 'admin', 'agentA', 'revoked', 'expired'];
+
+function allowed(who: Who, needs: Needs) {
+  const rank = { anonymous: 0, revoked: 0, expired: 0, agentA: 0, viewer: 1, operator: 2, admin: 3 }[who];
+  switch (needs) {
+    case 'public':
+      return true;
+    case 'agent':
+      return who === 'agentA';
+    case 'session':
+      return false; // every client here uses a bearer token; sign-out is tested with a cookie below
+    default:
+      return rank >= { viewer: 1, operator: 2, admin: 3 }[needs];
+  }
+}
+
+let app: App;
+let url: string;
+let database: TestDatabase;
+const logLines: string[] = [];
+let admin: TestClient;
+let seed: Seed;
+const clients = {} as Record<Who, TestClient>;
+let hostB: Awaited<ReturnType<Seed['host']>>;
+let counter = 0;
+const unique = (prefix: string) => `${prefix}-${++counter}`;
+
+/** Fresh objects for one call, made by the admin, so an allowed call has something to act on. */
+async function fixture() {
+  const clusterId = await seed.cluster(unique('sec'));
+  const host = await seed.host(clusterId, unique('sec-host'), fakeHardware({ gpus: 2, usb: 2 }));
+  const planId = await seed.plan({ name: unique('sec-plan'), gpuCount: 0 });
+  const { provisionVm } = await admin.data(
+    `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id } } } }`,
+    { input: { name: unique('sec-vm'), planId, hostId: host.hostId } },
+  );
+  const vmId: string = provisionVm.vm.id;
+  await eventually(async () => (await admin.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: vmId })).vm.status === 'RUNNING');
+  const devices = await seed.devices(host.hostId);
+  const usb = devices.filter((d) => d.kind === 'USB');
+  const gpus = devices.filter((d) => d.kind === 'GPU'); // reported on vfio-pci: DETACHED
+  await admin.data(`mutation($d: ID!, $v: ID!) { assignDevice(input: { deviceId: $d, vmId: $v }) { __typename } }`, { d: gpus[1]!.id, v: vmId });
+  await eventually(async () => (await seed.device(gpus[1]!.id)).status === 'ASSIGNED');
+  host.agent.respond = () => 'hold';
+  const { detachDevice } = await admin.data(
+    `mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { ... on DeviceOperationSuccess { operation { id } } } }`,
+    { id: usb[1]!.id },
+  );
+  const { createApiToken } = await admin.data(
+    `mutation { createApiToken(input: { name: "${unique('victim')}", role: VIEWER }) { ... on CreateApiTokenSuccess { apiToken { id } } } }`,
+  );
+  const { createUser } = await admin.data(
+    `mutation($input: CreateUserInput!) { createUser(input: $input) { ... on User { id } } }`,
+    { input: { username: unique('user'), password: 'a long enough password', role: 'VIEWER' } },
+  );
+  return {
+    clusterId,
+    hostId: host.hostId,
+    hostToken: host.token,
+    planId,
+    vmId,
+    attached: usb[0]!.id,
+    detached: gpus[0]!.id,
+    assigned: gpus[1]!.id,
+    pendingOperation: detachDevice.operation.id as string,
+    apiTokenId: createApiToken.apiToken.id as string,
+    userId: createUser.id as string,
+    agent: host.agent,
+  };
+}
+type Fixture = Awaited<ReturnType<typeof fixture>>;
+
+interface Call {
+  field: string;
+  needs: Needs;
+  /** The mutation document and variables for a fixture. */
+  run: (f: Fixture) => [string, Record<string, unknown>?];
+  /** The success typename. */
+  success: string;
+  /** Agent calls act as the caller's own host: give the call the agent of the fixture's host. */
+  asFixtureAgent?: boolean;
+}
+
+const input = (field: string, inputType: string, success: string, needs: Needs, values: (f: Fixture) => Record<string, unknown>): Call => ({
+  field,
+  needs,
+  success,
+  run: (f) => [`mutation($input: ${inputType}!) { ${field}(input: $input) { __typename ... on Error { message } } }`, { input: values(f) }],
+});
+
+const MUTATIONS: Call[] = [
+  input('detachDevice', 'DetachDeviceInput', 'DeviceOperationSuccess', 'operator', (f) => ({ deviceId: f.attached })),
+  input('attachDevice', 'AttachDeviceInput', 'DeviceOperationSuccess', 'operator', (f) => ({ deviceId: f.detached })),
+  input('assignDevice', 'AssignDeviceInput', 'DeviceOperationSuccess', 'operator', (f) => ({ deviceId: f.detached, vmId: f.vmId })),
+  input('releaseDevice', 'ReleaseDeviceInput', 'DeviceOperationSuccess', 'operator', (f) => ({ deviceId: f.assigned })),
+  input('provisionVm', 'ProvisionVmInput', 'VmOperationSuccess', 'operator', (f) => ({ name: unique('vm'), planId: f.planId, hostId: f.hostId })),
+  input('deleteVm', 'DeleteVmInput', 'VmOperationSuccess', 'operator', (f) => ({ vmId: f.vmId })),
+  input('stopVm', 'StopVmInput', 'VmOperationSuccess', 'operator', (f) => ({ vmId: f.vmId })),
+  input('createServicePlan', 'CreateServicePlanInput', 'ServicePlan', 'admin', () => ({ name: unique('p'), provisionType: 'KVM', cores: 2, memoryMb: 2048, diskGb: 10 })),
+  input('updateServicePlan', 'UpdateServicePlanInput', 'ServicePlan', 'admin', (f) => ({ planId: f.planId, cores: 4 })),
+  input('createCluster', 'CreateClusterInput', 'Cluster', 'admin', () => ({ name: unique('c') })),
+  input('enrollHost', 'EnrollHostInput', 'EnrollHostSuccess', 'admin', (f) => ({ name: unique('h'), clusterId: f.clusterId })),
+  input('rotateHostToken', 'RotateHostTokenInput', 'EnrollHostSuccess', 'admin', (f) => ({ hostId: f.hostId })),
+  input('createUser', 'CreateUserInput', 'User', 'admin', () => ({ username: unique('u'), password: 'a long enough password', role: 'VIEWER' })),
+  input('updateUser', 'UpdateUserInput', 'User', 'admin', (f) => ({ userId: f.userId, role: 'OPERATOR' })),
+  input('createApiToken', 'CreateApiTokenInput', 'CreateApiTokenSuccess', 'viewer', () => ({ name: unique('t'), role: 'VIEWER' })),
+  input('signIn', 'SignInInput', 'SignInSuccess', 'public', () => ({ username: ADMIN.username, password: ADMIN.password })),
+  { field: 'signOut', needs: 'session', success: 'SignOutSuccess', run: () => [`mutation { signOut { __typename ... on Error { message } } }`] },
+  { field: 'heartbeat', needs: 'agent', success: 'Host', asFixtureAgent: true, run: () => [`mutation { heartbeat { __typename ... on Error { message } } }`] },
+  {
+    ...input('reportInventory', 'ReportInventoryInput', 'Host', 'agent', () => ({ facts: { cpuCores: 8, memoryMb: 1024, iommuEnabled: true }, devices: [] })),
+    asFixtureAgent: true,
+  },
+  { ...input('startOperation', 'StartOperationInput', 'Operation', 'agent', (f) => ({ operationId: f.pendingOperation })), asFixtureAgent: true },
+  {
+    ...input('completeOperation', 'CompleteOperationInput', 'Operation', 'agent', (f) => ({ operationId: f.pendingOperation, succeeded: true })),
+    asFixtureAgent: true,
+  },
+];
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      logLines.push(String(chunk));
+      done();
+    },
+  });
+  app = await buildApp(
+    { ...loadConfig({}), databaseUrl: database.databaseUrl, dataDir: database.dataDir, adminUsername: ADMIN.username, adminPassword: ADMIN.password, logLevel: 'debug' },
+    { logger: pino({ level: 'debug' }, sink) },
+  );
+  url = `http://127.0.0.1:${await app.start(0)}`;
+  admin = await signedInClient(url, ADMIN, 'ADMIN');
+  seed = new Seed(admin, url);
+
+  for (const role of ['VIEWER', 'OPERATOR'] as const) {
+    const user = { username: role.toLowerCase(), password: `${role.toLowerCase()} password 123` };
+    await admin.data(`mutation($input: CreateUserInput!) { createUser(input: $input) { __typename } }`, { input: { ...user, role } });
+    clients[role.toLowerCase() as Who] = await signedInClient(url, user, role);
+  }
+  clients.admin = admin;
+  clients.anonymous = new TestClient(url);
+  const base = await seed.cluster('sec-base');
+  const hostA = await seed.host(base, 'host-a', fakeHardware({ usb: 1 }));
+  hostB = await seed.host(base, 'host-b', fakeHardware({ usb: 1 }));
+  clients.agentA = hostA.agent.client;
+
+  const revokedToken = await signedInClient(url, ADMIN, 'ADMIN');
+  const { apiTokens } = await admin.data(`{ apiTokens { id name } }`);
+  const { revokeApiToken } = await revokedToken.data(
+    `mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`,
+    { id: apiTokens[0].id }, // newest first: the one just created
+  );
+  expect(revokeApiToken.__typename).toBe('ApiToken');
+  clients.revoked = revokedToken;
+
+  const { createApiToken } = await admin.data(
+    `mutation($at: DateTime!) { createApiToken(input: { name: "short-lived", role: ADMIN, expiresAt: $at }) { ... on CreateApiTokenSuccess { token } } }`,
+    { at: new Date(Date.now() + 1500).toISOString() },
+  );
+  clients.expired = new TestClient(url, createApiToken.token);
+  await new Promise((resolve) => setTimeout(resolve, 1600));
+});
+
+afterAll(async () => {
+  for (const client of Object.values(clients)) await client.close();
+  await app.stop();
+  await database.drop();
+});
+
+describe('who may call each mutation', () => {
+  for (const call of MUTATIONS) {
+    it(`${call.field} (${call.needs})`, async () => {
+      const shared = await fixture();
+      for (const who of EVERYONE) {
+        const mayCall = allowed(who, call.needs);
+        const f = mayCall && who !== 'anonymous' ? await fixture() : shared;
+        const client = call.asFixtureAgent && who === 'agentA' ? f.agent.client : clients[who];
+        const [document, variables] = call.run(f);
+        const before = mayCall ? null : await stateSnapshot(app.database.db);
+        const { data, errors } = await client.request(document, variables);
+        expect(errors, `${who} calling ${call.field}`).toBeUndefined();
+        const result = data[call.field];
+        if (mayCall) {
+          expect(result.__typename, `${who} calling ${call.field}: ${result.message}`).toBe(call.success);
+        } else {
+          expect(result.__typename, `${who} calling ${call.field}`).toBe('NotAuthorizedError');
+          expect(result.message.length).toBeGreaterThan(10);
+          expect(await stateSnapshot(app.database.db), `${who} calling ${call.field} changed something`).toEqual(before);
+        }
+      }
+    });
+  }
+
+  it('deleteServicePlan (admin)', async () => {
+    for (const who of EVERYONE) {
+      const planId = await seed.plan({ name: unique('doomed'), gpuCount: 0 });
+      const { data } = await clients[who].request(`mutation($id: ID!) { deleteServicePlan(input: { planId: $id }) { __typename } }`, { id: planId });
+      expect(data.deleteServicePlan.__typename, who).toBe(allowed(who, 'admin') ? 'DeleteServicePlanSuccess' : 'NotAuthorizedError');
+    }
+  });
+
+  it('revokeApiToken: the owner or an admin, nobody else', async () => {
+    const { createApiToken } = await clients.viewer.data(`mutation { createApiToken(input: { name: "mine", role: VIEWER }) { ... on CreateApiTokenSuccess { apiToken { id } } } }`);
+    const tokenId = createApiToken.apiToken.id;
+    const revoke = (who: Who) => clients[who].request(`mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`, { id: tokenId });
+    expect((await revoke('operator')).data.revokeApiToken.__typename).toBe('NotFoundError');
+    expect((await revoke('anonymous')).data.revokeApiToken.__typename).toBe('NotAuthorizedError');
+    expect((await revoke('agentA')).data.revokeApiToken.__typename).toBe('NotAuthorizedError');
+    expect((await revoke('viewer')).data.revokeApiToken.__typename).toBe('ApiToken');
+    expect((await revoke('admin')).data.revokeApiToken.__typename).toBe('ApiToken');
+  });
+
+  it("an agent of host A cannot act on host B's operations", async () => {
+    hostB.agent.respond = () => 'hold';
+    const [usb] = await seed.devices(hostB.hostId);
+    const { detachDevice } = await admin.data(
+      `mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { ... on DeviceOperationSuccess { operation { id } } } }`,
+      { id: usb!.id },
+    );
+    const before = await stateSnapshot(app.database.db);
+    for (const field of ['startOperation', 'completeOperation']) {
+      const extra = field === 'completeOperation' ? ', succeeded: true' : '';
+      const { data } = await clients.agentA.request(`mutation($id: ID!) { ${field}(input: { operationId: $id${extra} }) { __typename } }`, { id: detachDevice.operation.id });
+      expect(data[field].__typename).toBe('NotFoundError');
+    }
+    expect(await stateSnapshot(app.database.db)).toEqual(before);
+  });
+});
+
+describe('who may read', () => {
+  const QUERIES: [string, Needs][] = [
+    ['{ hosts { nodes { id } } }', 'viewer'],
+    ['{ devices { nodes { id } } }', 'viewer'],
+    ['{ pool { byKind { kind } } }', 'viewer'],
+    ['{ operations { nodes { id } } }', 'viewer'],
+    ['{ auditLog { nodes { id } } }', 'viewer'],
+    ['{ apiTokens { id } }', 'viewer'],
+    ['{ users { id } }', 'admin'],
+  ];
+  for (const [query, needs] of QUERIES) {
+    it(`${query} (${needs})`, async () => {
+      for (const who of EVERYONE) {
+        const { data, errors } = await clients[who].request(query);
+        if (allowed(who, needs)) expect(errors, who).toBeUndefined();
+        else {
+          expect(data, who).toBeNull();
+          expect(errors?.[0]?.extensions?.code, who).toBe('NotAuthorizedError');
+        }
+      }
+    });
+  }
+
+  it('me is public: null when anonymous', async () => {
+    expect((await clients.anonymous.data(`{ me { username } }`)).me).toBeNull();
+    expect((await clients.operator.data(`{ me { username role } }`)).me).toEqual({ username: 'operator', role: 'OPERATOR' });
+  });
+});
+
+describe('subscriptions', () => {
+  const USER_SUBSCRIPTIONS = ['deviceChanged { id }', 'hostChanged { id }', 'vmChanged { id }', 'operationChanged { id }', 'auditLogged { id }'];
+
+  it('a socket without credentials is closed 4401; a revoked or expired token 4403', async () => {
+    for (const [who, code] of [['anonymous', 4401], ['revoked', 4403], ['expired', 4403]] as const) {
+      const client = new TestClient(url, clients[who].token);
+      const stream = client.subscribe(`subscription { hostChanged { id } }`);
+      await expect(stream.next(() => false, 5000)).rejects.toThrow(/ended/);
+      expect(client.closes[0]?.code, who).toBe(code);
+      await client.close();
+    }
+  });
+
+  it('people subscribe to changes; agents only to their own operations', async () => {
+    for (const who of ['viewer', 'operator', 'admin', 'agentA'] as const) {
+      for (const field of [...USER_SUBSCRIPTIONS, 'agentOperations { id }']) {
+        const mayCall = field.startsWith('agentOperations') ? who === 'agentA' : who !== 'agentA';
+        const client = new TestClient(url, clients[who].token);
+        const stream = client.subscribe(`subscription { ${field} }`);
+        if (mayCall) {
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          expect(stream.events.filter((e) => e.errors), `${who} ${field}`).toEqual([]);
+        } else {
+          const refused = await stream.next((e) => Boolean(e.errors));
+          expect(refused.errors![0]!.message, `${who} ${field}`).toMatch(/host agents|Host agents/);
+        }
+        await client.close();
+      }
+    }
+  });
+
+  it('revoking a token ends its live subscriptions at once', async () => {
+    const { createApiToken } = await admin.data(`mutation { createApiToken(input: { name: "watcher", role: VIEWER }) { ... on CreateApiTokenSuccess { token apiToken { id } } } }`);
+    const watcher = new TestClient(url, createApiToken.token);
+    const stream = watcher.subscribe(`subscription { deviceChanged { id } }`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(stream.ended).toBe(false);
+    await admin.data(`mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`, { id: createApiToken.apiToken.id });
+    await eventually(async () => stream.ended, 5000);
+    expect(watcher.closes[0]).toMatchObject({ code: 4403, reason: 'Credential revoked' });
+    await watcher.close();
+  });
+
+  it('rotating a host token disconnects the agent that used the old one', async () => {
+    const clusterId = await seed.cluster(unique('rot'));
+    const host = await seed.host(clusterId, unique('rot-host'), fakeHardware({ usb: 1 }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await admin.data(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { __typename } }`, { id: host.hostId });
+    await eventually(async () => host.agent.client.closes.length > 0, 5000);
+    expect(host.agent.client.closes[0]!.code).toBe(4403);
+  });
+});
+
+describe('sign-in', () => {
+  async function signIn(username: string, password: string) {
+    const response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': 'ignored' },
+      body: JSON.stringify({ query: `mutation($input: SignInInput!) { signIn(input: $input) { __typename ... on Error { message } ... on SignInSuccess { user { username } } } }`, variables: { input: { username, password } } }),
+    });
+    return { cookie: response.headers.get('set-cookie'), result: ((await response.json()) as any).data.signIn };
+  }
+
+  it('sets an HttpOnly, SameSite session cookie that works over HTTP and graphql-ws, until sign-out', async () => {
+    const { cookie, result } = await signIn('viewer', 'viewer password 123');
+    expect(result).toEqual({ __typename: 'SignInSuccess', user: { username: 'viewer' } });
+    expect(cookie).toMatch(/^passthru_session=pth_session_[\w-]+; Path=\/; Expires=.*; HttpOnly; SameSite=Strict$/);
+    const session = new TestClient(url, null, cookie!.split(';')[0]!);
+    expect((await session.data(`{ me { username } }`)).me.username).toBe('viewer');
+    const stream = session.subscribe(`subscription { hostChanged { id } }`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(stream.ended).toBe(false);
+
+    expect((await session.data(`mutation { signOut { __typename } }`)).signOut.__typename).toBe('SignOutSuccess');
+    await eventually(async () => stream.ended, 5000);
+    expect((await session.data(`{ me { username } }`)).me).toBeNull();
+    await session.close();
+  });
+
+  it('says the same for an unknown user and a wrong password, and slows down guessing', async () => {
+    const unknown = await signIn('nobody', 'whatever password');
+    const wrong = await signIn('operator', 'not the password');
+    expect(unknown.result).toEqual({ __typename: 'NotAuthorizedError', message: 'Wrong username or password' });
+    expect(wrong.result).toEqual(unknown.result);
+    expect(unknown.cookie).toBeNull();
+    for (let i = 0; i < 4; i++) await signIn('operator', 'not the password');
+    const limited = await signIn('operator', 'operator password 123');
+    expect(limited.result).toMatchObject({ __typename: 'TooManyAttemptsError', message: expect.stringMatching(/try again in \d+ s/) });
+  });
+});
+
+describe('hostile documents are refused before anything runs', () => {
+  const refused = async (query: string) => {
+    const before = await stateSnapshot(app.database.db);
+    const { errors, data } = await admin.request(query);
+    expect(data).toBeUndefined();
+    expect(await stateSnapshot(app.database.db)).toEqual(before);
+    return errors![0]!.message;
+  };
+
+  it('deep nesting', async () => {
+    let query = 'id';
+    for (let i = 0; i < 20; i++) query = `host { devices { ${query} } }`;
+    // Depth and cost both bound it; whichever trips first refuses it.
+    expect(await refused(`{ devices { nodes { ${query} } } }`)).toMatch(/depth|cost/i);
+  });
+
+  it('hundreds of aliases', async () => {
+    const aliases = Array.from({ length: 100 }, (_, i) => `a${i}: me { username }`).join(' ');
+    expect(await refused(`{ ${aliases} }`)).toMatch(/aliases/i);
+  });
+
+  it('huge token counts', async () => {
+    expect(await refused(`{ me { ${'username '.repeat(5000)} } }`)).toMatch(/token/i);
+  });
+
+  it('oversized bodies', async () => {
+    const response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${admin.token}` },
+      body: JSON.stringify({ query: `{ me { username } }`, variables: { pad: 'x'.repeat(2 * 1024 * 1024) } }),
+    });
+    expect(response.status).toBe(413);
+  });
+
+  it('cross-site simple requests (CSRF)', async () => {
+    const response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', authorization: `Bearer ${admin.token}` },
+      body: JSON.stringify({ query: `mutation { createCluster(input: { name: "csrf" }) { __typename } }` }),
+    });
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect((await admin.data(`{ clusters { name } }`)).clusters.map((c: { name: string }) => c.name)).not.toContain('csrf');
+  });
+});
+
+describe('audit trail', () => {
+  it('records who did what, refused calls included, with secrets redacted', async () => {
+    const f = await fixture();
+    await clients.operator.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: f.attached });
+    await clients.viewer.data(`mutation($id: ID!) { stopVm(input: { vmId: $id }) { __typename } }`, { id: f.vmId });
+    const { auditLog } = await admin.data(`query($t: ID!) { auditLog(target: $t, first: 10) { nodes { actor action outcome targets } } }`, { t: f.attached });
+    expect(auditLog.nodes[0]).toMatchObject({ actor: expect.stringMatching(/^token:operator\//), action: 'detachDevice', outcome: 'OK' });
+    const { auditLog: refusals } = await admin.data(`query($t: ID!) { auditLog(target: $t, first: 10) { nodes { actor action outcome } } }`, { t: f.vmId });
+    expect(refusals.nodes[0]).toMatchObject({ actor: expect.stringMatching(/^token:viewer\//), action: 'stopVm', outcome: 'NotAuthorizedError' });
+
+    const { auditLog: all } = await admin.data(`{ auditLog(first: 500) { nodes { action details } } }`);
+    const signIns = all.nodes.filter((n: { action: string }) => n.action === 'signIn');
+    expect(signIns.length).toBeGreaterThan(0);
+    for (const entry of signIns) expect(JSON.parse(entry.details).input.password).toBe('[redacted]');
+    const { operations } = await admin.data(`query($id: ID!) { operations(filter: { deviceId: $id }) { nodes { actor } } }`, { id: f.attached });
+    expect(operations.nodes[0].actor).toMatch(/^token:operator\//);
+  });
+
+  it('passwords and tokens never appear in the logs or the audit trail', async () => {
+    const { createApiToken } = await admin.data(`mutation { createApiToken(input: { name: "secret-check", role: VIEWER }) { ... on CreateApiTokenSuccess { token } } }`);
+    const secrets = [ADMIN.password, 'viewer password 123', 'operator password 123', createApiToken.token, admin.token!, clients.viewer.token!];
+    const { auditLog } = await admin.data(`{ auditLog(first: 500) { nodes { details } } }`);
+    const trail = JSON.stringify(auditLog);
+    const logs = logLines.join('');
+    expect(logs.length).toBeGreaterThan(0);
+    for (const secret of secrets) {
+      expect(logs).not.toContain(secret);
+      expect(trail).not.toContain(secret);
+    }
+  });
+});
