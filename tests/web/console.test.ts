@@ -4,7 +4,7 @@ import { buildApp, type App } from '../../server/app.ts';
 import { createLogger } from '../../server/logger.ts';
 import { eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { ADMIN, startTestServer, type TestServer } from '../support/server.ts';
 import { seedFleet, type Fleet } from './support/fleet.ts';
 import {
   SKIP_REASON,
@@ -16,16 +16,19 @@ import {
   openPage,
   pageErrors,
   screenshot,
+  signIn,
   stillSameDocument,
   waitForStatus,
 } from './support/browser.ts';
 
 if (!hasChromium) console.warn(SKIP_REASON);
 
+const WATCHER = { username: 'watcher', password: 'a long viewer password' };
+
 /**
- * The seed flow through the console, as two operators would see it: page A does everything
- * through the UI, page B only watches (navigating by links, never reloading) and must see every
- * change as it happens. The hosts are TestAgents that answer each operation after a short delay,
+ * The seed flow through the console, as two people would see it: page A (the admin) does
+ * everything through the UI, page B (a viewer in another browser context) only watches,
+ * navigating by links and never reloading, and must see every change as it happens. The hosts are TestAgents that answer each operation after a short delay,
  * so the in-flight states show.
  */
 describe.skipIf(!hasChromium)('the operator console', () => {
@@ -49,9 +52,17 @@ describe.skipIf(!hasChromium)('the operator console', () => {
       { input: { name: 'vm-usb', planId, hostId: kvmA } },
     );
     await eventually(async () => (await server.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: provisionVm.vm.id })).vm.status === 'RUNNING');
+    const { createUser } = await server.client.data(
+      `mutation($input: CreateUserInput!) { createUser(input: $input) { __typename ... on Error { message } } }`,
+      { input: { ...WATCHER, role: 'VIEWER' } },
+    );
+    expect(createUser.__typename).toBe('User');
     browser = await launchChromium();
     a = await openPage(browser, `${server.url}/`);
+    await signIn(a, ADMIN);
+    // A deep link survives sign-in: B lands on kvm-a's Devices tab.
     b = await openPage(browser, `${server.url}/hosts/${encodeURIComponent(kvmA)}/devices`);
+    await signIn(b, WATCHER);
     await b.getByRole('heading', { name: 'kvm-a' }).waitFor();
     await markDocument(b);
   });
@@ -72,6 +83,8 @@ describe.skipIf(!hasChromium)('the operator console', () => {
     await a.getByRole('link', { name: 'kvm-a' }).click();
     await a.getByRole('link', { name: /Devices/ }).click();
     await waitForStatus(a, '1-1', 'ATTACHED');
+    // The viewer sees the same devices but may not change them.
+    expect(await b.getByRole('button', { name: 'Actions for 1-1' }).isDisabled()).toBe(true);
 
     // Detach: Attached -> Detaching… -> Detached.
     await chooseAction(a, '1-1', 'Detach device');
@@ -111,7 +124,8 @@ describe.skipIf(!hasChromium)('the operator console', () => {
     // The device's own history tells the story, newest first.
     await deviceRow(a, '1-1').getByRole('button', { name: 'Show history of 1-1' }).click();
     const history = a.getByRole('region', { name: 'Device history' });
-    await history.getByText('by anonymous').first().waitFor();
+    await history.locator('.device-status').first().waitFor();
+    expect(await history.innerText()).toContain('by user:admin');
     const statuses = await history.locator('.device-status').evaluateAll((els) => els.map((el) => el.getAttribute('data-status')));
     expect(statuses.slice(0, 2)).toEqual(['ATTACHING', 'ATTACHED']);
 
@@ -121,9 +135,10 @@ describe.skipIf(!hasChromium)('the operator console', () => {
   });
 
   it('creates a KVM plan with GPU COUNT 2, provisions a VM that gets two GPUs, deletes it and they return, live on a second page', async () => {
-    // Page B watches the plans list (no reload: it follows links).
+    // Page B watches the plans list (no reload: it follows links); a viewer cannot add one.
     await b.getByRole('navigation', { name: 'Primary' }).getByRole('link', { name: 'Plans' }).click();
     await b.getByRole('heading', { name: 'Service plans' }).waitFor();
+    expect(await b.getByRole('button', { name: 'Add' }).count()).toBe(0);
 
     await a.getByRole('navigation', { name: 'Primary' }).getByRole('link', { name: 'Plans' }).click();
     await a.getByRole('button', { name: 'Add' }).click();

@@ -37,6 +37,14 @@ export async function screenshot(page: Page, name: string) {
   await page.screenshot({ path: `${screenshotDir}${name}.png` });
 }
 
+/** Signs in through the console's sign-in page and waits for the console. */
+export async function signIn(page: Page, user: { username: string; password: string }) {
+  await page.getByLabel('Username').fill(user.username);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('navigation', { name: 'Primary' }).waitFor();
+}
+
 /** Marks the document; if the page ever reloads, `stillSameDocument` turns false. */
 export async function markDocument(page: Page) {
   await page.evaluate(() => ((window as unknown as { __passthruMark: boolean }).__passthruMark = true));

@@ -1,5 +1,5 @@
 import { Client, cacheExchange, fetchExchange, subscriptionExchange } from '@urql/core';
-import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
+import { CloseCode, createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
 import { connection } from './connection.svelte.ts';
 
 /** Waits 0.5 s, 1 s, 2 s, 4 s, then 5 s between reconnects, with jitter so a fleet of consoles does not stampede a restarted server. */
@@ -13,31 +13,58 @@ function wsUrl(): string {
   return `${protocol === 'https:' ? 'wss' : 'ws'}://${host}/graphql`;
 }
 
+/** The server closes a socket with these when its credential is missing, revoked or expired. */
+const AUTH_CLOSE_CODES = new Set<number>([CloseCode.Unauthorized, CloseCode.Forbidden]);
+
+function closeCode(event: unknown): number | null {
+  return event && typeof event === 'object' && 'code' in event && typeof event.code === 'number' ? event.code : null;
+}
+
+let onCredentialLost: (reason: string) => void = () => {};
+
+/** Who to tell when the server ends the socket because the session is no longer valid. */
+export function whenCredentialLost(callback: (reason: string) => void) {
+  onCredentialLost = callback;
+}
+
 export interface Api {
   client: Client;
-  ws: WsClient;
+  /** Closes the realtime socket for good (sign-out, or another user signs in). */
+  dispose(): void;
 }
 
 /**
- * One urql client for the console: queries and mutations over HTTP (document cache, so a page
- * revisited shows its last data at once while it refetches), subscriptions over graphql-ws on
- * the same /graphql path. The socket is opened eagerly and retried forever with backoff; the
- * Connection state drives the header badge and refetch-after-reconnect.
+ * One urql client per signed-in session: queries and mutations over HTTP (document cache, so a
+ * page revisited shows its last data at once while it refetches), subscriptions over graphql-ws
+ * on the same /graphql path. The session cookie rides on both (same origin). The socket opens
+ * with the first subscription and is retried forever with backoff, except when the server says
+ * the credential is gone; the Connection state drives the header badge and refetch-after-reconnect.
  */
 export function createApi(): Api {
-  const ws = createWsClient({
-    url: wsUrl(),
-    lazy: false,
-    keepAlive: 10_000,
-    retryAttempts: Number.POSITIVE_INFINITY,
-    shouldRetry: () => true,
-    retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, backoffMs(retries))),
-    on: {
-      connecting: () => connection.connecting(),
-      connected: () => connection.connected(),
-      closed: () => connection.lost(),
-    },
-  });
+  let ws: WsClient | null = null;
+  const socket = () => {
+    ws ??= createWsClient({
+      url: wsUrl(),
+      lazy: false,
+      keepAlive: 10_000,
+      retryAttempts: Number.POSITIVE_INFINITY,
+      shouldRetry: (event) => !AUTH_CLOSE_CODES.has(closeCode(event) ?? 0),
+      retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, backoffMs(retries))),
+      on: {
+        connecting: () => connection.connecting(),
+        connected: () => connection.connected(),
+        closed: (event) => {
+          connection.lost();
+          const code = closeCode(event);
+          if (code !== null && AUTH_CLOSE_CODES.has(code)) {
+            const reason = event && typeof event === 'object' && 'reason' in event ? String(event.reason) : '';
+            onCredentialLost(reason || 'Your session has ended.');
+          }
+        },
+      },
+    });
+    return ws;
+  };
   const client = new Client({
     url: '/graphql',
     requestPolicy: 'cache-and-network',
@@ -53,7 +80,7 @@ export function createApi(): Api {
           const input = { ...request, query: request.query ?? '' };
           return {
             subscribe(sink) {
-              const unsubscribe = ws.subscribe(input, sink);
+              const unsubscribe = socket().subscribe(input, sink);
               return { unsubscribe };
             },
           };
@@ -61,7 +88,13 @@ export function createApi(): Api {
       }),
     ],
   });
-  return { client, ws };
+  return {
+    client,
+    dispose() {
+      void ws?.dispose();
+      ws = null;
+    },
+  };
 }
 
 let current: Api | null = null;
@@ -70,4 +103,11 @@ let current: Api | null = null;
 export function api(): Api {
   current ??= createApi();
   return current;
+}
+
+/** Drops the client, its cache and its socket: the next api() starts clean (after sign-in or sign-out). */
+export function resetApi() {
+  current?.dispose();
+  current = null;
+  connection.reset();
 }

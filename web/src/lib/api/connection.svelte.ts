@@ -27,6 +27,14 @@ export class Connection {
     if (wasLost) this.generation += 1;
   }
 
+  /** A new socket for a new session: no "reconnecting" until it has connected once. */
+  reset() {
+    this.#everConnected = false;
+    this.state = 'connecting';
+    this.lostAt = null;
+    this.attempts = 0;
+  }
+
   lost() {
     if (this.state === 'reconnecting') return;
     this.state = this.#everConnected ? 'reconnecting' : 'connecting';

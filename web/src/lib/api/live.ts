@@ -40,35 +40,38 @@ type Listener = (event: LiveEvent) => void;
  */
 class LiveEvents {
   #listeners = new Set<Listener>();
-  #started = false;
+  #subscriptions: { unsubscribe(): void }[] = [];
 
+  /** Subscribes, once per signed-in session (the shell starts it and stops it). */
   start() {
-    if (this.#started) return;
-    this.#started = true;
+    if (this.#subscriptions.length) return;
     const { client } = api();
-    client.subscription(DeviceEvents, {}).subscribe(({ data }) => {
+    this.#subscriptions.push(client.subscription(DeviceEvents, {}).subscribe(({ data }) => {
       const d = data?.deviceChanged;
       if (d) this.#emit({ topic: 'device', id: d.id, status: d.status, hostId: d.host.id, vmId: d.vm?.id ?? null });
-    });
-    client.subscription(HostEvents, {}).subscribe(({ data }) => {
+    }));
+    this.#subscriptions.push(client.subscription(HostEvents, {}).subscribe(({ data }) => {
       const h = data?.hostChanged;
       if (h) this.#emit({ topic: 'host', id: h.id, status: h.status, hostId: h.id, vmId: null });
-    });
-    client.subscription(OperationEvents, {}).subscribe(({ data }) => {
+    }));
+    this.#subscriptions.push(client.subscription(OperationEvents, {}).subscribe(({ data }) => {
       const o = data?.operationChanged;
       if (o) {
         this.#emit({ topic: 'operation', id: o.id, status: o.status, hostId: o.host.id, vmId: o.vm?.id ?? null, type: o.type, error: o.error, deviceIds: o.devices.map((d) => d.id) });
       }
-    });
-    client.subscription(VmEvents, {}).subscribe(({ data }) => {
+    }));
+    this.#subscriptions.push(client.subscription(VmEvents, {}).subscribe(({ data }) => {
       const v = data?.vmChanged;
       if (v) this.#emit({ topic: 'vm', id: v.id, status: v.status, hostId: v.host.id, vmId: v.id });
-    });
+    }));
+  }
+
+  stop() {
+    for (const subscription of this.#subscriptions.splice(0)) subscription.unsubscribe();
   }
 
   /** Calls `listener` for every change; returns the unsubscribe function. */
   on(listener: Listener): () => void {
-    this.start();
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }

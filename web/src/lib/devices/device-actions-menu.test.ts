@@ -69,3 +69,12 @@ describe('device actions menu', () => {
     expect(document.activeElement?.textContent?.trim()).toBe('Assign device');
   });
 });
+
+describe('device actions menu for a viewer', () => {
+  it('offers nothing, whatever the status, and says why', async () => {
+    render(DeviceActionsMenu, { status: 'DETACHED', name: '0000:41:00.0', onaction: () => {}, readOnly: true });
+    const trigger = button() as HTMLButtonElement;
+    expect(trigger.disabled).toBe(true);
+    expect(trigger.title).toBe('Your role may view devices but not change them');
+  });
+});
