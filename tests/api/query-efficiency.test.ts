@@ -24,6 +24,8 @@ describe('nested queries', () => {
 
   beforeAll(async () => {
     server = await startTestServer({
+      // No background sweeps while statements are being counted.
+      config: { sweepIntervalMs: 60 * 60 * 1000 },
       onQuery: () => {
         if (counting) statements++;
       },

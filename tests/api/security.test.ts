@@ -141,7 +141,7 @@ beforeAll(async () => {
     },
   });
   app = await buildApp(
-    { ...loadConfig({}), databaseUrl: database.databaseUrl, dataDir: database.dataDir, adminUsername: ADMIN.username, adminPassword: ADMIN.password, logLevel: 'debug' },
+    { ...loadConfig({}), databaseUrl: database.databaseUrl, dataDir: database.dataDir, adminUsername: ADMIN.username, adminPassword: ADMIN.password, logLevel: 'debug', heartbeatTimeoutMs: 10 * 60 * 1000 },
     { logger: pino({ level: 'debug' }, sink) },
   );
   url = `http://127.0.0.1:${await app.start(0)}`;

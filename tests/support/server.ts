@@ -50,6 +50,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...loadConfig({}),
     adminUsername: ADMIN.username,
     adminPassword: ADMIN.password,
+    // Test agents do not heartbeat on a timer; tests that need OFFLINE hosts ask for a short timeout.
+    heartbeatTimeoutMs: 10 * 60 * 1000,
     databaseUrl: database.databaseUrl,
     dataDir: database.dataDir,
     ...options.config,
