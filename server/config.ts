@@ -28,6 +28,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Most subscriptions one graphql-ws connection may hold. */
   maxSubscriptionsPerSocket: number;
+  /** Run the simulated demo fleet beside the server (`npm start`). */
+  demo: boolean;
 }
 
 function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
@@ -66,5 +68,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secureCookies: flag(env, 'PASSTHRU_SECURE_COOKIES', production),
     maxBodyBytes: positiveNumber(env, 'PASSTHRU_MAX_BODY_BYTES', 1024 * 1024),
     maxSubscriptionsPerSocket: positiveNumber(env, 'PASSTHRU_MAX_SUBSCRIPTIONS_PER_SOCKET', 100),
+    demo: flag(env, 'PASSTHRU_DEMO', true),
   };
 }

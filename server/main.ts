@@ -19,8 +19,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 // The simulated demo fleet connects to this server as real agents would, over the public API.
-// On by default, so `npm start` shows a live console; PASSTHRU_DEMO=off (or 0/false/no) disables it.
-if (!['off', '0', 'false', 'no'].includes((process.env.PASSTHRU_DEMO ?? 'on').trim().toLowerCase())) {
+// On by default, so `npm start` shows a live console; PASSTHRU_DEMO=off disables it.
+if (config.demo) {
   try {
     const { startDemoFleet } = await import('../agent/demo.ts');
     const { token } = await issueServiceToken(app.database.db, 'demo-fleet');

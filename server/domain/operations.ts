@@ -145,9 +145,10 @@ export async function markOperationRunning(services: Services, hostId: string, o
   return inTransaction(services.db, async (tx, changes) => {
     const operation = await lockHostOperation(tx, hostId, operationId);
     if (operation.status === 'RUNNING') return operation;
+    // The clock restarts when the agent picks it up: a replay after a long disconnect gets its full time.
     const [running] = await tx
       .update(operations)
-      .set({ status: 'RUNNING', startedAt: new Date() })
+      .set({ status: 'RUNNING', startedAt: new Date(), deadlineAt: new Date(Date.now() + services.operationTimeoutMs) })
       .where(eq(operations.id, operation.id))
       .returning();
     changes.operation({ id: running!.id, hostId: running!.hostId, vmId: running!.vmId, status: running!.status });

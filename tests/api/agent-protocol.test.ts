@@ -57,7 +57,15 @@ describe('agent protocol', () => {
     await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: nvme!.id });
     await eventually(async () => agent.received.length === 1);
     const operationId = agent.received[0]!.id;
-    await agent.client.data(`mutation($id: ID!) { startOperation(input: { operationId: $id }) { __typename } }`, { id: operationId });
+    const queued = await server.client.data(`query($id: ID!) { node(id: $id) { ... on Operation { deadlineAt } } }`, { id: operationId });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const { startOperation } = await agent.client.data(
+      `mutation($id: ID!) { startOperation(input: { operationId: $id }) { ... on Operation { status deadlineAt } } }`,
+      { id: operationId },
+    );
+    // Picking it up restarts the clock.
+    expect(startOperation.status).toBe('RUNNING');
+    expect(Date.parse(startOperation.deadlineAt)).toBeGreaterThan(Date.parse(queued.node.deadlineAt));
     await agent.disconnect(); // the agent dies mid-operation
 
     const back = new TestAgent(server.url, token, agent.devices);
