@@ -22,6 +22,8 @@ export function validateVmName(name: string) {
       `VM name "${name.slice(0, 70)}" is not valid: use 1 to 63 letters, digits, dots, dashes or underscores, starting with a letter or digit`,
     );
   }
+  // virsh reads an all-digit name as a domain ID.
+  if (/^[0-9]+$/.test(name)) throw new ValidationError('name', `VM name "${name}" needs at least one letter or symbol; libvirt reads digits alone as a domain ID`);
 }
 
 /** Where a VM may go: every online host of a cluster, or one named host. */

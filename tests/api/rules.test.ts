@@ -321,6 +321,7 @@ describe('bad input', () => {
     const { planId, hostId } = await hostWithVm();
     await expectRefused('ValidationError', () => mutate('provisionVm', { name: 'v'.repeat(64), planId, hostId }), /1 to 63/);
     await expectRefused('ValidationError', () => mutate('provisionVm', { name: '../etc', planId, hostId }), /not valid/);
+    await expectRefused('ValidationError', () => mutate('provisionVm', { name: '42', planId, hostId }), /domain ID/);
     await expectRefused('ValidationError', () => mutate('createCluster', { name: 'c'.repeat(65) }));
     await expectRefused('ValidationError', () => mutate('provisionVm', { name: 'ok', planId }), /cluster/);
   });

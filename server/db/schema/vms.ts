@@ -26,6 +26,6 @@ export const vms = pgTable(
     unique('vms_id_host_unique').on(t.id, t.hostId),
     // A deleted VM keeps its row for history but frees its name.
     uniqueIndex('vms_live_name_unique').on(t.name).where(sql`${t.status} <> 'DELETED'`),
-    check('vms_name_format', sql`${t.name} ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$'`),
+    check('vms_name_format', sql`${t.name} ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' and ${t.name} !~ '^[0-9]+$'`),
   ],
 );

@@ -1,0 +1,1 @@
+ALTER TABLE "vms" DROP CONSTRAINT "vms_name_format", ADD CONSTRAINT "vms_name_format" CHECK ("name" ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' and "name" !~ '^[0-9]+$');
