@@ -23,7 +23,7 @@ export async function seedFleet(client: TestClient, url: string, options: { late
   ];
   // The second host carries a different GPU model, named like the real thing.
   for (const device of specs[1]!.hardware) if (device.kind === 'GPU') device.productName = 'GA100 [A100 PCIe 80GB]';
-  const hosts = [];
+  const hosts: Fleet['hosts'] = [];
   for (const spec of specs) {
     const { hostId, agent } = await seed.host(clusterId, spec.name, spec.hardware);
     const latency = options.latencyMs ?? 0;
