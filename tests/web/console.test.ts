@@ -157,6 +157,16 @@ describe.skipIf(!hasChromium)('the operator console', () => {
     expect(await planRow.innerText()).toContain('2 × GA102 [GeForce RTX 3090]');
     await b.getByRole('row', { name: /gpu-2x/ }).waitFor();
 
+    // A plan in use cannot be deleted: the server's PlanInUseError shows in the dialog.
+    await a.getByRole('button', { name: 'Delete cpu-small' }).click();
+    const refuse = a.getByRole('dialog', { name: 'Delete plan cpu-small?' });
+    await refuse.getByRole('button', { name: 'Delete plan' }).click();
+    await refuse.getByRole('alert').waitFor();
+    expect(await refuse.getByRole('alert').innerText()).toMatch(/vm|VM/);
+    await refuse.getByRole('button', { name: 'Cancel' }).click();
+    await refuse.waitFor({ state: 'detached' });
+    expect(await a.getByRole('row', { name: /cpu-small/ }).count()).toBe(1);
+
     // Page B moves on to watch kvm-a's devices.
     await b.getByRole('navigation', { name: 'Primary' }).getByRole('link', { name: 'Hosts' }).click();
     await b.getByRole('link', { name: 'kvm-a' }).click();
