@@ -7,7 +7,9 @@ export type Route =
   | { name: 'vm-new'; hostId: string | null }
   | { name: 'vm'; id: string; tab: 'summary' | 'devices' }
   | { name: 'plans' }
-  | { name: 'activity' }
+  | { name: 'activity'; tab: 'operations' | 'audit' }
+  | { name: 'tokens' }
+  | { name: 'users' }
   | { name: 'not-found'; path: string };
 
 export function matchRoute(pathname: string, search = ''): Route {
@@ -25,7 +27,9 @@ export function matchRoute(pathname: string, search = ''): Route {
     if (third === undefined || third === 'summary' || third === 'devices') return { name: 'vm', id: second, tab: third === 'devices' ? 'devices' : 'summary' };
   }
   if (first === 'admin' && second === 'plans' && parts.length === 2) return { name: 'plans' };
-  if (first === 'activity' && parts.length === 1) return { name: 'activity' };
+  if (first === 'admin' && second === 'tokens' && parts.length === 2) return { name: 'tokens' };
+  if (first === 'admin' && second === 'users' && parts.length === 2) return { name: 'users' };
+  if (first === 'activity' && parts.length <= 2 && (second === undefined || second === 'audit')) return { name: 'activity', tab: second === 'audit' ? 'audit' : 'operations' };
   return { name: 'not-found', path: pathname };
 }
 
@@ -38,7 +42,9 @@ export const href = {
   vmNew: (hostId?: string) => (hostId ? `/vms/new?host=${encodeURIComponent(hostId)}` : '/vms/new'),
   vm: (id: string, tab: 'summary' | 'devices' = 'summary') => `/vms/${encodeURIComponent(id)}${tab === 'devices' ? '/devices' : ''}`,
   plans: () => '/admin/plans',
-  activity: () => '/activity',
+  activity: (tab: 'operations' | 'audit' = 'operations') => (tab === 'audit' ? '/activity/audit' : '/activity'),
+  tokens: () => '/admin/tokens',
+  users: () => '/admin/users',
 };
 
 /**
