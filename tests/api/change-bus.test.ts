@@ -81,7 +81,14 @@ describe.skipIf(!process.env.DATABASE_URL)('two server processes on one PostgreS
       stdio: 'inherit',
     });
     const childUrl = `http://127.0.0.1:${port}`;
-    await eventually(() => fetch(`${childUrl}/graphql?query=%7B__typename%7D`).then((r) => r.ok).catch(() => false), 60_000, 250);
+    await eventually(
+      () =>
+        fetch(`${childUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' })
+          .then((r) => r.ok)
+          .catch(() => false),
+      60_000,
+      250,
+    );
     childClient = await signedInClient(childUrl, ADMIN, 'ADMIN');
     const stopServer = inProcess.stop;
     inProcess.stop = async () => {

@@ -28,7 +28,7 @@ describe('the seed flow over HTTP and graphql-ws', () => {
 
     const detached = await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { ${DEVICE_RESULT} } }`, { id: usb.id });
     expect(detached.detachDevice.__typename).toBe('DeviceOperationSuccess');
-    expect(detached.detachDevice.devices).toEqual([{ id: usb.id, status: 'DETACHING' }]);
+    expect(detached.detachDevice.devices.map((d: { id: string }) => d.id)).toEqual([usb.id]);
     await watcher.next((e) => e.data?.deviceChanged.status === 'DETACHED');
 
     const { provisionVm } = await server.client.data(
@@ -43,7 +43,8 @@ describe('the seed flow over HTTP and graphql-ws', () => {
       `mutation($d: ID!, $v: ID!) { assignDevice(input: { deviceId: $d, vmId: $v }) { ${DEVICE_RESULT} } }`,
       { d: usb.id, v: vmId },
     );
-    expect(assigned.assignDevice.devices[0].status).toBe('ASSIGNING');
+    // The agent may already have finished by the time the payload resolves; the stream below sees every step.
+    expect(['ASSIGNING', 'ASSIGNED']).toContain(assigned.assignDevice.devices[0].status);
     await watcher.next((e) => e.data?.deviceChanged.status === 'ASSIGNED' && e.data.deviceChanged.vm?.name === 'vm-1');
     const { vm } = await server.client.data(`query($id: ID!) { vm(id: $id) { devices { id status } } }`, { id: vmId });
     expect(vm.devices).toEqual([{ id: usb.id, status: 'ASSIGNED' }]);

@@ -26,7 +26,7 @@ describe.skipIf(!hasChromium)('the console’s administration pages', () => {
     // A second admin watches the audit trail, never reloading.
     audit = await openPage(browser, `${server.url}/activity/audit`);
     await signIn(audit, ADMIN);
-    await audit.getByRole('tab', { name: 'Audit trail' }).or(audit.getByRole('link', { name: 'Audit trail' })).waitFor();
+    await audit.getByRole('link', { name: 'Audit trail' }).waitFor();
     await markDocument(audit);
   });
 
@@ -132,6 +132,8 @@ describe.skipIf(!hasChromium)('the console’s administration pages', () => {
     const details = audit.getByLabel('Details of createApiToken');
     await details.waitFor();
     expect(await details.innerText()).toContain('"ci-bot"');
+    // Rows that just arrived flash; the screenshot waits for them to settle.
+    await audit.locator('tr.fresh').first().waitFor({ state: 'detached' });
     await screenshot(audit, 'activity-audit');
 
     // Filter by actor: only user:admin.
