@@ -164,7 +164,9 @@ describe('AgentClient against the real server', () => {
     const { hostId, backend, outcomes } = await agentFor('client-drop', { ...HOST, latencyMs: { detach: 1_500 } }, { serverUrl: proxy.url });
     const gpu = await deviceAt(server.client, hostId, '0000:17:00.0');
     const operationId = await deviceMutation(server.client, 'detachDevice', { deviceId: gpu.id });
-    await eventually(async () => (await operation(server.client, operationId)).status === 'RUNNING');
+    // Cut only once the host is at work: the server may show RUNNING before the agent has its answer.
+    await eventually(async () => backend.callCount('detach') === 1);
+    expect((await operation(server.client, operationId)).status).toBe('RUNNING');
 
     proxy.cut();
     // The host finishes the work while the agent cannot reach the server.
