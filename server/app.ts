@@ -13,7 +13,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
 import { createContext, type AppDeps, type Context, type Presented } from './context.ts';
 import { openDatabase, type Database } from './db/client.ts';
-import { ensureFirstAdmin, type Credential } from './domain/auth.ts';
+import { deleteExpiredSessions, ensureFirstAdmin, type Credential } from './domain/auth.ts';
 import { isDomainError } from './domain/errors.ts';
 import { markSilentHostsOffline } from './domain/hosts.ts';
 import { failExpiredOperations } from './domain/operations.ts';
@@ -220,6 +220,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       if (expired > 0) logger.warn({ expired }, 'operations timed out and were reverted');
       const silent = await markSilentHostsOffline(database.db, config.heartbeatTimeoutMs);
       if (silent > 0) logger.warn({ silent }, 'hosts went offline');
+      await deleteExpiredSessions(database.db);
     } catch (error) {
       logger.error({ err: error }, 'sweep failed');
     }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
-import { and, count, eq, gt, isNull, or } from 'drizzle-orm';
+import { and, count, eq, gt, isNull, lt, or } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { userRole } from '../db/schema/enums.ts';
@@ -157,6 +157,12 @@ export async function signIn(db: Db, username: string, password: string) {
 
 const DUMMY_HASH = await argon2Hash(randomBytes(16).toString('hex'));
 
+/** Drops sessions past their expiry; they no longer authenticate anyway. */
+export async function deleteExpiredSessions(db: Db, now = new Date()) {
+  const dropped = await db.delete(sessions).where(lt(sessions.expiresAt, now)).returning({ id: sessions.id });
+  return dropped.length;
+}
+
 export async function signOut(db: Db, sessionId: string) {
   return inTransaction(db, async (tx, bus) => {
     await tx.delete(sessions).where(eq(sessions.id, sessionId));
@@ -224,7 +230,12 @@ export async function resolvePrincipal(db: Db, bearer: string | null, sessionTok
       .innerJoin(users, eq(users.id, apiTokens.userId))
       .where(and(eq(apiTokens.tokenHash, hashSecret(bearer)), isNull(apiTokens.revokedAt), or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, now))));
     if (!row) return REJECTED;
-    await db.update(apiTokens).set({ lastUsedAt: now }).where(eq(apiTokens.id, row.token.id));
+    // Recorded to the minute: automation calling many times a second does not write each time.
+    const aMinuteAgo = new Date(now.getTime() - 60_000);
+    await db
+      .update(apiTokens)
+      .set({ lastUsedAt: now })
+      .where(and(eq(apiTokens.id, row.token.id), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, aMinuteAgo))));
     // A token never acts above its owner's current role.
     const role = roleAtLeast(row.user.role, row.token.role) ? row.token.role : row.user.role;
     return { kind: 'user', user: row.user, role, credential: { kind: 'token', id: row.token.id, expiresAt: row.token.expiresAt, name: row.token.name } };

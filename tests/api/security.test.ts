@@ -8,7 +8,9 @@ import { eventually, TestClient } from '../support/client.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { Seed } from '../support/seed.ts';
 import { ADMIN, signedInClient } from '../support/server.ts';
-import { stateSnapshot } from '../support/snapshot.ts';
+import { queryRows, stateSnapshot } from '../support/snapshot.ts';
+import { sql } from 'drizzle-orm';
+import { deleteExpiredSessions } from '../../server/domain/auth.ts';
 
 type Who = 'anonymous' | 'viewer' | 'operator' | 'admin' | 'agentA' | 'revoked' | 'expired';
 type Needs = 'public' | 'session' | 'viewer' | 'operator' | 'admin' | 'agent';
@@ -349,6 +351,16 @@ describe('sign-in', () => {
     await eventually(async () => stream.ended, 5000);
     expect((await session.data(`{ me { username } }`)).me).toBeNull();
     await session.close();
+  });
+
+  it('an expired session no longer signs anyone in, and the sweep drops it', async () => {
+    const { cookie } = await signIn('viewer', 'viewer password 123');
+    const session = new TestClient(url, null, cookie!.split(';')[0]!);
+    expect((await session.data(`{ me { username } }`)).me).toEqual({ username: 'viewer' });
+    await app.database.db.execute(sql`update sessions set expires_at = now() - interval '1 second'`);
+    expect((await session.request(`{ me { username } }`)).data?.me).toBeNull();
+    expect(await deleteExpiredSessions(app.database.db)).toBeGreaterThan(0);
+    expect(await queryRows(app.database.db, sql`select id from sessions where expires_at < now()`)).toEqual([]);
   });
 
   it('says the same for an unknown user and a wrong password, and slows down guessing', async () => {
