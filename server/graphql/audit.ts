@@ -1,6 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { useOnResolve } from '@envelop/on-resolve';
 import type { Plugin } from 'graphql-yoga';
+import { getNamedType, isObjectType, isUnionType, type GraphQLResolveInfo } from 'graphql';
 import { builder } from './builder.ts';
 import { changesOf } from './subscriptions.ts';
 import { recordAudit } from '../domain/audit.ts';
@@ -69,11 +70,21 @@ function outcomeOf(result: unknown): string {
 // Calls too frequent and too uneventful to be worth a row each.
 const NOT_AUDITED = new Set(['heartbeat']);
 
-/** Global IDs a mutation's result names: the objects it created or moved. */
-function resultTargets(result: unknown): string[] {
+/** The node type a mutation returns on success, when it returns a node itself (a plan, a user...). */
+function successNodeType(info: GraphQLResolveInfo): string | null {
+  const type = getNamedType(info.returnType);
+  const members = isUnionType(type) ? type.getTypes() : isObjectType(type) ? [type] : [];
+  const nodes = members.filter((member) => member.getInterfaces().some((iface) => iface.name === 'Node'));
+  return nodes.length === 1 ? nodes[0]!.name : null;
+}
+
+/** Global IDs a mutation's result names: the object it returned, or the objects it created or moved. */
+function resultTargets(result: unknown, info: GraphQLResolveInfo): string[] {
   if (!result || typeof result !== 'object' || outcomeOf(result) !== 'OK') return [];
   const value = result as Record<string, unknown>;
   const ids: string[] = [];
+  const returned = successNodeType(info);
+  if (returned && typeof value.id === 'string') ids.push(encodeGlobalID(returned, value.id));
   const typed: [string, string][] = [['vm', 'VM'], ['operation', 'Operation'], ['host', 'Host'], ['apiToken', 'ApiToken'], ['user', 'User']];
   for (const [key, typename] of typed) {
     const id = (value[key] as { id?: string } | undefined)?.id;
@@ -99,7 +110,7 @@ export function useAuditTrail(logger: Logger): Plugin<Context> {
       return recordAudit(context.db, {
         actor: context.actor,
         action: info.fieldName,
-        targets: [...inputTargets(args), ...resultTargets(result)],
+        targets: [...inputTargets(args), ...resultTargets(result, info)],
         outcome: outcomeOf(result),
         details: args,
       }).then(

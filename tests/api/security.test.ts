@@ -434,6 +434,9 @@ describe('audit trail', () => {
     const signIns = all.nodes.filter((n: { action: string }) => n.action === 'signIn');
     expect(signIns.length).toBeGreaterThan(0);
     for (const entry of signIns) expect(JSON.parse(entry.details).input.password).toBe('[redacted]');
+    // A mutation that returns a node names it as its target.
+    const { auditLog: created } = await admin.data(`query($t: ID!) { auditLog(target: $t) { nodes { action } } }`, { t: f.userId });
+    expect(created.nodes.map((n: { action: string }) => n.action)).toContain('createUser');
     const { operations } = await admin.data(`query($id: ID!) { operations(filter: { deviceId: $id }) { nodes { actor } } }`, { id: f.attached });
     expect(operations.nodes[0].actor).toMatch(/^token:operator\//);
   });
