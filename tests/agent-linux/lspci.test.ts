@@ -25,17 +25,30 @@ const lspci = lspciOutput();
 const skipReason = lspci === null ? 'lspci is not installed (Debian: pciutils)' : !pciDevicesPresent() ? 'this machine shows no PCI devices' : null;
 
 // `0000:00:03.0 Ethernet controller [0200]: Red Hat, Inc. Virtio network device [1af4:1041] (rev 01)`
-const LSPCI_LINE = /^(\S+) .*?\[([0-9a-f]{4})\]: .*?\[([0-9a-f]{4}):([0-9a-f]{4})\]/;
+const LSPCI_LINE = /^(\S+) .*?\[([0-9a-f]{4})\]: (.*?) \[([0-9a-f]{4}):([0-9a-f]{4})\]/;
+
+// lspci reads the pci.ids that pciutils ships; names are compared against the same file.
+const LSPCI_IDS = ['/usr/share/misc/pci.ids'];
+
+/** A device's name the way lspci prints it: "Vendor Product", "Device" for an unknown product. */
+function lspciName(vendorName: string | null, productName: string | null) {
+  return [vendorName, productName ?? 'Device'].filter((part) => part !== null).join(' ');
+}
 
 describe('discovery on this machine', () => {
-  it.skipIf(skipReason !== null)(`agrees with lspci -nn -D${skipReason ? ` (skipped: ${skipReason})` : ''}`, async () => {
+  it.skipIf(skipReason !== null)(`agrees with lspci -nn -D address for address, ID for ID, name for name${skipReason ? ` (skipped: ${skipReason})` : ''}`, async () => {
     const expected = lspci!
       .split('\n')
       .map((line) => LSPCI_LINE.exec(line))
       .filter((match) => match !== null)
       .filter((match) => !match[2]!.startsWith('06'))
-      .map((match) => ({ address: match[1], vendorId: match[3], productId: match[4] }));
-    const discovered = (await discoverPci('/sys', [])).map(({ address, vendorId, productId }) => ({ address, vendorId, productId }));
+      .map((match) => ({ address: match[1], vendorId: match[4], productId: match[5], name: match[3] }));
+    const discovered = (await discoverPci('/sys', LSPCI_IDS)).map(({ address, vendorId, productId, vendorName, productName }) => ({
+      address,
+      vendorId,
+      productId,
+      name: lspciName(vendorName, productName),
+    }));
     expect(discovered).toEqual(expected);
   });
 });
