@@ -109,6 +109,11 @@ const Capacity = builder.objectRef<CapacityView>('Capacity').implement({
       description: 'Matching free GPUs on each online host of the scope.',
       resolve: (c) => c.freeByHost,
     }),
+    fitsOn: t.field({
+      type: [FreeGpusRef],
+      description: 'The online hosts of the scope with enough matching free GPUs for the plan now.',
+      resolve: (c) => c.freeByHost.filter((host) => host.freeGpus >= c.plan.gpuCount),
+    }),
   }),
 });
 

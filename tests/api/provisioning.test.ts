@@ -35,10 +35,10 @@ describe('provisioning with a service plan', () => {
     const planId = await seed.plan({ name: 'gpu-duo', gpuCount: 2 });
 
     const capacity = await server.client.data(
-      `query($p: ID!, $c: ID!) { capacity(planId: $p, clusterId: $c) { fits host { name } gpus { address numaNode } numaNodesSpanned } }`,
+      `query($p: ID!, $c: ID!) { capacity(planId: $p, clusterId: $c) { fits host { name } gpus { address numaNode } numaNodesSpanned fitsOn { hostName freeGpus } } }`,
       { p: planId, c: clusterId },
     );
-    expect(capacity.capacity).toMatchObject({ fits: true, host: { name: 'gpu-a' }, numaNodesSpanned: 1 });
+    expect(capacity.capacity).toMatchObject({ fits: true, host: { name: 'gpu-a' }, numaNodesSpanned: 1, fitsOn: [{ hostName: 'gpu-a', freeGpus: 4 }] });
 
     const { provisionVm } = await server.client.data(PROVISION, { input: { name: 'train-1', planId, clusterId } });
     expect(provisionVm.__typename).toBe('VmOperationSuccess');
@@ -94,6 +94,8 @@ describe('provisioning with a service plan', () => {
     const { provisionVm: tooMany } = await server.client.data(PROVISION, { input: { name: 'wants-4', planId: trio, clusterId } });
     expect(tooMany).toMatchObject({ __typename: 'NoCapacityError', requiredGpus: 4, free: [{ hostName: 'models-1', freeGpus: 3 }] });
     expect(tooMany.message).toMatch(/the most free on one host is 3/);
+    const { capacity } = await server.client.data(`query($p: ID!, $c: ID!) { capacity(planId: $p, clusterId: $c) { fits host { name } gpus { id } fitsOn { hostName } freeByHost { hostName freeGpus } } }`, { p: trio, c: clusterId });
+    expect(capacity).toEqual({ fits: false, host: null, gpus: [], fitsOn: [], freeByHost: [{ hostName: 'models-1', freeGpus: 3 }] });
     expect(await queryRows(server.app.database.db, sql`select count(*)::int as n from vms`)).toEqual(before);
     await agent.disconnect();
   });
