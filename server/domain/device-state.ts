@@ -119,6 +119,17 @@ export function observe(current: DeviceStatus | null, seen: Observation): Device
   return current === hostView ? null : hostView;
 }
 
+/**
+ * What the hypervisor's domains say about a settled device: DETACHED but passed through to a
+ * VM means ASSIGNED; ASSIGNED but in no domain means back in the pool. Null when they agree,
+ * and for in-flight or host-attached devices, which the domains do not settle.
+ */
+export function observeAssignment(current: DeviceStatus, inDomain: boolean): DeviceStatus | null {
+  if (current === 'DETACHED' && inDomain) return 'ASSIGNED';
+  if (current === 'ASSIGNED' && !inDomain) return 'DETACHED';
+  return null;
+}
+
 /** The device action an operation type performs on its devices. */
 export const ACTION_OF_OPERATION = {
   DETACH: 'DETACH',

@@ -1,13 +1,15 @@
-import { and, asc, eq, lt } from 'drizzle-orm';
+import { and, asc, eq, lt, ne } from 'drizzle-orm';
 import { isUniqueViolation } from '../db/errors.ts';
-import { clusters, devices, hosts } from '../db/schema/index.ts';
+import { clusters, devices, hosts, vms } from '../db/schema/index.ts';
 import { inTransaction } from '../pubsub.ts';
-import { observe } from './device-state.ts';
-import { recordNewDevice, writeDeviceStatus, type DeviceRow } from './device-store.ts';
+import { observe, observeAssignment } from './device-state.ts';
+import { observePower } from './vm-state.ts';
+import { recordNewDevice, writeDeviceStatus, type DeviceRow, type StatusChangeContext } from './device-store.ts';
+import type { ChangeSet } from '../pubsub.ts';
 import { NotFoundError, ValidationError } from './errors.ts';
 import type { Services } from './services.ts';
 import { hashSecret, newSecret } from './auth.ts';
-import type { Db } from '../db/client.ts';
+import type { Db, Tx } from '../db/client.ts';
 
 export type HostRow = typeof hosts.$inferSelect;
 
@@ -125,14 +127,30 @@ function validateReport(reported: ReportedDevice[]) {
   }
 }
 
+/** A hypervisor domain as the agent sees it. */
+export interface ReportedVm {
+  name: string;
+  running: boolean;
+  /** Addresses of the devices passed through to it, as in the device list. */
+  deviceAddresses: string[];
+}
+
 /**
  * Reconciles a full inventory snapshot with what the server believed. A device is recognised
  * by its serial first (it keeps its identity when moved to another slot), then by address.
  * New devices appear ATTACHED, or DETACHED when already on vfio-pci; vanished ones become
  * MISSING, never deleted; the state machine decides every status from what the agent saw.
+ * With `vms` (the host's domains), assignments and power states follow the hypervisor too.
  */
-export async function reportInventory(services: Services, hostId: string, facts: HostFactsInput, reported: ReportedDevice[]) {
+export async function reportInventory(
+  services: Services,
+  hostId: string,
+  facts: HostFactsInput,
+  reported: ReportedDevice[],
+  reportedVms: ReportedVm[] | null = null,
+) {
   validateReport(reported);
+  if (reportedVms && reportedVms.length > MAX_REPORTED_DEVICES) throw new ValidationError('vms', `An inventory holds at most ${MAX_REPORTED_DEVICES} VMs`);
   return inTransaction(services.db, async (tx, changes) => {
     const [host] = await tx
       .update(hosts)
@@ -185,10 +203,43 @@ export async function reportInventory(services: Services, hostId: string, facts:
       const [created] = await tx.insert(devices).values({ ...seen, hostId, status }).returning();
       await recordNewDevice(tx, changes, created!, actor);
     }
+    if (reportedVms) await reconcileDomains(tx, changes, hostId, reportedVms, actor);
     return host;
   });
 }
 
 function describedChanged(row: DeviceRow, seen: ReportedDevice) {
   return (Object.keys(seen) as (keyof ReportedDevice)[]).some((key) => row[key] !== seen[key]);
+}
+
+/**
+ * Settles assignments and power from the host's libvirt domains: an assignment the server
+ * lost (an operation that timed out after the host did it) comes back, one the host no longer
+ * has goes back to the pool, and a VM's power follows the hypervisor. Domains Passthru did not
+ * create are ignored.
+ */
+async function reconcileDomains(tx: Tx, changes: ChangeSet, hostId: string, reportedVms: ReportedVm[], actor: StatusChangeContext) {
+  const liveVms = await tx.select().from(vms).where(and(eq(vms.hostId, hostId), ne(vms.status, 'DELETED'))).for('update');
+  const vmByName = new Map(liveVms.map((vm) => [vm.name, vm]));
+  const holder = new Map<string, string>();
+  for (const domain of reportedVms) {
+    const vm = vmByName.get(domain.name);
+    if (!vm) continue;
+    for (const address of domain.deviceAddresses) holder.set(address, vm.id);
+    const power = observePower(vm.status, domain.running);
+    if (power) {
+      await tx.update(vms).set({ status: power }).where(eq(vms.id, vm.id));
+      changes.vm({ id: vm.id, hostId });
+    }
+  }
+  const current = await tx.select().from(devices).where(eq(devices.hostId, hostId)).orderBy(asc(devices.id)).for('update');
+  for (const device of current) {
+    const heldBy = holder.get(device.address);
+    const next = observeAssignment(device.status, heldBy !== undefined);
+    if (next) await writeDeviceStatus(tx, changes, device, next, { ...actor, vmId: heldBy ?? null });
+    else if (device.status === 'ASSIGNED' && heldBy && heldBy !== device.vmId) {
+      // Passed through to another VM than the server believed: the host wins.
+      await writeDeviceStatus(tx, changes, device, 'ASSIGNED', { ...actor, vmId: heldBy });
+    }
+  }
 }

@@ -49,3 +49,10 @@ export const VM_ACTION_OF_OPERATION = {
   START_VM: 'START',
   STOP_VM: 'STOP',
 } as const satisfies Record<string, VmAction | null>;
+
+/** A settled VM's power as the hypervisor reports it; null when it agrees or the VM is mid-operation. */
+export function observePower(current: VmStatus, running: boolean): VmStatus | null {
+  if (current !== 'RUNNING' && current !== 'STOPPED') return null;
+  const seen: VmStatus = running ? 'RUNNING' : 'STOPPED';
+  return seen === current ? null : seen;
+}

@@ -157,6 +157,15 @@ const ReportedDeviceInput = builder.inputType('ReportedDeviceInput', {
   }),
 });
 
+const ReportedVmInput = builder.inputType('ReportedVmInput', {
+  description: 'One hypervisor domain exactly as the agent found it.',
+  fields: (t) => ({
+    name: t.string({ required: true, description: 'Domain name (the VM name for VMs Passthru created).' }),
+    running: t.boolean({ required: true, description: 'Whether the domain is running.' }),
+    deviceAddresses: t.stringList({ required: true, description: 'Addresses of the devices passed through to it.' }),
+  }),
+});
+
 function checkFacts(facts: { cpuCores: number; memoryMb: number }) {
   if (facts.cpuCores < 0 || facts.cpuCores > 65536) throw new ValidationError('facts.cpuCores', 'cpuCores must be between 0 and 65536');
   if (facts.memoryMb < 0) throw new ValidationError('facts.memoryMb', 'memoryMb must not be negative');
@@ -176,6 +185,11 @@ builder.mutationFields((t) => ({
     input: {
       facts: t.input.field({ type: HostFactsInput, required: true, description: 'Host-wide facts.' }),
       devices: t.input.field({ type: [ReportedDeviceInput], required: true, description: 'Every device the host has now.' }),
+      vms: t.input.field({
+        type: [ReportedVmInput],
+        required: false,
+        description: "The host's domains; when given, assignments and VM power follow them. Omitted means unknown.",
+      }),
     },
     ...AGENT_ONLY,
     errors: { types: [ValidationError, NotFoundError] },
@@ -198,6 +212,7 @@ builder.mutationFields((t) => ({
           numaNode: d.numaNode ?? null,
           driver: d.driver ?? null,
         })),
+        input.vms ?? null,
       );
     },
   }),

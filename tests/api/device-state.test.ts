@@ -6,6 +6,7 @@ import {
   finish,
   holdsVm,
   observe,
+  observeAssignment,
   type DeviceAction,
   type DeviceStatus,
 } from '../../server/domain/device-state.ts';
@@ -57,6 +58,14 @@ describe('device state machine', () => {
 
   it('names a VM exactly in the statuses the database CHECK allows one', () => {
     expect(DEVICE_STATUSES.filter(holdsVm)).toEqual(['ASSIGNED', 'ASSIGNING', 'RELEASING']);
+  });
+
+  it("the host's domains settle assignment only for settled pool devices", () => {
+    for (const status of DEVICE_STATUSES) {
+      const expected = status === 'DETACHED' ? 'ASSIGNED' : null;
+      expect(observeAssignment(status, true), status).toBe(expected);
+      expect(observeAssignment(status, false), status).toBe(status === 'ASSIGNED' ? 'DETACHED' : null);
+    }
   });
 
   describe('inventory observations', () => {

@@ -227,6 +227,46 @@ describe('inventory reconciliation', () => {
     expect(await seed.device(gpu1!.id)).toMatchObject({ status: 'ATTACHED', vm: null });
   });
 
+  it("the host's domains settle assignments an operation lost, and VM power", async () => {
+    const quick = await startTestServer({ config: { operationTimeoutMs: 400, sweepIntervalMs: 100 } });
+    try {
+      const quickSeed = new Seed(quick.client, quick.url);
+      const { hostId, agent } = await quickSeed.host(await quickSeed.cluster(), 'domains-host', fakeHardware({ gpus: 2 }));
+      const planId = await quickSeed.plan({ name: 'domains-plan', gpuCount: 0 });
+      const { provisionVm } = await quick.client.data(
+        `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id name } } } }`,
+        { input: { name: 'vm-domains', planId, hostId } },
+      );
+      const vmId = provisionVm.vm.id;
+      await eventually(async () => (await quick.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: vmId })).vm.status === 'RUNNING');
+      const [gpu0, gpu1] = await quickSeed.devices(hostId);
+
+      // The host hot-plugs gpu0, but its answer never arrives: the server times out and reverts.
+      agent.respond = () => 'hold';
+      await quick.client.data(`mutation($d: ID!, $v: ID!) { assignDevice(input: { deviceId: $d, vmId: $v }) { __typename } }`, { d: gpu0!.id, v: vmId });
+      await eventually(async () => (await quickSeed.device(gpu0!.id)).status === 'DETACHED');
+
+      // The next report says the domain holds it, and that the VM is shut off.
+      agent.vms = [{ name: 'vm-domains', running: false, deviceAddresses: [gpu0!.address] }];
+      await agent.reportInventory();
+      expect(await quickSeed.device(gpu0!.id)).toMatchObject({ status: 'ASSIGNED', vm: { name: 'vm-domains' } });
+      expect((await quick.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: vmId })).vm.status).toBe('STOPPED');
+      expect((await quickSeed.device(gpu1!.id)).status).toBe('DETACHED');
+
+      // Later the domain no longer has it: back to the pool. A report without domains changes nothing.
+      agent.vms = [{ name: 'vm-domains', running: true, deviceAddresses: [] }];
+      await agent.reportInventory();
+      expect(await quickSeed.device(gpu0!.id)).toMatchObject({ status: 'DETACHED', vm: null });
+      expect((await quick.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: vmId })).vm.status).toBe('RUNNING');
+      agent.vms = null;
+      await agent.reportInventory();
+      expect((await quickSeed.device(gpu0!.id)).status).toBe('DETACHED');
+      await agent.disconnect();
+    } finally {
+      await quick.stop();
+    }
+  });
+
   it('a device keeps its identity when its address changes but its serial does not', async () => {
     const clusterId = await seed.cluster(unique('cluster'));
     const hardware = fakeHardware({ nvme: 2 });
