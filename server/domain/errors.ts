@@ -115,16 +115,3 @@ export class TooManyAttemptsError extends DomainError {
   }
 }
 
-export const domainErrorClasses = [
-  NotFoundError,
-  ValidationError,
-  InvalidTransitionError,
-  HostOfflineError,
-  WrongHostError,
-  NoCapacityError,
-  PlanInUseError,
-  VmBusyError,
-  OperationFinishedError,
-  NotAuthorizedError,
-  TooManyAttemptsError,
-] as const;
