@@ -26,6 +26,9 @@ export interface OperationChange {
   status: string;
 }
 
+export interface PlanChange {
+  id: string;
+}
 export interface CredentialRevoked {
   kind: 'session' | 'token' | 'host';
   id: string;
@@ -36,6 +39,7 @@ export interface AuditEntry {
 }
 
 export type Topics = {
+  'plan:changed': [PlanChange];
   'credential:revoked': [CredentialRevoked];
   'audit:logged': [AuditEntry];
   'device:changed': [DeviceChange];
@@ -73,6 +77,9 @@ export class ChangeSet {
     this.messages.push({ topic: 'operation:changed', payload: change });
   }
 
+  plan(change: PlanChange) {
+    this.messages.push({ topic: 'plan:changed', payload: change });
+  }
   /** Live connections using this credential are closed in every server process. */
   credentialRevoked(change: CredentialRevoked) {
     this.messages.push({ topic: 'credential:revoked', payload: change });

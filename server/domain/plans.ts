@@ -55,26 +55,30 @@ async function withNameCheck<T>(name: string, work: () => Promise<T>): Promise<T
 
 export async function createServicePlan(services: Services, input: PlanInput) {
   const plan = validatePlan(input);
-  return withNameCheck(plan.name, async () => {
-    const [created] = await services.db.insert(servicePlans).values(plan).returning();
-    return created!;
-  });
+  return withNameCheck(plan.name, () =>
+    inTransaction(services.db, async (tx, changes) => {
+      const [created] = await tx.insert(servicePlans).values(plan).returning();
+      changes.plan({ id: created!.id });
+      return created!;
+    }),
+  );
 }
 
 export async function updateServicePlan(services: Services, planId: string, changes: Partial<PlanInput>) {
-  return inTransaction(services.db, async (tx) => {
+  return inTransaction(services.db, async (tx, bus) => {
     const [current] = await tx.select().from(servicePlans).where(eq(servicePlans.id, planId)).for('update');
     if (!current) throw new NotFoundError('ServicePlan', planId);
     const plan = validatePlan({ ...current, ...changes });
     return withNameCheck(plan.name, async () => {
       const [updated] = await tx.update(servicePlans).set(plan).where(eq(servicePlans.id, planId)).returning();
+      bus.plan({ id: planId });
       return updated!;
     });
   });
 }
 
 export async function deleteServicePlan(services: Services, planId: string) {
-  return inTransaction(services.db, async (tx) => {
+  return inTransaction(services.db, async (tx, changes) => {
     const [plan] = await tx.select().from(servicePlans).where(eq(servicePlans.id, planId)).for('update');
     if (!plan) throw new NotFoundError('ServicePlan', planId);
     const inUse = await countVmsOfPlan(tx, planId);
@@ -82,6 +86,7 @@ export async function deleteServicePlan(services: Services, planId: string) {
     // Deleted VMs keep their history but let go of the plan.
     await tx.update(vms).set({ planId: null }).where(and(eq(vms.planId, planId), eq(vms.status, 'DELETED')));
     await tx.delete(servicePlans).where(eq(servicePlans.id, planId));
+    changes.plan({ id: planId });
     return plan;
   });
 }

@@ -3,6 +3,7 @@ import { ne } from 'drizzle-orm';
 import { vms } from '../db/schema/index.ts';
 import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
+import { changesOf } from './subscriptions.ts';
 import { ADMIN_ONLY } from './hosts.ts';
 import { createServicePlan, deleteServicePlan, updateServicePlan } from '../domain/plans.ts';
 import type { PlanRow } from '../domain/vms.ts';
@@ -51,6 +52,28 @@ const DeleteServicePlanSuccess = builder.objectRef<PlanRow>('DeleteServicePlanSu
   }),
 });
 
+
+const ServicePlanChange = builder.objectRef<{ id: string }>('ServicePlanChange').implement({
+  description: 'A service plan was created, changed or deleted.',
+  fields: (t) => ({
+    planId: t.id({ description: 'Global ID of the plan.', resolve: (c) => encodeGlobalID('ServicePlan', c.id) }),
+    plan: t.drizzleField({
+      type: 'servicePlans',
+      nullable: true,
+      description: 'The plan as it is now; null once deleted.',
+      resolve: (query, c, _args, ctx) => ctx.db.query.servicePlans.findFirst(query({ where: { id: c.id } })),
+    }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  servicePlanChanged: t.field({
+    type: ServicePlanChange,
+    description: 'A service plan was created, changed or deleted.',
+    subscribe: (_root, _args, ctx) => changesOf(ctx, 'plan:changed', () => true),
+    resolve: (event) => event,
+  }),
+}));
 
 const planErrors = [ValidationError, NotFoundError];
 

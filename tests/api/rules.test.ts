@@ -375,6 +375,19 @@ describe('bad input', () => {
 });
 
 describe('plans and VMs', () => {
+  it('plan changes are announced live, deletions included', async () => {
+    const watch = server.client.subscribe(`subscription { servicePlanChanged { planId plan { name cores } } }`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const name = unique('announced');
+    const planId = await seed.plan({ name, gpuCount: 0 });
+    await watch.next((e) => e.data?.servicePlanChanged.plan?.name === name);
+    await mutate('updateServicePlan', { planId, cores: 16 });
+    await watch.next((e) => e.data?.servicePlanChanged.plan?.cores === 16);
+    await mutate('deleteServicePlan', { planId });
+    await watch.next((e) => e.data?.servicePlanChanged.planId === planId && e.data.servicePlanChanged.plan === null);
+    watch.close();
+  });
+
   it('a plan cannot be deleted while VMs use it', async () => {
     const { planId } = await hostWithVm();
     await expectRefused('PlanInUseError', () => mutate('deleteServicePlan', { planId }), /used by 1 VM/);

@@ -6,7 +6,8 @@ export type LiveEvent =
   | { topic: 'device'; id: string; status: string; hostId: string; vmId: string | null }
   | { topic: 'host'; id: string; status: string; hostId: string; vmId: null }
   | { topic: 'operation'; id: string; status: string; hostId: string; vmId: string | null; type: string; error: string | null; deviceIds: string[] }
-  | { topic: 'vm'; id: string; status: string; hostId: string; vmId: string };
+  | { topic: 'vm'; id: string; status: string; hostId: string; vmId: string }
+  | { topic: 'plan'; id: string; status: 'CHANGED'; hostId: null; vmId: null };
 
 export type Topic = LiveEvent['topic'];
 
@@ -31,10 +32,16 @@ const VmEvents = graphql(`
   }
 `);
 
+const PlanEvents = graphql(`
+  subscription PlanEvents {
+    servicePlanChanged { planId }
+  }
+`);
+
 type Listener = (event: LiveEvent) => void;
 
 /**
- * The console's four unfiltered subscriptions, fanned out to whatever is on screen. One set of
+ * The console's five unfiltered subscriptions, fanned out to whatever is on screen. One set of
  * subscriptions per tab instead of one per widget keeps the server's fan-out small; each live
  * query decides from the event whether it cares.
  */
@@ -63,6 +70,10 @@ class LiveEvents {
     this.#subscriptions.push(client.subscription(VmEvents, {}).subscribe(({ data }) => {
       const v = data?.vmChanged;
       if (v) this.#emit({ topic: 'vm', id: v.id, status: v.status, hostId: v.host.id, vmId: v.id });
+    }));
+    this.#subscriptions.push(client.subscription(PlanEvents, {}).subscribe(({ data }) => {
+      const p = data?.servicePlanChanged;
+      if (p) this.#emit({ topic: 'plan', id: p.planId, status: 'CHANGED', hostId: null, vmId: null });
     }));
   }
 
