@@ -35,6 +35,21 @@ export interface HostdevRef {
   productId: string;
 }
 
+/**
+ * A libvirt domain as the hypervisor really has it, defined whether or not the server asked
+ * for it. The server reconciles its VMs' device assignments and power state from these.
+ */
+export interface ReportedVm {
+  name: string;
+  /** Whether the domain is active (running, paused...), as opposed to shut off or crashed. */
+  running: boolean;
+  /**
+   * The devices in its definition, by the address the inventory reports them under: PCI BDF
+   * `0000:65:00.0`, USB port path `1-2`. A hostdev matching no present device is left out.
+   */
+  deviceAddresses: string[];
+}
+
 export interface VmSpec {
   name: string;
   cores: number;
@@ -51,6 +66,11 @@ export interface VmSpec {
 export interface HostBackend {
   facts(): Promise<HostFacts>;
   inventory(): Promise<DiscoveredDevice[]>;
+  /**
+   * Every domain the hypervisor has, with its power state and passthrough devices: what the
+   * host really has, whatever the server believes. Read-only.
+   */
+  vms(): Promise<ReportedVm[]>;
   /** Bind devices (already expanded to whole IOMMU groups by the server) to vfio-pci. */
   detach(devices: HostdevRef[]): Promise<void>;
   /** Give devices back to the driver they had before detach. */

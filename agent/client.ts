@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events';
 import { createClient, type Client } from 'graphql-ws';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
-import type { DiscoveredDevice, HostBackend, HostdevRef } from './backend.ts';
+import type { DiscoveredDevice, HostBackend, HostdevRef, ReportedVm } from './backend.ts';
 import { backoffDelay, DEFAULT_BACKOFF, pause, retryUntilDone, type BackoffOptions } from './retry.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -48,7 +48,10 @@ const COMPLETE_OPERATION = `mutation CompleteOperation($input: CompleteOperation
 }`;
 
 /** Operation types after which the host's drivers or domains changed, so the agent re-reports. */
-const REPORT_AFTER: ReadonlySet<string> = new Set(['DETACH', 'ATTACH', 'PROVISION', 'TEARDOWN']);
+const REPORT_AFTER: ReadonlySet<string> = new Set(['DETACH', 'ATTACH', 'PROVISION', 'TEARDOWN', 'ASSIGN', 'RELEASE', 'START_VM', 'STOP_VM']);
+
+/** How a server from before ReportInventoryInput.vms refuses the field. */
+const VMS_UNKNOWN = /Field "vms" is not defined by type "ReportInventoryInput"/;
 
 /** Result members that mean "this credential may not do agent work" (older servers said UnauthenticatedError). */
 const REFUSED: ReadonlySet<string> = new Set(['NotAuthorizedError', 'UnauthenticatedError']);
@@ -120,7 +123,8 @@ export interface OperationOutcomeEvent {
 type AgentEvents = {
   connected: [];
   disconnected: [{ code: number | null; reason: string }];
-  inventory: [{ devices: number; reason: string }];
+  /** `vms`: the domains reported, null when the report said nothing about them. */
+  inventory: [{ devices: number; vms: number | null; reason: string }];
   operation: [OperationOutcomeEvent];
   fatal: [AgentFatalError];
 };
@@ -182,6 +186,10 @@ function reported(device: DiscoveredDevice) {
   };
 }
 
+function reportedVm(vm: ReportedVm) {
+  return { name: vm.name, running: vm.running, deviceAddresses: vm.deviceAddresses };
+}
+
 async function settleWithin<T>(promise: Promise<T>, ms: number): Promise<boolean> {
   const timeout = new AbortController();
   try {
@@ -215,6 +223,8 @@ export class AgentClient extends EventEmitter<AgentEvents> {
   #operationsSubscription: (() => void) | null = null;
   #heartbeatInFlight = false;
   #inventoryFailures = 0;
+  /** False once the server has refused `vms` as an unknown field; asked again after a reconnect. */
+  #serverTakesVms = true;
   #subscriptionFailures = 0;
   #socketFailures = 0;
   #unwatch: (() => void) | null = null;
@@ -336,6 +346,8 @@ export class AgentClient extends EventEmitter<AgentEvents> {
           this.#connected = true;
           this.#socketFailures = 0;
           this.#subscriptionFailures = 0;
+          // The server may have been upgraded while the agent was away.
+          this.#serverTakesVms = true;
           this.#log.info({ server: loggableUrl(this.#wsUrl) }, 'connected to the server');
           this.emit('connected');
           // Queued now, before graphql-ws re-sends the operations subscription, so the report
@@ -497,9 +509,9 @@ export class AgentClient extends EventEmitter<AgentEvents> {
     if (this.#state !== 'running') return;
     // Not connected: the next `connected` queues a report of its own.
     if (!this.#connected) return;
-    let facts, devices;
+    let facts, devices, vms: ReportedVm[] | null;
     try {
-      [facts, devices] = await Promise.all([this.#backend.facts(), this.#backend.inventory()]);
+      [facts, devices, vms] = await Promise.all([this.#backend.facts(), this.#backend.inventory(), this.#readVms()]);
     } catch (error) {
       const delayMs = backoffDelay(this.#inventoryFailures++, this.#backoff);
       this.#log.error({ err: errorMessage(error), delayMs }, 'could not read the host inventory; trying again');
@@ -507,12 +519,25 @@ export class AgentClient extends EventEmitter<AgentEvents> {
       return;
     }
     try {
-      const { reportInventory } = await this.#request(REPORT_INVENTORY, { input: { facts, devices: devices.map(reported) } });
+      const input = { facts, devices: devices.map(reported), ...(vms ? { vms: vms.map(reportedVm) } : {}) };
+      let answer;
+      try {
+        answer = await this.#request(REPORT_INVENTORY, { input });
+      } catch (error) {
+        if (!vms || !VMS_UNKNOWN.test(errorMessage(error))) throw error;
+        // A server older than this agent: report what it understands rather than nothing.
+        this.#serverTakesVms = false;
+        this.#log.warn('the server does not take the host domains in the inventory report; reporting without them');
+        vms = null;
+        answer = await this.#request(REPORT_INVENTORY, { input: { facts, devices: input.devices } });
+      }
+      const { reportInventory } = answer;
+      const vmCount = vms ? vms.length : null;
       switch (reportInventory!.__typename) {
         case 'Host':
           this.#inventoryFailures = 0;
-          this.#log.info({ devices: devices.length, reason }, 'inventory reported');
-          this.emit('inventory', { devices: devices.length, reason });
+          this.#log.info({ devices: devices.length, vms: vmCount, reason }, 'inventory reported');
+          this.emit('inventory', { devices: devices.length, vms: vmCount, reason });
           break;
         case 'NotAuthorizedError':
         case 'UnauthenticatedError':
@@ -529,6 +554,20 @@ export class AgentClient extends EventEmitter<AgentEvents> {
       const delayMs = backoffDelay(this.#inventoryFailures++, this.#backoff);
       this.#log.warn({ err: errorMessage(error), reason, delayMs }, 'inventory report did not get through; trying again');
       this.#queueInventory(reason, delayMs);
+    }
+  }
+
+  /**
+   * The host's domains for the report; null (the server takes that as "unknown") when they
+   * cannot be read, so a libvirt that is down does not hold back the device inventory.
+   */
+  async #readVms(): Promise<ReportedVm[] | null> {
+    if (!this.#serverTakesVms) return null;
+    try {
+      return await this.#backend.vms();
+    } catch (error) {
+      this.#log.warn({ err: errorMessage(error) }, 'could not list the host domains; reporting the inventory without them');
+      return null;
     }
   }
 

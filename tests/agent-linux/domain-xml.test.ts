@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { HostdevRef, VmSpec } from '../../agent/backend.ts';
-import { domainUuid, domainXml, hasHostdev, hostdevXml, validateVmSpec } from '../../agent/backends/linux/domain-xml.ts';
+import { domainUuid, domainXml, hasHostdev, hostdevXml, readDomainHostdevs, validateVmSpec } from '../../agent/backends/linux/domain-xml.ts';
 import { NO_VIRSH, virshInstalled } from './fake-virsh.ts';
 
 const GPU: HostdevRef = { kind: 'GPU', address: '0000:65:00.0', vendorId: '10de', productId: '2204' };
@@ -95,6 +95,47 @@ describe('libvirt XML', () => {
     expect(hasHostdev(dumped, RECEIVER)).toBe(false);
   });
 
+  it("reads a domain's name and passthrough devices back from dumpxml, skipping what is not a subsystem hostdev", () => {
+    const dumped = `<domain type='kvm' id='3'>
+  <name>lab &amp; co &#x263A;</name>
+  <uuid>0b7c4d8a-0000-4000-8000-000000000001</uuid>
+  <devices>
+    <interface type='hostdev' managed='yes'>
+      <source><address type='pci' domain='0x0000' bus='0x3b' slot='0x02' function='0x1'/></source>
+    </interface>
+    <hostdev mode='subsystem' type='pci' managed='no'>
+      <driver name='vfio'/>
+      <source>
+        <address domain='0x0000' bus='0xb7' slot='0x1f' function='0x7'/>
+      </source>
+      <alias name='hostdev0'/>
+      <address type='pci' domain='0x0000' bus='0x05' slot='0x00' function='0x0'/>
+    </hostdev>
+    <hostdev mode="subsystem" type="usb" managed="yes">
+      <source startupPolicy='optional'>
+        <vendor id='0x046D'/>
+        <product id='0xc52b'/>
+        <address bus='3' device='12'/>
+      </source>
+      <address type='usb' bus='0' port='1'/>
+    </hostdev>
+    <hostdev mode='subsystem' type='usb' managed='yes'><source><address bus='1' device='5'/></source></hostdev>
+    <hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/><address bus='0' target='0' unit='0'/></source></hostdev>
+    <hostdev mode='capabilities' type='storage'><source><block>/dev/sdf1</block></source></hostdev>
+  </devices>
+</domain>`;
+    expect(readDomainHostdevs(dumped)).toEqual({
+      name: 'lab & co \u263a',
+      pci: ['0000:b7:1f.7'],
+      usb: [
+        { vendorId: '046d', productId: 'c52b', busAddress: { bus: 3, device: 12 } },
+        { vendorId: null, productId: null, busAddress: { bus: 1, device: 5 } },
+      ],
+    });
+    expect(readDomainHostdevs(`<domain type='kvm'><name>idle</name><devices></devices></domain>`)).toEqual({ name: 'idle', pci: [], usb: [] });
+    expect(() => readDomainHostdevs('<domain/>')).toThrow('without a <name>');
+  });
+
   it.skipIf(!virshInstalled)(`is accepted by libvirt's test driver: define, start, dumpxml${virshInstalled ? '' : ` (skipped: ${NO_VIRSH})`}`, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'passthru-domain-'));
     try {
@@ -119,6 +160,14 @@ describe('libvirt XML', () => {
       expect(dumped).toContain(`<uuid>${domainUuid(vm.name)}</uuid>`);
       for (const device of [GPU, GPU_AUDIO, NVME, KEYBOARD]) expect(hasHostdev(dumped, device)).toBe(true);
       expect(hasHostdev(dumped, RECEIVER, { bus: 1, device: 4 })).toBe(true);
+      expect(readDomainHostdevs(dumped.slice(dumped.indexOf('<domain')))).toEqual({
+        name: 'gpu & friends <1>',
+        pci: [GPU.address, GPU_AUDIO.address, NVME.address],
+        usb: [
+          { vendorId: '046d', productId: 'c31c', busAddress: null },
+          { vendorId: '046d', productId: 'c52b', busAddress: { bus: 1, device: 4 } },
+        ],
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

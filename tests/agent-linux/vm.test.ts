@@ -124,6 +124,22 @@ describe.skipIf(!virshInstalled)(LIFECYCLE, { concurrent: true }, () => {
     expect(warnings).toEqual(['no storage pool configured; defining the VM without a disk']);
   });
 
+  it('lists the domains with their power state and passthrough devices by inventory address, reading only', async () => {
+    const { virsh, backend } = await setUp();
+    // libvirt's test driver starts with one running domain of its own, named `test`.
+    expect(await backend.vms()).toEqual([{ name: 'test', running: true, deviceAddresses: [] }]);
+    await backend.provisionVm(VM);
+    const provisioned = { name: VM.name, running: true, deviceAddresses: [GPU.address, GPU_AUDIO.address, KEYBOARD.address] };
+    expect(await backend.vms()).toEqual([provisioned, { name: 'test', running: true, deviceAddresses: [] }]);
+    await backend.stopVm(VM.name);
+    expect((await backend.vms())[0]).toEqual({ ...provisioned, running: false });
+    await backend.teardownVm(VM.name);
+    expect((await backend.vms()).map((vm) => vm.name)).toEqual(['test']);
+    const commands = await virsh.commands();
+    const listing = commands.slice(commands.lastIndexOf('undefine') + 1);
+    expect(new Set(listing)).toEqual(new Set(['list', 'dumpxml']));
+  });
+
   it('refuses to start or stop a VM that is not defined', async () => {
     const { backend } = await setUp();
     await expect(backend.startVm('ghost')).rejects.toThrow('VM ghost is not defined on this host (test:///default)');
@@ -212,6 +228,60 @@ describe.concurrent('linux backend hot-plug', () => {
     const { virsh, backend } = await setUp({ domstate: RUNNING, dumpxml: WITHOUT_DEVICES, 'attach-device': {} });
     await backend.assignDevice('vm', KEYBOARD);
     expect((await deviceCalls(virsh))[0]!.files[0]).not.toContain('<address');
+  });
+});
+
+describe.concurrent('linux backend domain listing', () => {
+  const UUID = '3f0c9d1e-0000-4000-8000-00000000000a';
+  const OTHER = '3f0c9d1e-0000-4000-8000-00000000000b';
+  const keyboardHostdev = (address = '') =>
+    `<hostdev mode='subsystem' type='usb' managed='yes'><source><vendor id='0x046d'/><product id='0xc31c'/>${address}</source></hostdev>`;
+  const domain = (name: string, ...xml: string[]): ScriptedAnswer => ({
+    stdout: `<domain type='kvm'><name>${name}</name><devices>${xml.join('')}</devices></domain>`,
+  });
+
+  it('maps a USB hostdev to the port of the device with its ids, by bus/device number when several share them', async () => {
+    const fixture = standardHost();
+    fixture.usb.push({ name: '1-1.2', attributes: { idVendor: '046d', idProduct: 'c31c', bDeviceClass: '00', busnum: '1', devnum: '3' } });
+    const { backend, warnings } = await setUp(
+      {
+        'list --all --uuid': { stdout: `${UUID}\n${OTHER}\n\n` },
+        'list --uuid': { stdout: `${OTHER}\n\n` },
+        [`dumpxml ${UUID}`]: domain('pinned', GPU_HOSTDEV, keyboardHostdev("<address bus='1' device='3'/>"), keyboardHostdev()),
+        [`dumpxml ${OTHER}`]: domain('by-address', "<hostdev mode='subsystem' type='usb'><source><address bus='1' device='5'/></source></hostdev>"),
+      },
+      {},
+      await buildHost(fixture),
+    );
+    expect(await backend.vms()).toEqual([
+      { name: 'by-address', running: true, deviceAddresses: ['1-1.4'] },
+      // The unpinned keyboard hostdev could be either keyboard: left out, with a warning.
+      { name: 'pinned', running: false, deviceAddresses: [GPU.address, '1-1.2'] },
+    ]);
+    expect(warnings).toEqual(['a USB hostdev of this VM matches no single device on the host; leaving it out of the report']);
+  });
+
+  it('names a unique USB device by its ids alone, and leaves out one that is unplugged', async () => {
+    const { backend, warnings } = await setUp({
+      'list --all --uuid': { stdout: `${UUID}\n` },
+      'list --uuid': { stdout: `${UUID}\n` },
+      dumpxml: domain('vm', keyboardHostdev(), "<hostdev mode='subsystem' type='usb'><source><vendor id='0x0781'/><product id='0x5583'/></source></hostdev>"),
+    });
+    expect(await backend.vms()).toEqual([{ name: 'vm', running: true, deviceAddresses: [KEYBOARD.address] }]);
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('skips a domain undefined since it was listed, and fails when libvirt cannot list', async () => {
+    const { backend } = await setUp({
+      'list --all --uuid': { stdout: `${UUID}\n${OTHER}\n` },
+      'list --uuid': { stdout: '' },
+      [`dumpxml ${UUID}`]: { stderr: `error: failed to get domain '${UUID}'\n`, code: 1 },
+      [`dumpxml ${OTHER}`]: domain('still-here'),
+    });
+    expect(await backend.vms()).toEqual([{ name: 'still-here', running: false, deviceAddresses: [] }]);
+
+    const down = await setUp({ list: { stderr: "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/libvirt-sock'\n", code: 1 } });
+    await expect(down.backend.vms()).rejects.toThrow('virsh list --all --uuid: failed to connect to the hypervisor');
   });
 });
 

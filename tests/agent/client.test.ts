@@ -1,11 +1,18 @@
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { buildSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
+import type { HostdevRef } from '../../agent/backend.ts';
 import { SimBackend, type SimHostConfig } from '../../agent/backends/sim/index.ts';
 import { AgentClient, graphqlWsUrl, loggableUrl, type OperationOutcomeEvent } from '../../agent/client.ts';
 import { backoffDelay, retryUntilDone } from '../../agent/retry.ts';
 import { WorkQueue } from '../../agent/work-queue.ts';
 import { eventually } from '../support/client.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { createCluster, deviceAt, deviceMutation, enroll, hostDevices, operation, operationEnded, TcpProxy, testLogger } from './support.ts';
+import { createCluster, createPlan, deviceAt, deviceMutation, enroll, hostDevices, operation, operationEnded, repoRoot, TcpProxy, testLogger, vm, vmMutation } from './support.ts';
 
 describe('retry and queue logic', () => {
   it('backoff grows exponentially to a cap, with jitter in the upper half', () => {
@@ -81,6 +88,42 @@ describe('retry and queue logic', () => {
   });
 });
 
+/**
+ * A graphql-ws server with the real schema minus ReportInventoryInput.vms, as servers had it
+ * before agents reported domains: records each reportInventory input.
+ */
+async function serverWithoutVms() {
+  const sdl = readFileSync(join(repoRoot, 'schema.graphql'), 'utf8').replace(/\n\s*"""[^"]*"""\n\s*vms: \[ReportedVmInput!\]\n/, '\n');
+  expect(sdl).not.toMatch(/vms: \[ReportedVmInput!\]/);
+  const inputs: Record<string, unknown>[] = [];
+  const host = () => ({ __typename: 'Host', id: 'SG9zdDox', name: 'old-server-host' });
+  const roots = {
+    mutation: {
+      reportInventory: ({ input }: { input: Record<string, unknown> }) => {
+        inputs.push(input);
+        return host();
+      },
+      heartbeat: host,
+    },
+    subscription: {
+      agentOperations: async function* () {
+        await new Promise(() => {});
+      },
+    },
+  };
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', path: '/graphql' });
+  const disposable = useServer({ schema: buildSchema(sdl), roots }, wss);
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  return {
+    url: `http://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+    inputs,
+    close: async () => {
+      await disposable.dispose();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
 const HOST: SimHostConfig = {
   name: 'client-test',
   gpus: [{ model: 'rtx-3090', count: 2 }],
@@ -107,9 +150,13 @@ describe('AgentClient against the real server', () => {
     await server.stop();
   });
 
-  async function agentFor(name: string, config: SimHostConfig, options: { serverUrl?: string; heartbeatIntervalMs?: number } = {}) {
-    const { hostId, token } = await enroll(server.client, clusterId, name);
-    const backend = new SimBackend({ ...config, name });
+  async function agentFor(
+    name: string,
+    config: SimHostConfig,
+    options: { serverUrl?: string; heartbeatIntervalMs?: number; restart?: { hostId: string; token: string; backend: SimBackend } } = {},
+  ) {
+    const { hostId, token } = options.restart ?? (await enroll(server.client, clusterId, name));
+    const backend = options.restart?.backend ?? new SimBackend({ ...config, name });
     const agent = new AgentClient({
       serverUrl: options.serverUrl ?? server.url,
       token,
@@ -122,10 +169,10 @@ describe('AgentClient against the real server', () => {
     const outcomes: OperationOutcomeEvent[] = [];
     agent.on('operation', (event) => outcomes.push(event));
     running.push(agent);
-    const reported = new Promise<void>((resolve) => agent.once('inventory', () => resolve()));
+    const reported = new Promise<{ devices: number; vms: number | null }>((resolve) => agent.once('inventory', resolve));
     agent.start();
-    await reported;
-    return { hostId, token, backend, agent, outcomes };
+    const report = await reported;
+    return { hostId, token, backend, agent, outcomes, report };
   }
 
   it('reports the inventory on connect and carries out an operation', async () => {
@@ -217,6 +264,66 @@ describe('AgentClient against the real server', () => {
     await agent.stop({ graceMs: 10_000 });
     expect((await operation(server.client, operationId)).status).toBe('SUCCEEDED');
     expect(agent.connected).toBe(false);
+  });
+
+  it("reports the host's domains: after an agent restart, VM power and assignments follow what the host really has", async () => {
+    const config = { ...HOST, usb: [{ model: 'logitech-unifying' as const }] };
+    const first = await agentFor('client-domains', config);
+    expect(first.report).toMatchObject({ devices: 6, vms: 0 });
+    const { hostId, backend } = first;
+    const [gpu, audio, usb] = await Promise.all(['0000:17:00.0', '0000:17:00.1', '1-1'].map((address) => deviceAt(server.client, hostId, address)));
+    for (const device of [gpu!, usb!]) {
+      expect((await operationEnded(server.client, await deviceMutation(server.client, 'detachDevice', { deviceId: device.id }))).status).toBe('SUCCEEDED');
+    }
+    const plan = await createPlan(server.client, { name: 'client-domains-cpu', gpuCount: 0 });
+    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-domains', planId: plan, hostId });
+    expect((await operationEnded(server.client, provisioned.operationId)).status).toBe('SUCCEEDED');
+    for (const device of [gpu!, usb!]) {
+      const assigned = await deviceMutation(server.client, 'assignDevice', { deviceId: device.id, vmId: provisioned.vmId });
+      expect((await operationEnded(server.client, assigned)).status).toBe('SUCCEEDED');
+    }
+    expect(await backend.vms()).toEqual([{ name: 'vm-domains', running: true, deviceAddresses: ['0000:17:00.0', '1-1'] }]);
+
+    // While no agent runs, the host changes behind the server's back.
+    await first.agent.stop({ graceMs: 0 });
+    const inventory = await backend.inventory();
+    const refOf = (address: string): HostdevRef => {
+      const { kind, vendorId, productId } = inventory.find((d) => d.address === address)!;
+      return { kind, address, vendorId, productId };
+    };
+    await backend.releaseDevice('vm-domains', refOf('0000:17:00.0'));
+    await backend.assignDevice('vm-domains', refOf('0000:17:00.1'));
+    await backend.stopVm('vm-domains');
+
+    const second = await agentFor('client-domains', config, { restart: first });
+    expect(second.report).toMatchObject({ devices: 6, vms: 1 });
+    expect(await vm(server.client, provisioned.vmId)).toMatchObject({ status: 'STOPPED' });
+    expect(await deviceAt(server.client, hostId, gpu!.address)).toMatchObject({ status: 'DETACHED', vm: null });
+    expect(await deviceAt(server.client, hostId, audio!.address)).toMatchObject({ status: 'ASSIGNED', vm: { name: 'vm-domains' } });
+    expect(await deviceAt(server.client, hostId, usb!.address)).toMatchObject({ status: 'ASSIGNED', vm: { name: 'vm-domains' } });
+  });
+
+  it('reports the devices without the domains when the host cannot list them', async () => {
+    const { hostId, backend, report } = await agentFor('client-no-domains', { ...HOST, faults: [{ operation: 'vms', times: 1 }] });
+    expect(report).toMatchObject({ devices: 5, vms: null });
+    expect(await hostDevices(server.client, hostId)).toHaveLength(5);
+    expect(backend.callCount('vms')).toBe(1);
+  });
+
+  it('reports to a server from before domains were reported without them, rather than not at all', async () => {
+    const old = await serverWithoutVms();
+    try {
+      const backend = new SimBackend({ ...HOST, name: 'client-old-server' });
+      const agent = new AgentClient({ serverUrl: old.url, token: 'pth_host_test', backend, logger: testLogger(), backoff: FAST_BACKOFF });
+      running.push(agent);
+      const reported = new Promise<{ vms: number | null }>((resolve) => agent.once('inventory', resolve));
+      agent.start();
+      expect(await reported).toMatchObject({ devices: 5, vms: null });
+      expect(old.inputs.map((input) => Object.keys(input).sort())).toEqual([['devices', 'facts']]);
+      await agent.stop({ graceMs: 0 });
+    } finally {
+      await old.close();
+    }
   });
 
   it('a rotated token makes the agent stop with a fatal error', async () => {

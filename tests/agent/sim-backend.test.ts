@@ -149,6 +149,44 @@ describe('bindings and domains', () => {
     expect(sim.domain('vm-usb')!.devices).toEqual([usb.address]);
   });
 
+  it('vms() lists the domains as libvirt would: power state and passthrough addresses, through provision, assign, release, stop and teardown', async () => {
+    const sim = new SimBackend(GPU_HOST);
+    expect(await sim.vms()).toEqual([]);
+    const group = await gpuGroup(sim);
+    const usb = (await sim.inventory()).filter((d) => d.kind === 'USB').map(ref);
+    await sim.detach(group);
+    await sim.provisionVm({ name: 'vm-b', cores: 2, memoryMb: 4096, diskGb: 0, devices: [group[0]!] });
+    await sim.provisionVm({ name: 'vm-a', cores: 2, memoryMb: 4096, diskGb: 0, devices: [] });
+    expect(await sim.vms()).toEqual([
+      { name: 'vm-a', running: true, deviceAddresses: [] },
+      { name: 'vm-b', running: true, deviceAddresses: ['0000:17:00.0'] },
+    ]);
+    await sim.assignDevice('vm-a', usb[0]!);
+    await sim.assignDevice('vm-b', group[1]!);
+    await sim.stopVm('vm-a');
+    expect(await sim.vms()).toEqual([
+      { name: 'vm-a', running: false, deviceAddresses: ['1-1'] },
+      { name: 'vm-b', running: true, deviceAddresses: ['0000:17:00.0', '0000:17:00.1'] },
+    ]);
+    await sim.releaseDevice('vm-b', group[0]!);
+    await sim.teardownVm('vm-a');
+    expect(await sim.vms()).toEqual([{ name: 'vm-b', running: true, deviceAddresses: ['0000:17:00.1'] }]);
+    expect(await sim.vms()).toEqual(await sim.vms());
+  });
+
+  it('vms() keeps a pulled PCI device (libvirt names it by address) but not a pulled USB device (named by ids, it maps to no port)', async () => {
+    const sim = new SimBackend(GPU_HOST);
+    const group = await gpuGroup(sim);
+    const usb = (await sim.inventory()).find((d) => d.kind === 'USB')!;
+    await sim.detach(group);
+    await sim.provisionVm({ name: 'vm-1', cores: 2, memoryMb: 4096, diskGb: 0, devices: [group[0]!, ref(usb)] });
+    sim.removeDevice(group[0]!.address);
+    sim.removeDevice(usb.address);
+    expect(await sim.vms()).toEqual([{ name: 'vm-1', running: true, deviceAddresses: [group[0]!.address] }]);
+    sim.plugDevice(usb.address);
+    expect(await sim.vms()).toEqual([{ name: 'vm-1', running: true, deviceAddresses: [group[0]!.address, usb.address] }]);
+  });
+
   it('teardown, start and stop are idempotent; unknown domains are reported', async () => {
     const sim = new SimBackend(GPU_HOST);
     await sim.provisionVm({ name: 'vm-1', cores: 2, memoryMb: 2048, diskGb: 10, devices: [] });
@@ -175,6 +213,14 @@ describe('faults', () => {
     await sim.detach(group);
     expect(sim.device(group[0]!.address)!.driver).toBe('vfio-pci');
     expect(sim.callCount('detach')).toBe(3);
+  });
+
+  it('a vms fault fails the domain listing alone', async () => {
+    const sim = new SimBackend({ ...GPU_HOST, faults: [{ operation: 'vms', message: 'failed to connect to the hypervisor' }] });
+    await expect(sim.vms()).rejects.toThrow('failed to connect to the hypervisor');
+    expect(await sim.inventory()).toHaveLength(12);
+    expect(await sim.vms()).toEqual([]);
+    expect(sim.callCount('vms')).toBe(2);
   });
 
   it('fails with a probability from a seeded generator, so runs repeat', async () => {

@@ -168,3 +168,65 @@ export function hasHostdev(domain: string, device: HostdevRef, busAddress?: UsbB
   }
   return false;
 }
+
+/** A USB hostdev as libvirt names it: by ids, with the bus/device number when it has one. */
+export interface UsbHostdevSource {
+  /** Four lowercase hex digits; null when the definition names the device by bus/device number only. */
+  vendorId: string | null;
+  productId: string | null;
+  /** Set when the definition pins the device, and in a running domain's live XML. */
+  busAddress: UsbBusAddress | null;
+}
+
+/** What `virsh dumpxml` says a domain is called and passes through. */
+export interface DomainHostdevs {
+  name: string;
+  /** Full BDFs (`0000:65:00.0`) of its PCI hostdevs. */
+  pci: string[];
+  usb: UsbHostdevSource[];
+}
+
+const NAMED_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+function unescapeXml(text: string): string {
+  return text.replace(/&(#x[0-9a-f]+|#\d+|amp|lt|gt|quot|apos);/gi, (entity, body: string) => {
+    if (body[0] !== '#') return NAMED_ENTITIES[body.toLowerCase()] ?? entity;
+    const code = body[1] === 'x' || body[1] === 'X' ? Number.parseInt(body.slice(2), 16) : Number.parseInt(body.slice(1), 10);
+    return code <= 0x10ffff ? String.fromCodePoint(code) : entity;
+  });
+}
+
+const hexDigits = (value: number, digits: number) => value.toString(16).padStart(digits, '0');
+const isNumber = (value: number | null | undefined): value is number => typeof value === 'number' && Number.isFinite(value);
+
+/**
+ * Reads a domain's name and passthrough devices from its XML (`virsh dumpxml`). Only
+ * `<hostdev mode='subsystem'>` of type pci and usb count; `<interface type='hostdev'>` (SR-IOV
+ * network functions) and hostdevs with an incomplete source are skipped.
+ */
+export function readDomainHostdevs(domain: string): DomainHostdevs {
+  const name = /<name>([\s\S]*?)<\/name>/.exec(domain)?.[1];
+  if (name === undefined) throw new Error('domain XML without a <name>');
+  const result: DomainHostdevs = { name: unescapeXml(name.trim()), pci: [], usb: [] };
+  for (const [hostdev] of domain.matchAll(/<hostdev\b[^>]*>[\s\S]*?<\/hostdev>/g)) {
+    const attributes = firstTag(hostdev, 'hostdev');
+    if ((attributes.get('mode') ?? 'subsystem') !== 'subsystem') continue;
+    const source = /<source\b[^>]*>([\s\S]*?)<\/source>/.exec(hostdev)?.[1] ?? '';
+    const address = firstTag(source, 'address');
+    if (attributes.get('type') === 'pci') {
+      const [pciDomain, bus, slot, fn] = (['domain', 'bus', 'slot', 'function'] as const).map((part) => numeric(address.get(part)));
+      if (!isNumber(pciDomain) || !isNumber(bus) || !isNumber(slot) || !isNumber(fn)) continue;
+      result.pci.push(`${hexDigits(pciDomain, 4)}:${hexDigits(bus, 2)}:${hexDigits(slot, 2)}.${fn.toString(16)}`);
+    } else if (attributes.get('type') === 'usb') {
+      const vendor = numeric(firstTag(source, 'vendor').get('id'));
+      const product = numeric(firstTag(source, 'product').get('id'));
+      const bus = numeric(address.get('bus'));
+      const device = numeric(address.get('device'));
+      const ids = isNumber(vendor) && isNumber(product) ? { vendorId: hexDigits(vendor, 4), productId: hexDigits(product, 4) } : null;
+      const busAddress = isNumber(bus) && isNumber(device) ? { bus, device } : null;
+      // libvirt takes either the ids, the bus/device number, or both.
+      if (ids || busAddress) result.usb.push({ vendorId: ids?.vendorId ?? null, productId: ids?.productId ?? null, busAddress });
+    }
+  }
+  return result;
+}

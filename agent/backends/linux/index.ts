@@ -2,9 +2,19 @@
 // VMs through libvirt's virsh.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DiscoveredDevice, HostBackend, HostdevRef, HostFacts, VmSpec } from '../../backend.ts';
+import type { DiscoveredDevice, HostBackend, HostdevRef, HostFacts, ReportedVm, VmSpec } from '../../backend.ts';
 import { DEFAULT_IDS_PATHS, discoverPci, discoverUsb, readFacts, usbBusAddress, type IdsPaths } from './discovery.ts';
-import { domainXml, hasHostdev, hostdevXml, validateVmName, validateVmSpec, type UsbBusAddress } from './domain-xml.ts';
+import {
+  domainXml,
+  hasHostdev,
+  hostdevXml,
+  readDomainHostdevs,
+  validateVmName,
+  validateVmSpec,
+  type DomainHostdevs,
+  type UsbBusAddress,
+  type UsbHostdevSource,
+} from './domain-xml.ts';
 import { DriverMemory } from './driver-memory.ts';
 import { silentLogger, type BackendLogger } from './logger.ts';
 import { VfioBinding } from './vfio-binding.ts';
@@ -94,6 +104,41 @@ export class LinuxBackend implements HostBackend {
       discoverUsb(this.#sysfsRoot, this.#idsPaths.usb),
     ]);
     return [...pci, ...usb];
+  }
+
+  /**
+   * Every domain on the connection, by UUID (a name virsh could mistake for an id or UUID
+   * cannot pick the wrong domain), with its current XML: live when it runs, else persistent.
+   */
+  async vms(): Promise<ReportedVm[]> {
+    const uuids = (output: string) => output.split('\n').map((line) => line.trim()).filter(Boolean);
+    const all = uuids(await this.#virsh.run('list', '--all', '--uuid'));
+    const active = new Set(uuids(await this.#virsh.run('list', '--uuid')));
+    const domains: Array<DomainHostdevs & { running: boolean }> = [];
+    for (const uuid of all) {
+      let xml: string;
+      try {
+        xml = await this.#virsh.run('dumpxml', uuid);
+      } catch (error) {
+        // Undefined since it was listed (by hand: the agent's own work does not overlap reports).
+        if ((error as Error).message.includes('failed to get domain')) continue;
+        throw error;
+      }
+      domains.push({ ...readDomainHostdevs(xml), running: active.has(uuid) });
+    }
+    const usbAddress = domains.some((domain) => domain.usb.length > 0) ? await this.#usbResolver() : () => null;
+    const vms: ReportedVm[] = [];
+    for (const domain of domains) {
+      const usb: string[] = [];
+      for (const source of domain.usb) {
+        const address = await usbAddress(source);
+        if (address === null) {
+          this.#logger.warn({ vm: domain.name, usb: source }, 'a USB hostdev of this VM matches no single device on the host; leaving it out of the report');
+        } else usb.push(address);
+      }
+      vms.push({ name: domain.name, running: domain.running, deviceAddresses: [...domain.pci, ...usb] });
+    }
+    return vms.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   detach(devices: HostdevRef[]): Promise<void> {
@@ -210,6 +255,34 @@ export class LinuxBackend implements HostBackend {
       await this.#virsh.run('vol-create-as', disk.pool, disk.volume, `${vm.diskGb}G`, '--format', 'qcow2');
     }
     return disk;
+  }
+
+  /**
+   * Maps a USB hostdev source back to the port path of the one present device it names (by
+   * ids, and by bus/device number when the source has one); null when none or several match.
+   */
+  async #usbResolver(): Promise<(source: UsbHostdevSource) => Promise<string | null>> {
+    const present = await discoverUsb(this.#sysfsRoot, this.#idsPaths.usb);
+    const busAddresses = new Map<string, Promise<UsbBusAddress | null>>();
+    const busAddressOf = (address: string) => {
+      let known = busAddresses.get(address);
+      if (!known) {
+        known = usbBusAddress(this.#sysfsRoot, address).catch(() => null);
+        busAddresses.set(address, known);
+      }
+      return known;
+    };
+    return async (source) => {
+      let candidates = present.filter(
+        (device) => (source.vendorId === null || device.vendorId === source.vendorId) && (source.productId === null || device.productId === source.productId),
+      );
+      const pinned = source.busAddress;
+      if (pinned) {
+        const at = await Promise.all(candidates.map((device) => busAddressOf(device.address)));
+        candidates = candidates.filter((_, index) => at[index]?.bus === pinned.bus && at[index]?.device === pinned.device);
+      }
+      return candidates.length === 1 ? candidates[0]!.address : null;
+    };
   }
 
   /**

@@ -28,6 +28,7 @@ export const SIM_OPERATIONS = [
   'assignDevice',
   'releaseDevice',
   'inventory',
+  'vms',
 ] as const;
 export type SimOperation = (typeof SIM_OPERATIONS)[number];
 
@@ -42,6 +43,7 @@ const OPERATION_TYPE_ALIASES: Record<string, SimOperation> = {
   ASSIGN: 'assignDevice',
   RELEASE: 'releaseDevice',
   INVENTORY: 'inventory',
+  VMS: 'vms',
 };
 
 export interface SimFault {
@@ -126,6 +128,7 @@ export const DEFAULT_LATENCY_MS: Record<SimOperation, number> = {
   assignDevice: 300,
   releaseDevice: 300,
   inventory: 20,
+  vms: 20,
 };
 
 /** A device as the simulated host keeps it. */

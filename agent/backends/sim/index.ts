@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DiscoveredDevice, HostBackend, HostdevRef, HostFacts, VmSpec } from '../../backend.ts';
+import type { DiscoveredDevice, HostBackend, HostdevRef, HostFacts, ReportedVm, VmSpec } from '../../backend.ts';
 import { VFIO_DRIVER } from './catalog.ts';
 import {
   buildDevices,
@@ -60,6 +60,9 @@ export interface SimBackendOptions {
 }
 
 type ActiveFault = SimFault & { operation: SimOperation; times: number };
+
+/** `1-2`, `1-2.3`: how USB devices are addressed, where PCI functions have a BDF. */
+const isUsbPortPath = (address: string) => /^\d+-\d+(\.\d+)*$/.test(address);
 
 const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
@@ -127,6 +130,25 @@ export class SimBackend implements HostBackend {
       const pci = this.#devices.filter((d) => d.kind !== 'USB').sort((a, b) => a.address.localeCompare(b.address));
       const usb = this.#devices.filter((d) => d.kind === 'USB').sort((a, b) => a.address.localeCompare(b.address));
       return [...pci, ...usb].map(publicView);
+    }, false);
+  }
+
+  /**
+   * The domains, as the linux backend reads them from libvirt: a PCI hostdev by its address
+   * whether or not the device is still in the host, a USB one only while the device is
+   * plugged in (libvirt names it by vendor and product id, which only a present device maps
+   * back to a port).
+   */
+  vms(): Promise<ReportedVm[]> {
+    return this.#perform('vms', () => {
+      const usbPresent = new Set(this.#devices.filter((d) => d.kind === 'USB').map((d) => d.address));
+      return [...this.#domains.values()]
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+        .map((domain) => ({
+          name: domain.name,
+          running: domain.running,
+          deviceAddresses: domain.devices.filter((address) => !isUsbPortPath(address) || usbPresent.has(address)),
+        }));
     }, false);
   }
 
