@@ -90,7 +90,16 @@ async function inventory(command: Extract<Command, { command: 'inventory' }>): P
   const logger = createLogger(command.logLevel === 'info' ? 'warn' : command.logLevel, 2);
   const { backend } = createBackend(command, logger, false);
   const [facts, devices] = await Promise.all([backend.facts(), backend.inventory()]);
-  process.stdout.write(command.json ? `${JSON.stringify({ facts, devices }, null, 2)}\n` : `${table(facts, devices)}\n`);
+  if (!command.json) {
+    process.stdout.write(`${table(facts, devices)}\n`);
+    return 0;
+  }
+  // Domains as the report would carry them; null (and a warning) where libvirt cannot be listed.
+  const vms = await backend.vms().catch((error: unknown) => {
+    logger.warn({ err: error }, 'could not list libvirt domains');
+    return null;
+  });
+  process.stdout.write(`${JSON.stringify({ facts, devices, vms }, null, 2)}\n`);
   return 0;
 }
 

@@ -101,7 +101,7 @@ describe('passthru-agent', () => {
     const { code, stdout } = await passthruAgent(['inventory', '--backend', 'sim', '--json']);
     expect(code).toBe(0);
     const expected = new SimBackend({ ...DEFAULT_SIM_CONFIG, latencyMs: 0 });
-    expect(JSON.parse(stdout)).toEqual({ facts: await expected.facts(), devices: await expected.inventory() });
+    expect(JSON.parse(stdout)).toEqual({ facts: await expected.facts(), devices: await expected.inventory(), vms: [] });
     expect(JSON.parse(stdout).devices.map((d: { address: string; kind: string; productName: string }) => [d.address, d.kind, d.productName])).toEqual([
       ['0000:01:00.0', 'NVME', 'NVMe SSD Controller PM9A1/PM9A3/980PRO'],
       ['0000:17:00.0', 'GPU', 'GA102 [GeForce RTX 3090]'],
