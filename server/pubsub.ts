@@ -2,6 +2,7 @@ import { createPubSub } from 'graphql-yoga';
 import { sql } from 'drizzle-orm';
 import type { Database, Db, Tx } from './db/client.ts';
 import { NOTIFY_CHANNEL } from './db/client.ts';
+import { isRetryableConflict } from './db/errors.ts';
 
 // The one place topics and their payloads are declared. Payloads carry IDs, not rows:
 // subscribers load the current row, so a late event never shows stale data.
@@ -98,14 +99,24 @@ export class ChangeSet {
   }
 }
 
-/** Runs `work` in one transaction and announces its changes when, and only when, it commits. */
+/**
+ * Runs `work` in one transaction and announces its changes when, and only when, it commits.
+ * Rows are locked in one order everywhere (see domain/devices.ts), so deadlocks should not
+ * happen; if Postgres still reports one, the whole transaction runs again, up to three times.
+ */
 export async function inTransaction<T>(db: Db, work: (tx: Tx, changes: ChangeSet) => Promise<T>): Promise<T> {
-  return db.transaction(async (tx) => {
-    const changes = new ChangeSet();
-    const result = await work(tx, changes);
-    await changes.flush(tx);
-    return result;
-  });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction(async (tx) => {
+        const changes = new ChangeSet();
+        const result = await work(tx, changes);
+        await changes.flush(tx);
+        return result;
+      });
+    } catch (error) {
+      if (attempt >= 3 || !isRetryableConflict(error)) throw error;
+    }
+  }
 }
 
 /** Relays committed changes from Postgres (any server process) into this process's pubsub. */

@@ -91,7 +91,7 @@ export async function createUser(db: Db, input: { username: string; password: st
 export async function updateUser(db: Db, userId: string, changes: { role?: Role | null; password?: string | null }) {
   if (changes.password != null) checkPassword(changes.password);
   return inTransaction(db, async (tx, bus) => {
-    const [user] = await tx.select().from(users).where(eq(users.id, userId)).for('update');
+    const [user] = await tx.select().from(users).where(eq(users.id, userId)).for('no key update');
     if (!user) throw new NotFoundError('User', userId);
     const [updated] = await tx
       .update(users)
@@ -205,7 +205,7 @@ export async function issueServiceToken(db: Db, name: string) {
 /** Revokes a token; only its owner or an admin may. Its live subscriptions end at once. */
 export async function revokeApiToken(db: Db, actor: { id: string; role: Role }, tokenId: string) {
   return inTransaction(db, async (tx, bus) => {
-    const [row] = await tx.select().from(apiTokens).where(eq(apiTokens.id, tokenId)).for('update');
+    const [row] = await tx.select().from(apiTokens).where(eq(apiTokens.id, tokenId)).for('no key update');
     // Someone else's token looks exactly like a missing one.
     if (!row || (row.userId !== actor.id && actor.role !== 'ADMIN')) throw new NotFoundError('ApiToken', tokenId);
     const [revoked] = await tx.update(apiTokens).set({ revokedAt: row.revokedAt ?? new Date() }).where(eq(apiTokens.id, tokenId)).returning();

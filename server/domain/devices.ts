@@ -7,8 +7,20 @@ import { HostOfflineError, NotFoundError, VmBusyError, WrongHostError } from './
 import { queueOperation } from './operations.ts';
 import type { Services } from './services.ts';
 
+// Lock order, in every transaction that locks more than one kind of row: host, then VMs, then
+// devices (each in ID order). One order everywhere means two transactions never deadlock.
+// Rows are locked FOR NO KEY UPDATE (keys never change), so inserting history rows that
+// reference them (FOR KEY SHARE, taken by foreign keys) never waits on those locks.
+
+/** The device's host, read without a lock, so the host can be locked first. */
+async function hostOfDevice(tx: Tx, deviceId: string): Promise<string> {
+  const [device] = await tx.select({ hostId: devices.hostId }).from(devices).where(eq(devices.id, deviceId));
+  if (!device) throw new NotFoundError('Device', deviceId);
+  return device.hostId;
+}
+
 async function lockDevice(tx: Tx, deviceId: string): Promise<DeviceRow> {
-  const [device] = await tx.select().from(devices).where(eq(devices.id, deviceId)).for('update');
+  const [device] = await tx.select().from(devices).where(eq(devices.id, deviceId)).for('no key update');
   if (!device) throw new NotFoundError('Device', deviceId);
   return device;
 }
@@ -22,17 +34,20 @@ export async function requireOnlineHost(tx: Tx, hostId: string) {
 }
 
 /**
- * A device with every PCI function sharing its IOMMU group, locked in ID order so two
- * concurrent group moves cannot deadlock. VFIO hands over whole groups, so they move together.
+ * A device with every PCI function sharing its IOMMU group, locked in one statement in ID
+ * order. VFIO hands over whole groups, so they move together. The host is locked already, so
+ * no inventory report can change the group meanwhile.
  */
-async function lockIommuGroup(tx: Tx, device: DeviceRow): Promise<DeviceRow[]> {
-  if (device.kind === 'USB' || device.iommuGroup === null) return [device];
+async function lockIommuGroup(tx: Tx, hostId: string, deviceId: string): Promise<DeviceRow[]> {
+  const [device] = await tx.select({ kind: devices.kind, iommuGroup: devices.iommuGroup }).from(devices).where(eq(devices.id, deviceId));
+  if (!device) throw new NotFoundError('Device', deviceId);
+  const sameGroup = device.kind !== 'USB' && device.iommuGroup !== null ? eq(devices.iommuGroup, device.iommuGroup) : undefined;
   return tx
     .select()
     .from(devices)
-    .where(and(eq(devices.hostId, device.hostId), or(eq(devices.id, device.id), eq(devices.iommuGroup, device.iommuGroup))))
+    .where(and(eq(devices.hostId, hostId), or(eq(devices.id, deviceId), sameGroup)))
     .orderBy(asc(devices.id))
-    .for('update');
+    .for('no key update');
 }
 
 async function vmNamesOf(tx: Tx, group: DeviceRow[]) {
@@ -45,12 +60,12 @@ async function vmNamesOf(tx: Tx, group: DeviceRow[]) {
 /** Moves a device (with its IOMMU group) between the host OS and the pool. */
 async function moveGroup(services: Services, deviceId: string, type: 'DETACH' | 'ATTACH') {
   return inTransaction(services.db, async (tx, changes) => {
-    const device = await lockDevice(tx, deviceId);
-    await requireOnlineHost(tx, device.hostId);
-    const group = await lockIommuGroup(tx, device);
+    const hostId = await hostOfDevice(tx, deviceId);
+    await requireOnlineHost(tx, hostId);
+    const group = await lockIommuGroup(tx, hostId, deviceId);
     return queueOperation(tx, changes, services, {
       type,
-      hostId: device.hostId,
+      hostId,
       devices: group,
       vmNames: await vmNamesOf(tx, group),
     });
@@ -63,10 +78,10 @@ export const attachDevice = (services: Services, deviceId: string) => moveGroup(
 /** Passes a pooled device through to a VM on the same host. */
 export async function assignDevice(services: Services, deviceId: string, vmId: string) {
   return inTransaction(services.db, async (tx, changes) => {
-    const device = await lockDevice(tx, deviceId);
+    const host = await requireOnlineHost(tx, await hostOfDevice(tx, deviceId));
     const [vm] = await tx.select().from(vms).where(eq(vms.id, vmId)).for('share');
     if (!vm || vm.status === 'DELETED') throw new NotFoundError('VM', vmId);
-    const host = await requireOnlineHost(tx, device.hostId);
+    const device = await lockDevice(tx, deviceId);
     if (vm.hostId !== device.hostId) {
       throw new WrongHostError(
         `${device.kind} ${device.address} is on host ${host.name} but VM ${vm.name} runs on another host; a device can only be assigned to a VM on its own host`,
@@ -87,8 +102,8 @@ export async function assignDevice(services: Services, deviceId: string, vmId: s
 /** Takes a device back from its VM into the pool. */
 export async function releaseDevice(services: Services, deviceId: string) {
   return inTransaction(services.db, async (tx, changes) => {
+    await requireOnlineHost(tx, await hostOfDevice(tx, deviceId));
     const device = await lockDevice(tx, deviceId);
-    await requireOnlineHost(tx, device.hostId);
     return queueOperation(tx, changes, services, {
       type: 'RELEASE',
       hostId: device.hostId,

@@ -68,7 +68,7 @@ export interface HostFactsInput {
 /** Marks the host alive; announces it only when it comes back online. */
 export async function heartbeat(services: Services, hostId: string, facts?: HostFactsInput) {
   return inTransaction(services.db, async (tx, changes) => {
-    const [before] = await tx.select({ status: hosts.status }).from(hosts).where(eq(hosts.id, hostId)).for('update');
+    const [before] = await tx.select({ status: hosts.status }).from(hosts).where(eq(hosts.id, hostId)).for('no key update');
     if (!before) throw new NotFoundError('Host', hostId);
     const [host] = await tx
       .update(hosts)
@@ -159,8 +159,10 @@ export async function reportInventory(
       .returning();
     if (!host) throw new NotFoundError('Host', hostId);
     changes.host({ id: hostId });
+    // Host, then VMs, then devices: the lock order of devices.ts.
+    const liveVms = reportedVms ? await lockLiveVms(tx, hostId) : [];
 
-    const known = await tx.select().from(devices).where(eq(devices.hostId, hostId)).orderBy(asc(devices.id)).for('update');
+    const known = await tx.select().from(devices).where(eq(devices.hostId, hostId)).orderBy(asc(devices.id)).for('no key update');
     const bySerial = new Map(known.filter((d) => d.serial).map((d) => [`${d.kind}/${d.serial}`, d]));
     const byAddress = new Map(known.map((d) => [d.address, d]));
     const matched = new Map<string, { row: DeviceRow; seen: ReportedDevice }>();
@@ -203,7 +205,7 @@ export async function reportInventory(
       const [created] = await tx.insert(devices).values({ ...seen, hostId, status }).returning();
       await recordNewDevice(tx, changes, created!, actor);
     }
-    if (reportedVms) await reconcileDomains(tx, changes, hostId, reportedVms, actor);
+    if (reportedVms) await reconcileDomains(tx, changes, hostId, liveVms, reportedVms, actor);
     return host;
   });
 }
@@ -218,8 +220,18 @@ function describedChanged(row: DeviceRow, seen: ReportedDevice) {
  * has goes back to the pool, and a VM's power follows the hypervisor. Domains Passthru did not
  * create are ignored.
  */
-async function reconcileDomains(tx: Tx, changes: ChangeSet, hostId: string, reportedVms: ReportedVm[], actor: StatusChangeContext) {
-  const liveVms = await tx.select().from(vms).where(and(eq(vms.hostId, hostId), ne(vms.status, 'DELETED'))).for('update');
+function lockLiveVms(tx: Tx, hostId: string) {
+  return tx.select().from(vms).where(and(eq(vms.hostId, hostId), ne(vms.status, 'DELETED'))).orderBy(asc(vms.id)).for('no key update');
+}
+
+async function reconcileDomains(
+  tx: Tx,
+  changes: ChangeSet,
+  hostId: string,
+  liveVms: (typeof vms.$inferSelect)[],
+  reportedVms: ReportedVm[],
+  actor: StatusChangeContext,
+) {
   const vmByName = new Map(liveVms.map((vm) => [vm.name, vm]));
   const holder = new Map<string, string>();
   for (const domain of reportedVms) {
@@ -232,7 +244,7 @@ async function reconcileDomains(tx: Tx, changes: ChangeSet, hostId: string, repo
       changes.vm({ id: vm.id, hostId });
     }
   }
-  const current = await tx.select().from(devices).where(eq(devices.hostId, hostId)).orderBy(asc(devices.id)).for('update');
+  const current = await tx.select().from(devices).where(eq(devices.hostId, hostId)).orderBy(asc(devices.id)).for('no key update');
   for (const device of current) {
     const heldBy = holder.get(device.address);
     const next = observeAssignment(device.status, heldBy !== undefined);

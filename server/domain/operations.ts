@@ -78,6 +78,20 @@ export interface Outcome {
  * VM, and records the result. Runs inside the caller's transaction with the operation locked.
  */
 async function settleOperation(tx: Tx, changes: ChangeSet, actor: string, operation: OperationRow, outcome: Outcome) {
+  // VM before devices: the lock order of devices.ts.
+  const vmAction = VM_ACTION_OF_OPERATION[operation.type];
+  if (vmAction && operation.vmId) {
+    const [vm] = await tx.select().from(vms).where(eq(vms.id, operation.vmId)).for('no key update');
+    const next = vm && finishVm(vmAction, vm.status, operation.vmFromStatus, outcome.succeeded);
+    if (vm && next) {
+      await tx
+        .update(vms)
+        .set({ status: next, deletedAt: next === 'DELETED' ? new Date() : null })
+        .where(eq(vms.id, vm.id));
+      changes.vm({ id: vm.id, hostId: vm.hostId });
+    }
+  }
+
   const action = ACTION_OF_OPERATION[operation.type];
   if (action) {
     const moves = await tx
@@ -86,7 +100,7 @@ async function settleOperation(tx: Tx, changes: ChangeSet, actor: string, operat
       .innerJoin(devices, eq(devices.id, operationDevices.deviceId))
       .where(eq(operationDevices.operationId, operation.id))
       .orderBy(asc(devices.id))
-      .for('update', { of: devices });
+      .for('no key update', { of: devices });
     for (const { device, fromStatus } of moves) {
       const next = finish(action, device.status, fromStatus as DeviceStatus, outcome.succeeded);
       if (next) {
@@ -96,19 +110,6 @@ async function settleOperation(tx: Tx, changes: ChangeSet, actor: string, operat
           note: outcome.succeeded ? null : outcome.error ?? 'operation failed',
         });
       }
-    }
-  }
-
-  const vmAction = VM_ACTION_OF_OPERATION[operation.type];
-  if (vmAction && operation.vmId) {
-    const [vm] = await tx.select().from(vms).where(eq(vms.id, operation.vmId)).for('update');
-    const next = vm && finishVm(vmAction, vm.status, operation.vmFromStatus, outcome.succeeded);
-    if (vm && next) {
-      await tx
-        .update(vms)
-        .set({ status: next, deletedAt: next === 'DELETED' ? new Date() : null })
-        .where(eq(vms.id, vm.id));
-      changes.vm({ id: vm.id, hostId: vm.hostId });
     }
   }
 
@@ -131,7 +132,7 @@ async function lockHostOperation(tx: Tx, hostId: string, operationId: string): P
     .select()
     .from(operations)
     .where(and(eq(operations.id, operationId), eq(operations.hostId, hostId)))
-    .for('update');
+    .for('no key update');
   // Another host's operation is reported as unknown: an agent learns nothing about other hosts.
   if (!operation) throw new NotFoundError('Operation', operationId);
   if (operation.status === 'SUCCEEDED' || operation.status === 'FAILED') {
@@ -176,7 +177,7 @@ export async function failExpiredOperations(db: Db, now = new Date()): Promise<n
       .where(and(inArray(operations.status, ['PENDING', 'RUNNING']), lt(operations.deadlineAt, now)))
       .orderBy(asc(operations.createdAt))
       .limit(100)
-      .for('update', { skipLocked: true });
+      .for('no key update', { skipLocked: true });
     for (const operation of expired) {
       const waited = Math.round((operation.deadlineAt.getTime() - operation.createdAt.getTime()) / 1000);
       await settleOperation(tx, changes, 'system:timeout', operation, {

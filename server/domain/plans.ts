@@ -66,7 +66,7 @@ export async function createServicePlan(services: Services, input: PlanInput) {
 
 export async function updateServicePlan(services: Services, planId: string, changes: Partial<PlanInput>) {
   return inTransaction(services.db, async (tx, bus) => {
-    const [current] = await tx.select().from(servicePlans).where(eq(servicePlans.id, planId)).for('update');
+    const [current] = await tx.select().from(servicePlans).where(eq(servicePlans.id, planId)).for('no key update');
     if (!current) throw new NotFoundError('ServicePlan', planId);
     const plan = validatePlan({ ...current, ...changes });
     return withNameCheck(plan.name, async () => {
@@ -79,7 +79,7 @@ export async function updateServicePlan(services: Services, planId: string, chan
 
 export async function deleteServicePlan(services: Services, planId: string) {
   return inTransaction(services.db, async (tx, changes) => {
-    const [plan] = await tx.select().from(servicePlans).where(eq(servicePlans.id, planId)).for('update');
+    const [plan] = await tx.select().from(servicePlans).where(eq(servicePlans.id, planId)).for('no key update');
     if (!plan) throw new NotFoundError('ServicePlan', planId);
     const inUse = await countVmsOfPlan(tx, planId);
     if (inUse > 0) throw new PlanInUseError(inUse);

@@ -65,7 +65,7 @@ export async function planCapacity(db: Queryable, plan: PlanRow, scope: Scope, l
     .innerJoin(hosts, eq(hosts.id, devices.hostId))
     .where(and(...conditions))
     .orderBy(asc(devices.id));
-  const free: FreeGpu[] = lock ? await query.for('update', { of: devices }) : await query;
+  const free: FreeGpu[] = lock ? await query.for('no key update', { of: devices }) : await query;
 
   const freeByHost = onlineHosts.map((host) => ({
     hostId: host.id,
@@ -134,11 +134,15 @@ export async function provisionVm(services: Services, input: { name: string; pla
 
 async function lockedRows(tx: Tx, ids: string[]) {
   if (ids.length === 0) return [];
-  return tx.select().from(devices).where(inArray(devices.id, ids)).orderBy(asc(devices.id)).for('update');
+  return tx.select().from(devices).where(inArray(devices.id, ids)).orderBy(asc(devices.id)).for('no key update');
 }
 
-async function lockVm(tx: Tx, vmId: string): Promise<VmRow> {
-  const [vm] = await tx.select().from(vms).where(eq(vms.id, vmId)).for('update');
+/** Locks a VM after its host (the lock order in devices.ts), which must be online. */
+async function lockVmOnOnlineHost(tx: Tx, vmId: string): Promise<VmRow> {
+  const [placed] = await tx.select({ hostId: vms.hostId }).from(vms).where(eq(vms.id, vmId));
+  if (!placed) throw new NotFoundError('VM', vmId);
+  await requireOnlineHost(tx, placed.hostId);
+  const [vm] = await tx.select().from(vms).where(eq(vms.id, vmId)).for('no key update');
   if (!vm || vm.status === 'DELETED') throw new NotFoundError('VM', vmId);
   return vm;
 }
@@ -146,10 +150,9 @@ async function lockVm(tx: Tx, vmId: string): Promise<VmRow> {
 /** Tears a VM down; every device it holds returns to the pool when the agent confirms. */
 export async function deleteVm(services: Services, vmId: string) {
   return inTransaction(services.db, async (tx, changes) => {
-    const vm = await lockVm(tx, vmId);
+    const vm = await lockVmOnOnlineHost(tx, vmId);
     const next = beginVm('TEARDOWN', vm);
-    await requireOnlineHost(tx, vm.hostId);
-    const held = await tx.select().from(devices).where(eq(devices.vmId, vm.id)).orderBy(asc(devices.id)).for('update');
+    const held = await tx.select().from(devices).where(eq(devices.vmId, vm.id)).orderBy(asc(devices.id)).for('no key update');
     const busy = held.find((device) => device.status !== 'ASSIGNED');
     if (busy) {
       throw new VmBusyError(vm.id, vm.status, `VM ${vm.name} has ${busy.kind} ${busy.address} ${busy.status.toLowerCase()}; wait for that operation to finish`);
@@ -169,9 +172,8 @@ export async function deleteVm(services: Services, vmId: string) {
 /** Powers a VM on or off; the agent's report settles the state. Devices stay with the VM. */
 async function changePower(services: Services, vmId: string, action: 'START' | 'STOP') {
   return inTransaction(services.db, async (tx, changes) => {
-    const vm = await lockVm(tx, vmId);
+    const vm = await lockVmOnOnlineHost(tx, vmId);
     const next = beginVm(action, vm);
-    await requireOnlineHost(tx, vm.hostId);
     const [updated] = await tx.update(vms).set({ status: next }).where(eq(vms.id, vm.id)).returning();
     const queued = await queueOperation(tx, changes, services, {
       type: action === 'START' ? 'START_VM' : 'STOP_VM',

@@ -100,6 +100,34 @@ describe('provisioning with a service plan', () => {
     await agent.disconnect();
   });
 
+  it('commands, operation outcomes and inventory reports racing on one host never fail unexpectedly', async () => {
+    const clusterId = await seed.cluster('racing');
+    const hardware = fakeHardware({ gpus: 4, usb: 4 });
+    const { hostId, agent } = await seed.host(clusterId, 'racing-host', hardware);
+    const planId = await seed.plan({ name: 'racing-plan', gpuCount: 0 });
+    const { provisionVm } = await server.client.data(PROVISION, { input: { name: 'racing-vm', planId, hostId } });
+    await eventually(async () => (await vmStatus(provisionVm.vm.id)).status === 'RUNNING');
+    agent.vms = [{ name: 'racing-vm', running: true, deviceAddresses: [] }];
+    const devices = await seed.devices(hostId);
+    const command = (field: string, input: Record<string, unknown>) =>
+      server.client.request(`mutation($input: ${field.charAt(0).toUpperCase()}${field.slice(1)}Input!) { ${field}(input: $input) { __typename } }`, { input });
+
+    const results = await Promise.all(
+      devices.flatMap((device, i) => [
+        command(device.status === 'ATTACHED' ? 'detachDevice' : 'assignDevice', device.status === 'ATTACHED' ? { deviceId: device.id } : { deviceId: device.id, vmId: provisionVm.vm.id }),
+        command('stopVm', { vmId: provisionVm.vm.id }),
+        agent.client.request(
+          `mutation($input: ReportInventoryInput!) { reportInventory(input: $input) { __typename } }`,
+          { input: { facts: { cpuCores: 8, memoryMb: 1024, iommuEnabled: true }, devices: hardware.map((d) => ({ ...d, vendorName: null, productName: null, serial: d.serial ?? null, iommuGroup: d.iommuGroup ?? null, numaNode: d.numaNode ?? null })), vms: agent.vms } },
+        ),
+        ...(i % 2 ? [agent.heartbeat().then((data) => ({ data }))] : []),
+      ]),
+    );
+    const failures = results.filter((r) => 'errors' in r && r.errors);
+    expect(failures).toEqual([]);
+    await agent.disconnect();
+  });
+
   it('100 concurrent provisions competing for 12 GPUs never hand out one GPU twice', async () => {
     const clusterId = await seed.cluster('contention');
     const hosts = await Promise.all([1, 2, 3].map((n) => seed.host(clusterId, `busy-${n}`, fakeHardware({ gpus: 4, numaNodes: 2 }))));
