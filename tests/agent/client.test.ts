@@ -225,6 +225,8 @@ describe('AgentClient against the real server', () => {
     expect((await deviceAt(server.client, hostId, '0000:17:00.0')).status).toBe('DETACHED');
     // Reconnecting replayed the RUNNING operation, which was already in hand: not run twice.
     expect(backend.callCount('detach')).toBe(1);
+    // The server commits before the agent hears back: wait for the agent's own account.
+    await eventually(async () => outcomes.length > 0);
     expect(outcomes.map((o) => o.outcome)).toEqual(['succeeded']);
   });
 
