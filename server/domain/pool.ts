@@ -20,6 +20,7 @@ export interface PoolRow extends PoolCounts {
   vendorId: string;
   productId: string;
   name: string;
+  vendorName: string | null;
   hostId: string;
   hostName: string;
 }
@@ -66,6 +67,7 @@ export async function poolRows(db: Queryable): Promise<PoolRow[]> {
       vendorId: g.vendorId,
       productId: g.productId,
       name: g.productName ?? `${g.vendorName ?? 'Unknown'} [${g.vendorId}:${g.productId}]`,
+      vendorName: g.vendorName,
       hostId: g.hostId,
       hostName: g.hostName,
     };

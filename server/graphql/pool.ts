@@ -27,7 +27,7 @@ const KindPool = builder.objectRef<PoolCounts & { kind: Kind }>('KindPool').impl
   fields: (t) => ({ kind: t.expose('kind', { type: DeviceKindEnum, description: 'The kind.' }) }),
 });
 
-const ModelPool = builder.objectRef<PoolCounts & { kind: Kind; vendorId: string; productId: string; name: string }>('ModelPool').implement({
+const ModelPool = builder.objectRef<PoolCounts & { kind: Kind; vendorId: string; productId: string; name: string; vendorName: string | null }>('ModelPool').implement({
   description: 'Counts for one device model (vendor and product ID) across the fleet.',
   interfaces: [PoolCountsRef],
   fields: (t) => ({
@@ -35,6 +35,7 @@ const ModelPool = builder.objectRef<PoolCounts & { kind: Kind; vendorId: string;
     vendorId: t.exposeString('vendorId', { description: 'Vendor ID.' }),
     productId: t.exposeString('productId', { description: 'Product ID.' }),
     name: t.exposeString('name', { description: 'Model name.' }),
+    vendorName: t.exposeString('vendorName', { nullable: true, description: 'Vendor name, when the ID database knows it.' }),
   }),
 });
 
@@ -67,7 +68,7 @@ const Pool = builder.objectRef<PoolRow[]>('Pool').implement({
         rollUp(
           rows.filter((r) => !args.kind || r.kind === args.kind),
           (r) => `${r.kind}/${r.vendorId}:${r.productId}`,
-          (r) => ({ kind: r.kind as Kind, vendorId: r.vendorId, productId: r.productId, name: r.name }),
+          (r) => ({ kind: r.kind as Kind, vendorId: r.vendorId, productId: r.productId, name: r.name, vendorName: r.vendorName }),
         ).sort((a, b) => b.total - a.total || a.name.localeCompare(b.name)),
     }),
     byHost: t.field({

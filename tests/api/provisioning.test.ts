@@ -54,9 +54,9 @@ describe('provisioning with a service plan', () => {
     expect(running.devices.map((d: { status: string }) => d.status)).toEqual(['ASSIGNED', 'ASSIGNED']);
     const gpuIds = running.devices.map((d: { id: string }) => d.id);
 
-    const { pool } = await server.client.data(`{ pool { byKind { kind free assigned total } byModel(kind: GPU) { name free assigned } } }`);
+    const { pool } = await server.client.data(`{ pool { byKind { kind free assigned total } byModel(kind: GPU) { name vendorName free assigned } } }`);
     expect(pool.byKind).toContainEqual({ kind: 'GPU', free: 2, assigned: 2, total: 4 });
-    expect(pool.byModel).toEqual([{ name: 'GA102 [GeForce RTX 3090]', free: 2, assigned: 2 }]);
+    expect(pool.byModel).toEqual([{ name: 'GA102 [GeForce RTX 3090]', vendorName: 'NVIDIA Corporation', free: 2, assigned: 2 }]);
 
     const { deleteVm } = await server.client.data(
       `mutation($id: ID!) { deleteVm(input: { vmId: $id }) { __typename ... on VmOperationSuccess { vm { status } devices { id status } } } }`,

@@ -23,6 +23,7 @@ export interface GpuModelOption {
   vendorId: string;
   productId: string;
   name: string;
+  vendorName: string | null;
   free: number;
   total: number;
 }
@@ -105,12 +106,12 @@ export class PlanForm {
 /** The choices of the GPU model select, from what the pool holds (plus the plan's own, if gone). */
 export function gpuModelChoices(models: GpuModelOption[], current: string): { value: string; label: string }[] {
   const choices = [{ value: '', label: 'Any GPU' }];
-  const vendors = new Set<string>();
+  const vendors = new Map<string, string | null>();
   for (const m of models) {
     choices.push({ value: `${m.vendorId}:${m.productId}`, label: `${m.name} (${m.vendorId}:${m.productId}) — ${m.free} free of ${m.total}` });
-    vendors.add(m.vendorId);
+    vendors.set(m.vendorId, vendors.get(m.vendorId) ?? m.vendorName);
   }
-  for (const vendor of vendors) choices.push({ value: vendor, label: `Any model of vendor ${vendor}` });
+  for (const [vendor, name] of vendors) choices.push({ value: vendor, label: name ? `Any ${name} GPU (${vendor})` : `Any GPU of vendor ${vendor}` });
   if (current && !choices.some((c) => c.value === current)) choices.push({ value: current, label: `${current} (none in the pool now)` });
   return choices;
 }

@@ -1,9 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import { fireEvent, render, screen } from '@testing-library/svelte';
 import PlanModal from './PlanModal.svelte';
-import type { PlanForm } from './plan-form.svelte.ts';
+import { gpuModelChoices, type PlanForm } from './plan-form.svelte.ts';
 
-const models = [{ vendorId: '10de', productId: '2204', name: 'GA102 [GeForce RTX 3090]', free: 3, total: 4 }];
+const models = [{ vendorId: '10de', productId: '2204', name: 'GA102 [GeForce RTX 3090]', vendorName: 'NVIDIA Corporation', free: 3, total: 4 }];
 
 function gpuCount() {
   return screen.queryByLabelText('GPU count');
@@ -88,5 +88,19 @@ describe('New Service Plan modal', () => {
     await fireEvent.click(screen.getByRole('button', { name: 'Create plan' }));
     expect(onsubmit).not.toHaveBeenCalled();
     expect(screen.getByText('Give the plan a name of 1 to 64 characters.')).toBeTruthy();
+  });
+});
+
+describe('GPU model choices', () => {
+  it('offers each model, then any model of each vendor by name, then a plan model the pool no longer has', () => {
+    const choices = gpuModelChoices([...models, { vendorId: '1002', productId: '740f', name: 'Aldebaran/MI210', vendorName: null, free: 0, total: 1 }], '8086:0b60');
+    expect(choices.map((c) => c.label)).toEqual([
+      'Any GPU',
+      'GA102 [GeForce RTX 3090] (10de:2204) — 3 free of 4',
+      'Aldebaran/MI210 (1002:740f) — 0 free of 1',
+      'Any NVIDIA Corporation GPU (10de)',
+      'Any GPU of vendor 1002',
+      '8086:0b60 (none in the pool now)',
+    ]);
   });
 });
