@@ -66,16 +66,16 @@ export interface HostFactsInput {
 }
 
 /** Marks the host alive; announces it only when it comes back online. */
-export async function heartbeat(services: Services, hostId: string, facts?: HostFactsInput) {
+export async function heartbeat(services: Services, hostId: string) {
   return inTransaction(services.db, async (tx, changes) => {
     const [before] = await tx.select({ status: hosts.status }).from(hosts).where(eq(hosts.id, hostId)).for('no key update');
     if (!before) throw new NotFoundError('Host', hostId);
     const [host] = await tx
       .update(hosts)
-      .set({ status: 'ONLINE', lastSeenAt: new Date(), ...(facts ?? {}) })
+      .set({ status: 'ONLINE', lastSeenAt: new Date() })
       .where(eq(hosts.id, hostId))
       .returning();
-    if (before.status !== 'ONLINE' || facts) changes.host({ id: hostId });
+    if (before.status !== 'ONLINE') changes.host({ id: hostId });
     return host!;
   });
 }
@@ -109,7 +109,11 @@ export interface ReportedDevice {
 const MAX_REPORTED_DEVICES = 4096;
 const HEX4 = /^[0-9a-f]{4}$/;
 
-function validateReport(reported: ReportedDevice[]) {
+function validateReport(facts: HostFactsInput, reported: ReportedDevice[]) {
+  if (!Number.isInteger(facts.cpuCores) || facts.cpuCores < 0 || facts.cpuCores > 65536) {
+    throw new ValidationError('facts.cpuCores', 'cpuCores must be between 0 and 65536');
+  }
+  if (!Number.isInteger(facts.memoryMb) || facts.memoryMb < 0) throw new ValidationError('facts.memoryMb', 'memoryMb must not be negative');
   if (reported.length > MAX_REPORTED_DEVICES) {
     throw new ValidationError('devices', `An inventory holds at most ${MAX_REPORTED_DEVICES} devices, got ${reported.length}`);
   }
@@ -149,7 +153,7 @@ export async function reportInventory(
   reported: ReportedDevice[],
   reportedVms: ReportedVm[] | null = null,
 ) {
-  validateReport(reported);
+  validateReport(facts, reported);
   if (reportedVms && reportedVms.length > MAX_REPORTED_DEVICES) throw new ValidationError('vms', `An inventory holds at most ${MAX_REPORTED_DEVICES} VMs`);
   return inTransaction(services.db, async (tx, changes) => {
     const [host] = await tx

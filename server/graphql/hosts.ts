@@ -166,11 +166,6 @@ const ReportedVmInput = builder.inputType('ReportedVmInput', {
   }),
 });
 
-function checkFacts(facts: { cpuCores: number; memoryMb: number }) {
-  if (facts.cpuCores < 0 || facts.cpuCores > 65536) throw new ValidationError('facts.cpuCores', 'cpuCores must be between 0 and 65536');
-  if (facts.memoryMb < 0) throw new ValidationError('facts.memoryMb', 'memoryMb must not be negative');
-}
-
 builder.mutationFields((t) => ({
   heartbeat: t.field({
     type: Host,
@@ -195,7 +190,6 @@ builder.mutationFields((t) => ({
     errors: { types: [ValidationError, NotFoundError] },
     resolve: (_root, { input }, ctx) => {
       const host = agentHost(ctx);
-      checkFacts(input.facts);
       return reportInventory(
         ctx.services,
         host.id,

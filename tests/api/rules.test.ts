@@ -295,6 +295,11 @@ describe('inventory reconciliation', () => {
     await expect(agent.reportInventory()).rejects.toThrow(/not a PCI or USB address/);
     agent.devices = [{ kind: 'USB', address: '1-1', vendorId: 'XYZ', productId: 'c31c' }];
     await expect(agent.reportInventory()).rejects.toThrow(/4 lowercase hex digits/);
+    agent.devices = [];
+    const absurd = await agent.client.data(
+      `mutation { reportInventory(input: { facts: { cpuCores: -4, memoryMb: 1024, iommuEnabled: true }, devices: [] }) { __typename ... on ValidationError { field } } }`,
+    );
+    expect(absurd.reportInventory).toEqual({ __typename: 'ValidationError', field: 'facts.cpuCores' });
     expect(await stateSnapshot(server.app.database.db)).toEqual(before);
   });
 });
