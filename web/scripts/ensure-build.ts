@@ -27,7 +27,8 @@ function filesUnder(dir: string): string[] {
 
 export function webFingerprint(): string {
   const hash = createHash('sha256');
-  const inputs = [...filesUnder(webDir), join(rootDir, 'package-lock.json')].sort();
+  // schema.graphql too: the bundle carries its introspection for the normalized cache.
+  const inputs = [...filesUnder(webDir), join(rootDir, 'package-lock.json'), join(rootDir, 'schema.graphql')].sort();
   for (const file of inputs) {
     if (!existsSync(file)) continue;
     hash.update(relative(rootDir, file)).update('\0').update(readFileSync(file)).update('\0');
