@@ -50,23 +50,18 @@ export function resumable(subscribe: Subscribe, reread: () => void) {
           return { ...base, after: cursor };
         },
       };
-      const restart = () => {
-        cursor = null;
-        if (closed) return;
-        start();
-        reread();
-      };
       const start = () => {
         let refused = false;
         stop = subscribe(payload, {
           next(result) {
-            if (mustRestart(result.errors)) {
-              refused = true;
-              return;
+            // The server ends the subscription after such an error; it starts over once ended
+            // (ending it from here as well would release graphql-ws's lock on the socket twice).
+            if (mustRestart(result.errors)) refused = true;
+            else {
+              cursor = cursorOf(result.data) ?? cursor;
+              const forwarded: ExecutionResult = result;
+              sink.next(forwarded);
             }
-            cursor = cursorOf(result.data) ?? cursor;
-            const forwarded: ExecutionResult = result;
-            sink.next(forwarded);
           },
           error(error) {
             if (mustRestart(error)) restart();
@@ -77,6 +72,12 @@ export function resumable(subscribe: Subscribe, reread: () => void) {
             else sink.complete();
           },
         });
+      };
+      const restart = () => {
+        cursor = null;
+        if (closed) return;
+        start();
+        reread();
       };
       start();
       return {
