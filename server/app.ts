@@ -15,13 +15,16 @@ import { createContext, type AppDeps, type Context, type Presented } from './con
 import { openDatabase, type Database } from './db/client.ts';
 import { deleteExpiredSessions, ensureFirstAdmin, type Credential } from './domain/auth.ts';
 import { isDomainError } from './domain/errors.ts';
-import { markSilentHostsOffline } from './domain/hosts.ts';
+import { HeartbeatBatcher } from './domain/heartbeats.ts';
 import { failExpiredOperations } from './domain/operations.ts';
 import { useAuditTrail } from './graphql/audit.ts';
 import { buildSchema } from './graphql/schema.ts';
 import { LoginLimiter } from './login-limiter.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { createChangeBus, relayDatabaseChanges } from './pubsub.ts';
+import { ChangeFeed } from './live/change-feed.ts';
+import { pruneChangeLog } from './live/change-log.ts';
+import { LiveHub } from './live/hub.ts';
+import { attachGraphqlWs } from './websocket.ts';
 
 export interface App {
   /** Listens on `port` (0 picks a free one); resolves with the bound port. */
@@ -82,9 +85,15 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     // Printed once, on the start that created the account; only its hash is stored.
     logger.warn(`Created the first admin. Sign in as "${firstAdmin.username}" with password ${firstAdmin.generatedPassword} and change it.`);
   }
-  const pubsub = createChangeBus();
-  const stopRelay = await relayDatabaseChanges(database, pubsub);
-  const deps: AppDeps = { database, pubsub, config, loginLimiter: new LoginLimiter() };
+  const live = new LiveHub(database.feedDb, config.subscriberQueueLimit);
+  const feed = new ChangeFeed(database, live, logger, config.changePollMs);
+  await feed.start();
+  const heartbeats = new HeartbeatBatcher(database.db, {
+    flushIntervalMs: config.heartbeatFlushIntervalMs,
+    timeoutMs: config.heartbeatTimeoutMs,
+    onError: (error) => logger.error({ err: error }, 'writing heartbeats failed; keeping them for the next flush'),
+  });
+  const deps: AppDeps = { database, live, config, loginLimiter: new LoginLimiter(), heartbeats };
   const pendingCookies = new WeakMap<Request, string[]>();
 
   const yoga = createYoga<{ req?: IncomingMessage }, Context>({
@@ -134,93 +143,17 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     yoga(req, res);
   });
 
-  // --- graphql-ws: authenticate in connection_init, close sockets whose credential ends ---
-  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: config.maxBodyBytes });
-  interface SocketState {
-    context: Context;
-    credential: Credential | null;
-    subscriptions: number;
-    expiry?: NodeJS.Timeout;
-  }
-  const sockets = new Map<WebSocket, SocketState>();
-  const closeSocket = (socket: WebSocket, reason: string) => socket.close(CloseCode.Forbidden, reason);
-
-  const wsHandle = useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket }>(
-    {
-      onConnect: async (ctx) => {
-        const presented: Presented = {
-          authorization: ctx.connectionParams?.authorization,
-          cookieHeader: ctx.extra.request.headers.cookie,
-          clientAddress: clientAddress(ctx.extra.request),
-        };
-        const context = await createContext(deps, presented);
-        if (context.principal.kind === 'anonymous') {
-          // No credentials: 4401 Unauthorized; a bad or revoked one: 4403 Forbidden.
-          const code = context.principal.rejected ? CloseCode.Forbidden : CloseCode.Unauthorized;
-          ctx.extra.socket.close(code, context.principal.rejected ?? 'Sign in or send a token in connectionParams.authorization');
-          return false;
-        }
-        const credential = context.principal.credential;
-        const state: SocketState = { context, credential, subscriptions: 0 };
-        if (credential.expiresAt) {
-          const left = Math.max(credential.expiresAt.getTime() - Date.now(), 0);
-          state.expiry = setTimeout(() => closeSocket(ctx.extra.socket, 'Credential expired'), Math.min(left, 2 ** 31 - 1));
-        }
-        sockets.set(ctx.extra.socket, state);
-        return true;
-      },
-      onClose: (ctx) => {
-        clearTimeout(sockets.get(ctx.extra.socket)?.expiry);
-        sockets.delete(ctx.extra.socket);
-      },
-      onSubscribe: async (ctx, _id, params) => {
-        const state = sockets.get(ctx.extra.socket);
-        if (!state) return [new GraphQLError('Not connected')];
-        if (state.subscriptions >= config.maxSubscriptionsPerSocket) {
-          return [new GraphQLError(`At most ${config.maxSubscriptionsPerSocket} subscriptions per connection`)];
-        }
-        const { schema, execute, subscribe, parse, validate } = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, params });
-        const document = parse(params.query);
-        const errors = validate(schema, document);
-        if (errors.length) return errors;
-        state.subscriptions += 1;
-        return {
-          schema,
-          document,
-          operationName: params.operationName,
-          variableValues: params.variables,
-          contextValue: state.context,
-          rootValue: { execute, subscribe },
-        };
-      },
-      onComplete: (ctx) => {
-        const state = sockets.get(ctx.extra.socket);
-        if (state) state.subscriptions -= 1;
-      },
-      execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
-      subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
-    },
-    wsServer,
-  );
-
-  // A revoked session or token, or a rotated host token, ends its live connections in every process.
-  const revocations = pubsub.subscribe('credential:revoked');
-  void (async () => {
-    for await (const revoked of revocations) {
-      for (const [socket, state] of sockets) {
-        if (state.credential?.kind === revoked.kind && state.credential.id === revoked.id) closeSocket(socket, 'Credential revoked');
-      }
-    }
-  })();
+  const realtime = attachGraphqlWs({ server, yoga, deps, live, config });
 
   let sweeper: NodeJS.Timeout | undefined;
   async function sweep() {
     try {
       const expired = await failExpiredOperations(database.db);
       if (expired > 0) logger.warn({ expired }, 'operations timed out and were reverted');
-      const silent = await markSilentHostsOffline(database.db, config.heartbeatTimeoutMs);
+      const silent = await heartbeats.markSilentHostsOffline();
       if (silent > 0) logger.warn({ silent }, 'hosts went offline');
       await deleteExpiredSessions(database.db);
+      await pruneChangeLog(database.db, { maxAgeMs: config.changeLogMaxAgeMs, maxRows: config.changeLogMaxRows });
     } catch (error) {
       logger.error({ err: error }, 'sweep failed');
     }
@@ -232,6 +165,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     logger,
     async start(port = config.port) {
       await new Promise<void>((resolve) => server.listen(port, resolve));
+      heartbeats.start();
       sweeper = setInterval(sweep, config.sweepIntervalMs);
       const bound = (server.address() as AddressInfo).port;
       logger.info({ port: bound, database: database.kind }, `Passthru on http://localhost:${bound} (API at /graphql)`);
@@ -239,13 +173,11 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     },
     async stop() {
       clearInterval(sweeper);
-      for (const state of sockets.values()) clearTimeout(state.expiry);
-      await wsHandle.dispose();
-      wsServer.close();
+      await realtime.dispose();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await stopRelay();
-      await revocations.return?.();
+      await feed.stop();
+      await heartbeats.stop();
       await database.close();
     },
   };

@@ -11,6 +11,12 @@ export interface Config {
   operationTimeoutMs: number;
   /** A host silent this long is marked OFFLINE. */
   heartbeatTimeoutMs: number;
+  /**
+   * How often a server process writes the heartbeats it received, all hosts in one statement.
+   * A host's last_seen_at lags by up to this much, so keep it well under the heartbeat timeout
+   * minus the agents' heartbeat interval.
+   */
+  heartbeatFlushIntervalMs: number;
   /** How often expired operations and silent hosts are swept. */
   sweepIntervalMs: number;
   logLevel: string;
@@ -28,6 +34,13 @@ export interface Config {
   maxBodyBytes: number;
   /** Most subscriptions one graphql-ws connection may hold. */
   maxSubscriptionsPerSocket: number;
+  /** Distinct entities a subscriber may leave undelivered before it is ended with SubscriberBehindError. */
+  subscriberQueueLimit: number;
+  /** How often the change log is read even without a NOTIFY (a safety net while LISTEN is down). */
+  changePollMs: number;
+  /** Changes older than this, or beyond the newest `changeLogMaxRows`, are pruned; older cursors cannot resume. */
+  changeLogMaxAgeMs: number;
+  changeLogMaxRows: number;
   /** Run the simulated demo fleet beside the server (`npm start`). */
   demo: boolean;
 }
@@ -58,6 +71,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(env.PASSTHRU_DATA_DIR || '.data/pglite'),
     operationTimeoutMs: positiveNumber(env, 'PASSTHRU_OPERATION_TIMEOUT_SECONDS', 60) * 1000,
     heartbeatTimeoutMs: positiveNumber(env, 'PASSTHRU_HEARTBEAT_TIMEOUT_SECONDS', 30) * 1000,
+    heartbeatFlushIntervalMs: positiveNumber(env, 'PASSTHRU_HEARTBEAT_FLUSH_SECONDS', 2) * 1000,
     sweepIntervalMs: positiveNumber(env, 'PASSTHRU_SWEEP_INTERVAL_SECONDS', 1) * 1000,
     logLevel: env.LOG_LEVEL || 'info',
     webDir: resolve(env.PASSTHRU_WEB_DIR || fileURLToPath(new URL('../web/dist', import.meta.url))),
@@ -68,6 +82,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secureCookies: flag(env, 'PASSTHRU_SECURE_COOKIES', production),
     maxBodyBytes: positiveNumber(env, 'PASSTHRU_MAX_BODY_BYTES', 1024 * 1024),
     maxSubscriptionsPerSocket: positiveNumber(env, 'PASSTHRU_MAX_SUBSCRIPTIONS_PER_SOCKET', 100),
+    subscriberQueueLimit: positiveNumber(env, 'PASSTHRU_SUBSCRIBER_QUEUE_LIMIT', 1000),
+    changePollMs: positiveNumber(env, 'PASSTHRU_CHANGE_POLL_SECONDS', 2) * 1000,
+    changeLogMaxAgeMs: positiveNumber(env, 'PASSTHRU_CHANGE_LOG_RETENTION_HOURS', 24) * 3600 * 1000,
+    changeLogMaxRows: positiveNumber(env, 'PASSTHRU_CHANGE_LOG_MAX_ROWS', 1_000_000),
     demo: flag(env, 'PASSTHRU_DEMO', true),
   };
 }

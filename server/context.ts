@@ -1,17 +1,20 @@
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import type { Database } from './db/client.ts';
 import type { Config } from './config.ts';
-import type { PubSub } from './pubsub.ts';
+import type { LiveSource } from './live/hub.ts';
 import { actorOf, resolvePrincipal, type Principal } from './domain/auth.ts';
 import type { Services } from './domain/services.ts';
+import type { HeartbeatBatcher } from './domain/heartbeats.ts';
 import type { LoginLimiter } from './login-limiter.ts';
 
 /** Per-process dependencies shared by every request. */
 export interface AppDeps {
   database: Database;
-  pubsub: PubSub;
+  /** Committed changes, for subscriptions (a shared execution's own view of it on multiplexed sockets). */
+  live: LiveSource;
   config: Config;
   loginLimiter: LoginLimiter;
+  heartbeats: HeartbeatBatcher;
 }
 
 export const SESSION_COOKIE = 'passthru_session';

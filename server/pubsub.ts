@@ -1,11 +1,10 @@
-import { createPubSub } from 'graphql-yoga';
-import { sql } from 'drizzle-orm';
-import type { Database, Db, Tx } from './db/client.ts';
-import { NOTIFY_CHANNEL } from './db/client.ts';
+import type { Db, Tx } from './db/client.ts';
 import { isRetryableConflict } from './db/errors.ts';
+import { appendToChangeLog } from './live/change-log.ts';
 
-// The one place topics and their payloads are declared. Payloads carry IDs, not rows:
-// subscribers load the current row, so a late event never shows stale data.
+// The one place topics and their payloads are declared. Payloads carry IDs and the scopes a
+// subscriber filters by, not rows: each server process loads the rows a batch names once
+// (server/live/change-feed.ts), so a late event never shows stale data.
 
 export interface DeviceChange {
   id: string;
@@ -26,7 +25,6 @@ export interface OperationChange {
   vmId: string | null;
   status: string;
 }
-
 export interface PlanChange {
   id: string;
 }
@@ -40,30 +38,21 @@ export interface AuditEntry {
 }
 
 export type Topics = {
-  'plan:changed': [PlanChange];
-  'credential:revoked': [CredentialRevoked];
-  'audit:logged': [AuditEntry];
-  'device:changed': [DeviceChange];
-  'host:changed': [HostChange];
-  'vm:changed': [VmChange];
-  'operation:changed': [OperationChange];
+  'plan:changed': PlanChange;
+  'credential:revoked': CredentialRevoked;
+  'audit:logged': AuditEntry;
+  'device:changed': DeviceChange;
+  'host:changed': HostChange;
+  'vm:changed': VmChange;
+  'operation:changed': OperationChange;
 };
 
-type Topic = keyof Topics;
-type ChangeMessage = { [T in Topic]: { topic: T; payload: Topics[T][0] } }[Topic];
+export type Topic = keyof Topics;
+export type ChangeMessage = { [T in Topic]: { topic: T; payload: Topics[T] } }[Topic];
 
-export type PubSub = ReturnType<typeof createPubSub<Topics>>;
-
-export function createChangeBus(): PubSub {
-  return createPubSub<Topics>();
-}
-
-/**
- * Collects the changes of one transaction. `flush` sends them with pg_notify inside that
- * transaction, so Postgres delivers them to every listening process only if it commits.
- */
+/** Collects the changes of one transaction; `inTransaction` appends them to the change log before it commits. */
 export class ChangeSet {
-  private readonly messages: ChangeMessage[] = [];
+  readonly messages: ChangeMessage[] = [];
 
   device(change: DeviceChange) {
     this.messages.push({ topic: 'device:changed', payload: change });
@@ -77,7 +66,6 @@ export class ChangeSet {
   operation(change: OperationChange) {
     this.messages.push({ topic: 'operation:changed', payload: change });
   }
-
   plan(change: PlanChange) {
     this.messages.push({ topic: 'plan:changed', payload: change });
   }
@@ -88,21 +76,13 @@ export class ChangeSet {
   audit(change: AuditEntry) {
     this.messages.push({ topic: 'audit:logged', payload: change });
   }
-
-  async flush(tx: Tx) {
-    // NOTIFY payloads are limited to 8000 bytes; batches stay well below it.
-    for (let start = 0; start < this.messages.length; start += 25) {
-      const batch = JSON.stringify(this.messages.slice(start, start + 25));
-      await tx.execute(sql`select pg_notify(${NOTIFY_CHANNEL}, ${batch})`);
-    }
-    this.messages.length = 0;
-  }
 }
 
 /**
- * Runs `work` in one transaction and announces its changes when, and only when, it commits.
- * Rows are locked in one order everywhere (see domain/devices.ts), so deadlocks should not
- * happen; if Postgres still reports one, the whole transaction runs again, up to three times.
+ * Runs `work` in one transaction and logs its changes in that same transaction, so they are
+ * announced when, and only when, it commits. Rows are locked in one order everywhere (see
+ * domain/devices.ts), so deadlocks should not happen; if Postgres still reports one, the whole
+ * transaction runs again, up to three times.
  */
 export async function inTransaction<T>(db: Db, work: (tx: Tx, changes: ChangeSet) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -110,20 +90,11 @@ export async function inTransaction<T>(db: Db, work: (tx: Tx, changes: ChangeSet
       return await db.transaction(async (tx) => {
         const changes = new ChangeSet();
         const result = await work(tx, changes);
-        await changes.flush(tx);
+        await appendToChangeLog(tx, changes.messages);
         return result;
       });
     } catch (error) {
       if (attempt >= 3 || !isRetryableConflict(error)) throw error;
     }
   }
-}
-
-/** Relays committed changes from Postgres (any server process) into this process's pubsub. */
-export async function relayDatabaseChanges(database: Database, pubsub: PubSub): Promise<() => Promise<void>> {
-  return database.listen((payload) => {
-    for (const message of JSON.parse(payload) as ChangeMessage[]) {
-      pubsub.publish(message.topic, message.payload as never);
-    }
-  });
 }

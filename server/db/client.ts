@@ -20,9 +20,18 @@ export const NOTIFY_CHANNEL = 'passthru_changes';
 
 export interface Database {
   db: Db;
+  /**
+   * Reads for live fan-out (the change log and the rows it names), on a pool of their own so
+   * a burst of events never makes mutations and agents wait for a connection. The same
+   * database as `db` on PGlite, which has one connection.
+   */
+  feedDb: Db;
   kind: 'pglite' | 'postgres';
-  /** LISTEN on the change channel; returns the function that stops listening. */
-  listen(onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * LISTEN on the change channel: `onNotify` for each notification, `onListen` each time the
+   * listening connection is (re)established. Returns the function that stops listening.
+   */
+  listen(onNotify: () => void, onListen: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -43,16 +52,20 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
 
   if (options.databaseUrl) {
     const client = postgres(options.databaseUrl, { max: 10, onnotice: () => {} });
+    const feedClient = postgres(options.databaseUrl, { max: 2, onnotice: () => {} });
     const db = drizzlePostgres({ client, relations, logger });
     await migratePostgres(db, { migrationsFolder });
     return {
       db: db as unknown as Db,
+      feedDb: drizzlePostgres({ client: feedClient, relations, logger }) as unknown as Db,
       kind: 'postgres',
-      async listen(onPayload) {
-        const { unlisten } = await client.listen(NOTIFY_CHANNEL, onPayload);
+      async listen(onNotify, onListen) {
+        const { unlisten } = await client.listen(NOTIFY_CHANNEL, onNotify, onListen);
         return unlisten;
       },
-      close: () => client.end({ timeout: 5 }),
+      close: async () => {
+        await Promise.all([client.end({ timeout: 5 }), feedClient.end({ timeout: 5 })]);
+      },
     };
   }
 
@@ -62,9 +75,12 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   await migratePglite(db, { migrationsFolder });
   return {
     db: db as unknown as Db,
+    feedDb: db as unknown as Db,
     kind: 'pglite',
-    async listen(onPayload) {
-      return client.listen(NOTIFY_CHANNEL, onPayload);
+    async listen(onNotify, onListen) {
+      const unlisten = await client.listen(NOTIFY_CHANNEL, onNotify);
+      onListen();
+      return unlisten;
     },
     close: () => client.close(),
   };

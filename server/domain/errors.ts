@@ -115,3 +115,17 @@ export class TooManyAttemptsError extends DomainError {
   }
 }
 
+
+/** A subscription's `after:` cursor is older than the retained change log, or from another database. */
+export class CursorExpiredError extends DomainError {
+  constructor(message: string) {
+    super(`${message}: re-read what you show, then subscribe without after`);
+  }
+}
+
+/** A subscriber left more than its queue's worth of changes undelivered; its subscription ends. */
+export class SubscriberBehindError extends DomainError {
+  constructor(readonly limit: number) {
+    super(`This subscriber fell more than ${limit} changes behind and was ended: re-read, or resubscribe with after: your last cursor`);
+  }
+}

@@ -3,7 +3,8 @@ import { useOnResolve } from '@envelop/on-resolve';
 import type { Plugin } from 'graphql-yoga';
 import { getNamedType, isObjectType, isUnionType, type GraphQLResolveInfo } from 'graphql';
 import { builder } from './builder.ts';
-import { changesOf } from './subscriptions.ts';
+import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor } from './changes.ts';
+import type { LiveEvent } from '../live/events.ts';
 import { recordAudit } from '../domain/audit.ts';
 import { isDomainError } from '../domain/errors.ts';
 import type { Context } from '../context.ts';
@@ -49,13 +50,25 @@ builder.queryFields((t) => ({
   }),
 }));
 
+const AuditChange = builder.objectRef<LiveEvent<'audit:logged'>>('AuditChange').implement({
+  description: 'A newly recorded audit entry.',
+  fields: (t) => ({
+    cursor: t.string({ description: CURSOR_DESCRIPTION, resolve: (change) => formatCursor(change.seq) }),
+    entry: t.field({ type: AuditEntry, description: 'The entry.', resolve: (change) => change.row }),
+  }),
+});
+
 builder.subscriptionFields((t) => ({
   auditLogged: t.field({
-    type: AuditEntry,
+    type: AuditChange,
     description: 'A state-changing call was recorded.',
-    args: { actor: t.arg.string({ required: false, description: 'Only calls by this actor.' }) },
-    subscribe: (_root, args, ctx) => changesOf(ctx, 'audit:logged', (event) => !args.actor || event.actor === args.actor),
-    resolve: async (event, _args, ctx) => (await ctx.db.query.auditLog.findFirst({ where: { id: event.id } }))!,
+    args: {
+      actor: t.arg.string({ required: false, description: 'Only calls by this actor.' }),
+      after: t.arg.string({ required: false, description: AFTER_DESCRIPTION }),
+    },
+    subscribe: (_root, args, ctx) =>
+      ctx.live.watch({ topic: 'audit:logged', scope: null, keep: (entry) => !args.actor || entry.actor === args.actor, after: args.after }),
+    resolve: changeOf,
   }),
 }));
 
@@ -67,8 +80,9 @@ function outcomeOf(result: unknown): string {
   return 'OK';
 }
 
-// Calls too frequent and too uneventful to be worth a row each.
-const NOT_AUDITED = new Set(['heartbeat']);
+// Calls too frequent and too uneventful to be worth a row each. What an inventory report
+// changes is in each device's own history (device_events), with the agent as actor.
+const NOT_AUDITED = new Set(['heartbeat', 'reportInventory']);
 
 /** The node type a mutation returns on success, when it returns a node itself (a plan, a user...). */
 function successNodeType(info: GraphQLResolveInfo): string | null {

@@ -1,6 +1,7 @@
 import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
-import { changesOf } from './subscriptions.ts';
+import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor } from './changes.ts';
+import type { LiveEvent } from '../live/events.ts';
 import { assignDevice, attachDevice, detachDevice, releaseDevice } from '../domain/devices.ts';
 import type { DeviceRow } from '../domain/device-store.ts';
 import type { OperationRow } from '../domain/operations.ts';
@@ -158,23 +159,33 @@ builder.mutationFields((t) => ({
   }),
 }));
 
+const DeviceChange = builder.objectRef<LiveEvent<'device:changed'>>('DeviceChange').implement({
+  description: 'A device as it is after a committed change.',
+  fields: (t) => ({
+    cursor: t.string({ description: CURSOR_DESCRIPTION, resolve: (change) => formatCursor(change.seq) }),
+    device: t.field({ type: Device, description: 'The device now.', resolve: (change) => change.row }),
+  }),
+});
+
 builder.subscriptionFields((t) => ({
   deviceChanged: t.field({
-    type: Device,
+    type: DeviceChange,
     description: 'A device changed status or description. Filter by host, by VM (held before or after), or neither.',
     args: {
       hostId: t.arg.id({ required: false, description: 'Only devices of this host.' }),
       vmId: t.arg.id({ required: false, description: 'Only devices this VM held before or holds after the change.' }),
+      after: t.arg.string({ required: false, description: AFTER_DESCRIPTION }),
     },
     subscribe: (_root, args, ctx) => {
       const hostId = args.hostId ? idOf('Host', String(args.hostId)) : null;
       const vmId = args.vmId ? idOf('VM', String(args.vmId)) : null;
-      return changesOf(
-        ctx,
-        'device:changed',
-        (event) => (hostId === null || event.hostId === hostId) && (vmId === null || event.vmIds.includes(vmId)),
-      );
+      return ctx.live.watch({
+        topic: 'device:changed',
+        scope: vmId ? `vm:${vmId}` : hostId ? `host:${hostId}` : null,
+        keep: (change) => hostId === null || change.hostId === hostId,
+        after: args.after,
+      });
     },
-    resolve: async (event, _args, ctx) => (await ctx.db.query.devices.findFirst({ where: { id: event.id } }))!,
+    resolve: changeOf,
   }),
 }));

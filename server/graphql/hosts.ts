@@ -1,8 +1,11 @@
 import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
-import { changesOf } from './subscriptions.ts';
+import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor } from './changes.ts';
+import type { LiveEvent } from '../live/events.ts';
 import { NotFoundError, ValidationError } from '../domain/errors.ts';
-import { createCluster, enrollHost, heartbeat, reportInventory, rotateHostToken, type HostRow } from '../domain/hosts.ts';
+import { createCluster, enrollHost, rotateHostToken, type HostRow } from '../domain/hosts.ts';
+import { reportInventory } from '../domain/inventory.ts';
+import { heartbeat } from '../domain/heartbeats.ts';
 import type { Context } from '../context.ts';
 import { DeviceKindEnum } from './devices.ts';
 
@@ -169,10 +172,11 @@ const ReportedVmInput = builder.inputType('ReportedVmInput', {
 builder.mutationFields((t) => ({
   heartbeat: t.field({
     type: Host,
-    description: 'Agent: I am alive. Keeps the host ONLINE.',
+    description:
+      'Agent: I am alive. Keeps the host ONLINE. Answered at once with the host as this connection knows it; the server writes heartbeats in batches (PASSTHRU_HEARTBEAT_FLUSH_SECONDS).',
     ...AGENT_ONLY,
     errors: { types: [NotFoundError] },
-    resolve: (_root, _args, ctx) => heartbeat(ctx.services, agentHost(ctx).id),
+    resolve: (_root, _args, ctx) => heartbeat(ctx.heartbeats, agentHost(ctx)),
   }),
   reportInventory: t.fieldWithInput({
     type: Host,
@@ -188,9 +192,10 @@ builder.mutationFields((t) => ({
     },
     ...AGENT_ONLY,
     errors: { types: [ValidationError, NotFoundError] },
-    resolve: (_root, { input }, ctx) => {
+    resolve: async (_root, { input }, ctx) => {
       const host = agentHost(ctx);
-      return reportInventory(
+      // A report is also a heartbeat: its last_seen_at is written with the next batch.
+      return heartbeat(ctx.heartbeats, await reportInventory(
         ctx.services,
         host.id,
         input.facts,
@@ -207,20 +212,31 @@ builder.mutationFields((t) => ({
           driver: d.driver ?? null,
         })),
         input.vms ?? null,
-      );
+      ));
     },
   }),
 }));
 
+const HostChange = builder.objectRef<LiveEvent<'host:changed'>>('HostChange').implement({
+  description: 'A host as it is after a committed change.',
+  fields: (t) => ({
+    cursor: t.string({ description: CURSOR_DESCRIPTION, resolve: (change) => formatCursor(change.seq) }),
+    host: t.field({ type: Host, description: 'The host now.', resolve: (change) => change.row }),
+  }),
+});
+
 builder.subscriptionFields((t) => ({
   hostChanged: t.field({
-    type: Host,
+    type: HostChange,
     description: 'A host changed: status, facts or inventory.',
-    args: { hostId: t.arg.id({ required: false, description: 'Only this host.' }) },
+    args: {
+      hostId: t.arg.id({ required: false, description: 'Only this host.' }),
+      after: t.arg.string({ required: false, description: AFTER_DESCRIPTION }),
+    },
     subscribe: (_root, args, ctx) => {
       const only = args.hostId ? idOf('Host', String(args.hostId)) : null;
-      return changesOf(ctx, 'host:changed', (event) => only === null || event.id === only);
+      return ctx.live.watch({ topic: 'host:changed', scope: only ? `host:${only}` : null, after: args.after });
     },
-    resolve: async (event, _args, ctx) => (await ctx.db.query.hosts.findFirst({ where: { id: event.id } }))!,
+    resolve: changeOf,
   }),
 }));

@@ -1,6 +1,7 @@
 import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
-import { changesOf } from './subscriptions.ts';
+import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor } from './changes.ts';
+import type { LiveEvent } from '../live/events.ts';
 import { AGENT_ONLY, agentHost } from './hosts.ts';
 import { completeOperation, markOperationRunning, unfinishedOperations } from '../domain/operations.ts';
 import { NotFoundError, OperationFinishedError, ValidationError } from '../domain/errors.ts';
@@ -113,24 +114,34 @@ builder.mutationFields((t) => ({
   }),
 }));
 
+const OperationChange = builder.objectRef<LiveEvent<'operation:changed'>>('OperationChange').implement({
+  description: 'An operation as it is after a committed change.',
+  fields: (t) => ({
+    cursor: t.string({ description: CURSOR_DESCRIPTION, resolve: (change) => formatCursor(change.seq) }),
+    operation: t.field({ type: Operation, description: 'The operation now.', resolve: (change) => change.row }),
+  }),
+});
+
 builder.subscriptionFields((t) => ({
   operationChanged: t.field({
-    type: Operation,
+    type: OperationChange,
     description: 'An operation was queued, started or finished.',
     args: {
       hostId: t.arg.id({ required: false, description: 'Only operations of this host.' }),
       vmId: t.arg.id({ required: false, description: 'Only operations concerning this VM.' }),
+      after: t.arg.string({ required: false, description: AFTER_DESCRIPTION }),
     },
     subscribe: (_root, args, ctx) => {
       const hostId = args.hostId ? idOf('Host', String(args.hostId)) : null;
       const vmId = args.vmId ? idOf('VM', String(args.vmId)) : null;
-      return changesOf(
-        ctx,
-        'operation:changed',
-        (event) => (hostId === null || event.hostId === hostId) && (vmId === null || event.vmId === vmId),
-      );
+      return ctx.live.watch({
+        topic: 'operation:changed',
+        scope: vmId ? `vm:${vmId}` : hostId ? `host:${hostId}` : null,
+        keep: (change) => hostId === null || change.hostId === hostId,
+        after: args.after,
+      });
     },
-    resolve: async (event, _args, ctx) => (await ctx.db.query.operations.findFirst({ where: { id: event.id } }))!,
+    resolve: changeOf,
   }),
   agentOperations: t.field({
     type: Operation,
@@ -139,29 +150,28 @@ builder.subscriptionFields((t) => ({
     ...AGENT_ONLY,
     subscribe: async function* (_root, _args, ctx) {
       const host = agentHost(ctx);
-      const live = changesOf(ctx, 'operation:changed', (event) => event.hostId === host.id && event.status === 'PENDING')[
-        Symbol.asyncIterator
-      ]();
       // Start listening before reading the backlog, so an operation queued in between is not lost.
+      const live = ctx.live.watch({ topic: 'operation:changed', scope: `host:${host.id}`, keep: (change) => change.status === 'PENDING' });
       let next = live.next();
       const delivered = new Set<string>();
       try {
         for (const operation of await unfinishedOperations(ctx.db, host.id)) {
           delivered.add(operation.id);
-          yield { id: operation.id };
+          yield operation;
         }
         for (;;) {
           const result = await next;
           if (result.done) return;
           next = live.next();
-          if (delivered.has(result.value.id)) continue;
-          delivered.add(result.value.id);
-          yield { id: result.value.id };
+          const change = changeOf(result.value);
+          if (delivered.has(change.row.id)) continue;
+          delivered.add(change.row.id);
+          yield change.row;
         }
       } finally {
         await live.return?.();
       }
     },
-    resolve: async (event, _args, ctx) => (await ctx.db.query.operations.findFirst({ where: { id: event.id } }))!,
+    resolve: (operation) => operation,
   }),
 }));

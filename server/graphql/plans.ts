@@ -3,7 +3,8 @@ import { ne } from 'drizzle-orm';
 import { vms } from '../db/schema/index.ts';
 import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
-import { changesOf } from './subscriptions.ts';
+import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor } from './changes.ts';
+import type { LiveEvent } from '../live/events.ts';
 import { ADMIN_ONLY } from './hosts.ts';
 import { createServicePlan, deleteServicePlan, updateServicePlan } from '../domain/plans.ts';
 import type { PlanRow } from '../domain/vms.ts';
@@ -52,17 +53,12 @@ const DeleteServicePlanSuccess = builder.objectRef<PlanRow>('DeleteServicePlanSu
   }),
 });
 
-
-const ServicePlanChange = builder.objectRef<{ id: string }>('ServicePlanChange').implement({
+const ServicePlanChange = builder.objectRef<LiveEvent<'plan:changed'>>('ServicePlanChange').implement({
   description: 'A service plan was created, changed or deleted.',
   fields: (t) => ({
-    planId: t.id({ description: 'Global ID of the plan.', resolve: (c) => encodeGlobalID('ServicePlan', c.id) }),
-    plan: t.drizzleField({
-      type: 'servicePlans',
-      nullable: true,
-      description: 'The plan as it is now; null once deleted.',
-      resolve: (query, c, _args, ctx) => ctx.db.query.servicePlans.findFirst(query({ where: { id: c.id } })),
-    }),
+    cursor: t.string({ description: CURSOR_DESCRIPTION, resolve: (change) => formatCursor(change.seq) }),
+    planId: t.id({ description: 'Global ID of the plan.', resolve: (change) => encodeGlobalID('ServicePlan', change.payload.id) }),
+    plan: t.field({ type: ServicePlan, nullable: true, description: 'The plan as it is now; null once deleted.', resolve: (change) => change.row }),
   }),
 });
 
@@ -70,8 +66,9 @@ builder.subscriptionFields((t) => ({
   servicePlanChanged: t.field({
     type: ServicePlanChange,
     description: 'A service plan was created, changed or deleted.',
-    subscribe: (_root, _args, ctx) => changesOf(ctx, 'plan:changed', () => true),
-    resolve: (event) => event,
+    args: { after: t.arg.string({ required: false, description: AFTER_DESCRIPTION }) },
+    subscribe: (_root, args, ctx) => ctx.live.watch({ topic: 'plan:changed', scope: null, after: args.after }),
+    resolve: changeOf,
   }),
 }));
 

@@ -8,6 +8,7 @@ import './plans.ts';
 import './pool.ts';
 import './auth.ts';
 import './audit.ts';
+import './changes.ts';
 import { builder } from './builder.ts';
 
 /** A fresh schema object: each app wraps its own resolvers (audit trail), so they are not shared. */

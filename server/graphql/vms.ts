@@ -1,6 +1,7 @@
 import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
-import { changesOf } from './subscriptions.ts';
+import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor } from './changes.ts';
+import type { LiveEvent } from '../live/events.ts';
 import { Device } from './devices.ts';
 import { Operation } from './operations.ts';
 import { deleteVm, provisionVm, startVm, stopVm, type Scope, type VmRow } from '../domain/vms.ts';
@@ -132,19 +133,33 @@ builder.mutationFields((t) => ({
   }),
 }));
 
+const VmChange = builder.objectRef<LiveEvent<'vm:changed'>>('VmChange').implement({
+  description: 'A VM as it is after a committed change.',
+  fields: (t) => ({
+    cursor: t.string({ description: CURSOR_DESCRIPTION, resolve: (change) => formatCursor(change.seq) }),
+    vm: t.field({ type: Vm, description: 'The VM now.', resolve: (change) => change.row }),
+  }),
+});
+
 builder.subscriptionFields((t) => ({
   vmChanged: t.field({
-    type: Vm,
+    type: VmChange,
     description: 'A VM changed status.',
     args: {
       hostId: t.arg.id({ required: false, description: 'Only VMs on this host.' }),
       vmId: t.arg.id({ required: false, description: 'Only this VM.' }),
+      after: t.arg.string({ required: false, description: AFTER_DESCRIPTION }),
     },
     subscribe: (_root, args, ctx) => {
       const hostId = args.hostId ? idOf('Host', String(args.hostId)) : null;
       const vmId = args.vmId ? idOf('VM', String(args.vmId)) : null;
-      return changesOf(ctx, 'vm:changed', (event) => (hostId === null || event.hostId === hostId) && (vmId === null || event.id === vmId));
+      return ctx.live.watch({
+        topic: 'vm:changed',
+        scope: vmId ? `vm:${vmId}` : hostId ? `host:${hostId}` : null,
+        keep: (change) => hostId === null || change.hostId === hostId,
+        after: args.after,
+      });
     },
-    resolve: async (event, _args, ctx) => (await ctx.db.query.vms.findFirst({ where: { id: event.id } }))!,
+    resolve: changeOf,
   }),
 }));

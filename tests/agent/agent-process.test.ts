@@ -157,19 +157,19 @@ describe('a sim agent process', () => {
   it('a device pulled from the host becomes MISSING, and ATTACHED again when plugged back', async () => {
     const { hostId, agent } = await startAgent('e2e-hotplug', GPU_NODE, { args: ['--sim-control', '0'] });
     await waitForInventory(hostId, 11);
-    const changes = server.client.subscribe<{ deviceChanged: { address: string; status: string } }>(
-      `subscription($hostId: ID) { deviceChanged(hostId: $hostId) { address status } }`,
+    const changes = server.client.subscribe<{ deviceChanged: { device: { address: string; status: string } } }>(
+      `subscription($hostId: ID) { deviceChanged(hostId: $hostId) { device { address status } } }`,
       { hostId },
     );
     try {
       // Let the subscription reach the server before anything changes.
       await new Promise((resolve) => setTimeout(resolve, 200));
       await agent.control('/devices/remove', { address: '1-2' });
-      await changes.next((event) => event.data?.deviceChanged.address === '1-2' && event.data.deviceChanged.status === 'MISSING', 30_000);
+      await changes.next((event) => event.data?.deviceChanged.device.address === '1-2' && event.data.deviceChanged.device.status === 'MISSING', 30_000);
       expect((await deviceAt(server.client, hostId, '1-2')).status).toBe('MISSING');
 
       await agent.control('/devices/plug', { address: '1-2' });
-      await changes.next((event) => event.data?.deviceChanged.address === '1-2' && event.data.deviceChanged.status === 'ATTACHED', 30_000);
+      await changes.next((event) => event.data?.deviceChanged.device.address === '1-2' && event.data.deviceChanged.device.status === 'ATTACHED', 30_000);
     } finally {
       changes.close();
     }

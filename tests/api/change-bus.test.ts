@@ -20,11 +20,9 @@ describe('change announcements', () => {
   it('a rolled-back change is never announced; a committed one is', async () => {
     const seed = new Seed(server.client, server.url);
     const { hostId, agent } = await seed.host(await seed.cluster(), 'bus-host', fakeHardware({ usb: 1 }));
-    const watch = server.client.subscribe(`subscription { hostChanged { name } }`);
-    await eventually(async () => {
-      await agent.reportInventory();
-      return watch.events.length > 0;
-    });
+    // From the head of the log: the stream misses nothing committed after it, however late it starts.
+    const { changeCursor } = await server.client.data(`{ changeCursor }`);
+    const watch = server.client.subscribe(`subscription($after: String) { hostChanged(after: $after) { host { name } } }`, { after: changeCursor });
     const id = Buffer.from(hostId, 'base64').toString().split(':')[1]!;
 
     await expect(
@@ -38,9 +36,9 @@ describe('change announcements', () => {
       await tx.update(hosts).set({ name: 'renamed' }).where(eq(hosts.id, id));
       changes.host({ id });
     });
-    await watch.next((e) => e.data?.hostChanged.name === 'renamed');
-    // Notifications arrive in commit order, so an announced rollback would have come first.
-    expect(watch.events.map((e) => e.data?.hostChanged.name)).not.toContain('renamed-then-rolled-back');
+    await watch.next((e) => e.data?.hostChanged.host.name === 'renamed');
+    // Changes are delivered in commit order, so an announced rollback would have come first.
+    expect(watch.events.map((e) => e.data?.hostChanged.host.name)).not.toContain('renamed-then-rolled-back');
     watch.close();
     await agent.disconnect();
   });
@@ -108,17 +106,17 @@ describe.skipIf(!process.env.DATABASE_URL)('two server processes on one PostgreS
     const { hostId, agent } = await seedViaChild.host(await seedViaChild.cluster(), 'shared-host', fakeHardware({ usb: 1 }));
     const [usb] = await seedViaChild.devices(hostId);
 
-    const watchHere = inProcess.client.subscribe(`subscription { deviceChanged { id status } }`);
-    const watchThere = childClient.subscribe(`subscription { deviceChanged { id status } }`);
+    const watchHere = inProcess.client.subscribe(`subscription { deviceChanged { device { id status } } }`);
+    const watchThere = childClient.subscribe(`subscription { deviceChanged { device { id status } } }`);
     await new Promise((resolve) => setTimeout(resolve, 300));
 
     // A change made through the child process...
     await childClient.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb!.id });
     // ...is seen by this process's subscriber, through to its completion by the agent.
-    await watchHere.next((e) => e.data?.deviceChanged.id === usb!.id && e.data.deviceChanged.status === 'DETACHED');
+    await watchHere.next((e) => e.data?.deviceChanged.device.id === usb!.id && e.data.deviceChanged.device.status === 'DETACHED');
 
     await inProcess.client.data(`mutation($id: ID!) { attachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb!.id });
-    await watchThere.next((e) => e.data?.deviceChanged.id === usb!.id && e.data.deviceChanged.status === 'ATTACHED');
+    await watchThere.next((e) => e.data?.deviceChanged.device.id === usb!.id && e.data.deviceChanged.device.status === 'ATTACHED');
     watchHere.close();
     watchThere.close();
     await agent.disconnect();

@@ -27,7 +27,7 @@ describe('production configuration', () => {
   });
 
   it('caps the subscriptions one connection may hold', async () => {
-    const streams = Array.from({ length: 4 }, () => server.client.subscribe(`subscription { hostChanged { id } }`));
+    const streams = Array.from({ length: 4 }, () => server.client.subscribe(`subscription { hostChanged { host { id } } }`));
     const refused = await streams[3]!.next((e) => Boolean(e.errors));
     expect(refused.errors![0]!.message).toMatch(/At most 3 subscriptions per connection/);
     for (const stream of streams.slice(0, 3)) expect(stream.events).toEqual([]);

@@ -275,12 +275,12 @@ describe('who may read', () => {
 });
 
 describe('subscriptions', () => {
-  const USER_SUBSCRIPTIONS = ['deviceChanged { id }', 'hostChanged { id }', 'vmChanged { id }', 'operationChanged { id }', 'auditLogged { id }'];
+  const USER_SUBSCRIPTIONS = ['deviceChanged { device { id } }', 'hostChanged { host { id } }', 'vmChanged { vm { id } }', 'operationChanged { operation { id } }', 'auditLogged { entry { id } }'];
 
   it('a socket without credentials is closed 4401; a revoked or expired token 4403', async () => {
     for (const [who, code] of [['anonymous', 4401], ['revoked', 4403], ['expired', 4403]] as const) {
       const client = new TestClient(url, clients[who].token);
-      const stream = client.subscribe(`subscription { hostChanged { id } }`);
+      const stream = client.subscribe(`subscription { hostChanged { host { id } } }`);
       await expect(stream.next(() => false, 5000)).rejects.toThrow(/ended/);
       expect(client.closes[0]?.code, who).toBe(code);
       await client.close();
@@ -308,7 +308,7 @@ describe('subscriptions', () => {
   it('revoking a token ends its live subscriptions at once', async () => {
     const { createApiToken } = await admin.data(`mutation { createApiToken(input: { name: "watcher", role: VIEWER }) { ... on CreateApiTokenSuccess { token apiToken { id } } } }`);
     const watcher = new TestClient(url, createApiToken.token);
-    const stream = watcher.subscribe(`subscription { deviceChanged { id } }`);
+    const stream = watcher.subscribe(`subscription { deviceChanged { device { id } } }`);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(stream.ended).toBe(false);
     await admin.data(`mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`, { id: createApiToken.apiToken.id });
@@ -343,7 +343,7 @@ describe('sign-in', () => {
     expect(cookie).toMatch(/^passthru_session=pth_session_[\w-]+; Path=\/; Expires=.*; HttpOnly; SameSite=Strict$/);
     const session = new TestClient(url, null, cookie!.split(';')[0]!);
     expect((await session.data(`{ me { username } }`)).me.username).toBe('viewer');
-    const stream = session.subscribe(`subscription { hostChanged { id } }`);
+    const stream = session.subscribe(`subscription { hostChanged { host { id } } }`);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(stream.ended).toBe(false);
 

@@ -23,13 +23,13 @@ describe('the seed flow over HTTP and graphql-ws', () => {
     const usb = (await seed.devices(hostId)).find((d) => d.kind === 'USB')!;
     expect(usb.status).toBe('ATTACHED');
 
-    const watcher = server.client.subscribe(`subscription($hostId: ID) { deviceChanged(hostId: $hostId) { id status vm { name } } }`, { hostId });
+    const watcher = server.client.subscribe(`subscription($hostId: ID) { deviceChanged(hostId: $hostId) { device { id status vm { name } } } }`, { hostId });
     await new Promise((resolve) => setTimeout(resolve, 200)); // let the subscription register
 
     const detached = await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { ${DEVICE_RESULT} } }`, { id: usb.id });
     expect(detached.detachDevice.__typename).toBe('DeviceOperationSuccess');
     expect(detached.detachDevice.devices.map((d: { id: string }) => d.id)).toEqual([usb.id]);
-    await watcher.next((e) => e.data?.deviceChanged.status === 'DETACHED');
+    await watcher.next((e) => e.data?.deviceChanged.device.status === 'DETACHED');
 
     const { provisionVm } = await server.client.data(
       `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id status host { id } } } ... on Error { message } } }`,
@@ -45,20 +45,20 @@ describe('the seed flow over HTTP and graphql-ws', () => {
     );
     // The agent may already have finished by the time the payload resolves; the stream below sees every step.
     expect(['ASSIGNING', 'ASSIGNED']).toContain(assigned.assignDevice.devices[0].status);
-    await watcher.next((e) => e.data?.deviceChanged.status === 'ASSIGNED' && e.data.deviceChanged.vm?.name === 'vm-1');
+    await watcher.next((e) => e.data?.deviceChanged.device.status === 'ASSIGNED' && e.data.deviceChanged.device.vm?.name === 'vm-1');
     const { vm } = await server.client.data(`query($id: ID!) { vm(id: $id) { devices { id status } } }`, { id: vmId });
     expect(vm.devices).toEqual([{ id: usb.id, status: 'ASSIGNED' }]);
 
     await server.client.data(`mutation($id: ID!) { releaseDevice(input: { deviceId: $id }) { ${DEVICE_RESULT} } }`, { id: usb.id });
-    await watcher.next((e) => e.data?.deviceChanged.status === 'DETACHED' && e.data.deviceChanged.vm === null && watcher.events.indexOf(e) > 2);
+    await watcher.next((e) => e.data?.deviceChanged.device.status === 'DETACHED' && e.data.deviceChanged.device.vm === null && watcher.events.indexOf(e) > 2);
 
     await server.client.data(`mutation($id: ID!) { attachDevice(input: { deviceId: $id }) { ${DEVICE_RESULT} } }`, { id: usb.id });
-    await watcher.next((e) => e.data?.deviceChanged.status === 'ATTACHED');
+    await watcher.next((e) => e.data?.deviceChanged.device.status === 'ATTACHED');
 
     // Each event carries the device as it is when delivered, so a fast agent can fold an
     // in-flight step into the next; what arrives is always in order and ends each step settled.
     const FULL = ['DETACHING', 'DETACHED', 'ASSIGNING', 'ASSIGNED', 'RELEASING', 'DETACHED', 'ATTACHING', 'ATTACHED'];
-    const seen = watcher.events.map((e) => e.data?.deviceChanged.status as string).filter((status, i, all) => status !== all[i - 1]);
+    const seen = watcher.events.map((e) => e.data?.deviceChanged.device.status as string).filter((status, i, all) => status !== all[i - 1]);
     let cursor = 0;
     for (const status of seen) {
       cursor = FULL.indexOf(status, cursor) + 1;

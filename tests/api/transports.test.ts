@@ -14,7 +14,7 @@ describe('transports', () => {
     const response = await fetch(`${server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${server.client.token}` },
-      body: JSON.stringify({ query: 'subscription { operationChanged { type status } }' }),
+      body: JSON.stringify({ query: 'subscription { operationChanged { operation { type status } } }' }),
       signal: abort.signal,
     });
     expect(response.headers.get('content-type')).toMatch(/text\/event-stream/);
@@ -34,7 +34,7 @@ describe('transports', () => {
       if (chunk.done) break;
       text += new TextDecoder().decode(chunk.value);
     }
-    expect(text).toMatch(/data: \{"data":\{"operationChanged":\{"type":"DETACH","status":"[A-Z]+"\}\}\}/);
+    expect(text).toMatch(/data: \{"data":\{"operationChanged":\{"operation":\{"type":"DETACH","status":"[A-Z]+"\}\}\}\}/);
     abort.abort();
     await agent.disconnect();
   });

@@ -5,3 +5,4 @@ export * from './vms.ts';
 export * from './devices.ts';
 export * from './operations.ts';
 export * from './users.ts';
+export * from './changes.ts';

@@ -1,0 +1,79 @@
+import type { Database } from '../db/client.ts';
+import type { Logger } from '../logger.ts';
+import { changeLogHead, changesAfter } from './change-log.ts';
+import { loadEvents } from './events.ts';
+import type { LiveHub } from './hub.ts';
+
+/** Changes read from the log per statement; a longer backlog is read in several batches. */
+const BATCH = 500;
+
+/**
+ * Reads the change log into this process's hub. NOTIFY only says "there is news"; the feed
+ * reads everything after the last sequence it has seen, so a change committed while LISTEN
+ * was down (a database restart, a network blip) is read when LISTEN comes back, or at the
+ * next poll, whichever is first. Wake-ups that arrive during a read coalesce into one more read.
+ */
+export class ChangeFeed {
+  #reading: Promise<void> | null = null;
+  #again = false;
+  #poll: NodeJS.Timeout | undefined;
+  #unlisten: (() => Promise<void>) | null = null;
+  #failing = false;
+
+  constructor(
+    private readonly database: Database,
+    private readonly hub: LiveHub,
+    private readonly logger: Logger,
+    private readonly pollMs: number,
+  ) {}
+
+  /** Starts at the head of the log: a new process announces only what commits from now on. */
+  async start() {
+    this.hub.lastSeq = await changeLogHead(this.database.feedDb);
+    this.#unlisten = await this.database.listen(
+      () => this.wake(),
+      () => this.wake(),
+    );
+    this.#poll = setInterval(() => this.wake(), this.pollMs);
+  }
+
+  async stop() {
+    clearInterval(this.#poll);
+    await this.#unlisten?.();
+    await this.#reading;
+  }
+
+  /** Reads what is new now (tests and the poll call it too). */
+  wake(): Promise<void> {
+    if (this.#reading) {
+      this.#again = true;
+      return this.#reading;
+    }
+    this.#reading = this.#drain().finally(() => {
+      this.#reading = null;
+    });
+    return this.#reading;
+  }
+
+  async #drain() {
+    do {
+      this.#again = false;
+      try {
+        const changes = await changesAfter(this.database.feedDb, this.hub.lastSeq, BATCH);
+        const last = changes.at(-1);
+        if (last) {
+          const events = await loadEvents(this.database.feedDb, changes);
+          this.hub.publish(events, last.seq);
+          if (changes.length === BATCH) this.#again = true;
+        }
+        if (this.#failing) this.logger.info('change log readable again; caught up');
+        this.#failing = false;
+      } catch (error) {
+        // The database is away; the next wake-up (LISTEN coming back, or the poll) retries from the same sequence.
+        if (!this.#failing) this.logger.warn({ err: error }, 'change log unreadable; retrying');
+        this.#failing = true;
+        return;
+      }
+    } while (this.#again);
+  }
+}

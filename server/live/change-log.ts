@@ -1,0 +1,86 @@
+import { and, asc, desc, eq, gt, lt, lte, max, sql } from 'drizzle-orm';
+import type { Db, Queryable, Tx } from '../db/client.ts';
+import { NOTIFY_CHANNEL } from '../db/client.ts';
+import { changeLog, changeLogHorizon } from '../db/schema/index.ts';
+import type { ChangeMessage, Topic } from '../pubsub.ts';
+
+/** Any constant will do: it names the lock that puts log sequences in commit order. */
+const CHANGE_LOG_LOCK = 7_461_223_901;
+
+export interface LoggedChange {
+  seq: number;
+  message: ChangeMessage;
+}
+
+/**
+ * Appends a transaction's changes to the log and wakes every listening process, in one
+ * statement. The transaction-scoped advisory lock is held until commit, so sequences are
+ * handed out in commit order: a reader that has seen N can never later find a smaller one
+ * committing. Only the short tail of writing transactions is serialised.
+ */
+export async function appendToChangeLog(tx: Tx, messages: readonly ChangeMessage[]) {
+  if (messages.length === 0) return;
+  await tx.execute(sql`
+    with ordered as (select pg_advisory_xact_lock(${CHANGE_LOG_LOCK})),
+    logged as (
+      insert into ${changeLog} (topic, payload)
+      select entry.topic, entry.payload
+      from ordered, rows from (jsonb_to_recordset(${JSON.stringify(messages)}::jsonb) as (topic text, payload jsonb)) with ordinality as entry(topic, payload, n)
+      order by entry.n
+    )
+    select pg_notify(${NOTIFY_CHANNEL}, '')`);
+}
+
+function logged(row: { seq: number; topic: string; payload: unknown }): LoggedChange {
+  // Rows are written only by appendToChangeLog from a ChangeMessage.
+  return { seq: row.seq, message: { topic: row.topic, payload: row.payload } as ChangeMessage };
+}
+
+/** The sequence of the newest logged change (0 for an empty log). */
+export async function changeLogHead(db: Queryable): Promise<number> {
+  const [newest] = await db.select({ seq: changeLog.seq }).from(changeLog).orderBy(desc(changeLog.seq)).limit(1);
+  if (newest) return newest.seq;
+  const [horizon] = await db.select({ prunedThrough: changeLogHorizon.prunedThrough }).from(changeLogHorizon);
+  return horizon?.prunedThrough ?? 0;
+}
+
+/** Changes after `seq`, oldest first, at most `limit`. */
+export async function changesAfter(db: Queryable, seq: number, limit: number): Promise<LoggedChange[]> {
+  const rows = await db.select().from(changeLog).where(gt(changeLog.seq, seq)).orderBy(asc(changeLog.seq)).limit(limit);
+  return rows.map(logged);
+}
+
+/** The newest change of each entity of `topic` in (after, through], oldest first: what a resuming subscriber replays. */
+export async function latestChangesPerEntity(db: Queryable, topic: Topic, after: number, through: number): Promise<LoggedChange[]> {
+  const rows = await db
+    .selectDistinctOn([sql`${changeLog.payload}->>'id'`], { seq: changeLog.seq, topic: changeLog.topic, payload: changeLog.payload })
+    .from(changeLog)
+    .where(and(eq(changeLog.topic, topic), gt(changeLog.seq, after), lte(changeLog.seq, through)))
+    .orderBy(sql`${changeLog.payload}->>'id'`, desc(changeLog.seq));
+  return rows.map(logged).sort((a, b) => a.seq - b.seq);
+}
+
+/** The newest sequence pruned from the log: a cursor before it can no longer be resumed. */
+export async function changeLogHorizonSeq(db: Queryable): Promise<number> {
+  const [horizon] = await db.select({ prunedThrough: changeLogHorizon.prunedThrough }).from(changeLogHorizon);
+  return horizon?.prunedThrough ?? 0;
+}
+
+export interface Retention {
+  maxAgeMs: number;
+  maxRows: number;
+}
+
+/** Deletes changes older than the retention or beyond its row count and moves the horizon past them; returns the new horizon, or 0 when nothing was pruned. */
+export async function pruneChangeLog(db: Db, retention: Retention, now = new Date()): Promise<number> {
+  const cutoff = new Date(now.getTime() - retention.maxAgeMs);
+  return db.transaction(async (tx) => {
+    const [aged] = await tx.select({ seq: max(changeLog.seq) }).from(changeLog).where(lt(changeLog.at, cutoff));
+    const head = await changeLogHead(tx);
+    const through = Math.max(aged?.seq ?? 0, head - retention.maxRows);
+    if (through <= (await changeLogHorizonSeq(tx))) return 0;
+    await tx.delete(changeLog).where(lte(changeLog.seq, through));
+    await tx.update(changeLogHorizon).set({ prunedThrough: through });
+    return through;
+  });
+}

@@ -1,0 +1,168 @@
+import type { IncomingMessage, Server } from 'node:http';
+import { GraphQLError, Kind, getOperationAST, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { CloseCode } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import type { YogaServerInstance } from 'graphql-yoga';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { Config } from './config.ts';
+import { createContext, type AppDeps, type Context, type Presented } from './context.ts';
+import type { Credential } from './domain/auth.ts';
+import type { LiveHub } from './live/hub.ts';
+import { SubscriptionMultiplexer, type Seat } from './live/multiplexer.ts';
+
+interface SocketState {
+  context: Context;
+  credential: Credential | null;
+  subscriptions: number;
+  expiry?: NodeJS.Timeout;
+}
+
+type Enveloped = ReturnType<YogaServerInstance<{ req?: IncomingMessage }, Context>['getEnveloped']>;
+
+/** What onSubscribe hands to the execute/subscribe hooks, as graphql-ws's rootValue. */
+interface Handoff {
+  execute: Enveloped['execute'];
+  subscribe: Enveloped['subscribe'];
+  context: Context;
+  /** Set when the subscription may share an execution: its group key and its socket seat. */
+  shared: { key: string; seat: Seat } | null;
+}
+
+function isHandoff(value: unknown): value is Handoff {
+  return typeof value === 'object' && value !== null && 'execute' in value && 'subscribe' in value && 'shared' in value;
+}
+
+/**
+ * Whether a subscription can join others: users only (agents are per host), and not while it
+ * resumes from a cursor, since a shared execution's earlier changes are gone for a late joiner.
+ */
+function isSharable(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined) {
+  const operation = getOperationAST(document, operationName);
+  if (operation?.operation !== 'subscription') return false;
+  return operation.selectionSet.selections.every((selection) => {
+    if (selection.kind !== Kind.FIELD) return true;
+    const after = selection.arguments?.find((argument) => argument.name.value === 'after')?.value;
+    if (!after || after.kind === Kind.NULL) return true;
+    return after.kind === Kind.VARIABLE && (variables?.[after.name.value] ?? null) === null;
+  });
+}
+
+function clientAddress(req: IncomingMessage | undefined) {
+  return req?.socket.remoteAddress ?? 'unknown';
+}
+
+/**
+ * graphql-ws on the API path: authenticated in connection_init, closed when its credential is
+ * revoked or expires, and user subscriptions multiplexed (server/live/multiplexer.ts).
+ */
+export function attachGraphqlWs(options: {
+  server: Server;
+  yoga: YogaServerInstance<{ req?: IncomingMessage }, Context>;
+  deps: AppDeps;
+  live: LiveHub;
+  config: Config;
+}) {
+  const { server, yoga, deps, live, config } = options;
+  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: config.maxBodyBytes });
+  const sockets = new Map<WebSocket, SocketState>();
+  const closeSocket = (socket: WebSocket, reason: string) => socket.close(CloseCode.Forbidden, reason);
+  const multiplexer = new SubscriptionMultiplexer(live, config.subscriberQueueLimit);
+
+  const subscribe = async (args: ExecutionArgs): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> => {
+    const handoff = args.rootValue;
+    if (!isHandoff(handoff)) return { errors: [new GraphQLError('Not connected')] };
+    if (!handoff.shared) return handoff.subscribe(args);
+    const { key, seat } = handoff.shared;
+    // The group's own context (a copy), so per-context loaders are the group's, with the tapped hub.
+    return multiplexer.join(key, seat, async (tapped) => handoff.subscribe({ ...args, contextValue: { ...handoff.context, live: tapped } }));
+  };
+
+  const handle = useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket }>(
+    {
+      onConnect: async (ctx) => {
+        const presented: Presented = {
+          authorization: ctx.connectionParams?.authorization,
+          cookieHeader: ctx.extra.request.headers.cookie,
+          clientAddress: clientAddress(ctx.extra.request),
+        };
+        const context = await createContext(deps, presented);
+        if (context.principal.kind === 'anonymous') {
+          // No credentials: 4401 Unauthorized; a bad or revoked one: 4403 Forbidden.
+          const code = context.principal.rejected ? CloseCode.Forbidden : CloseCode.Unauthorized;
+          ctx.extra.socket.close(code, context.principal.rejected ?? 'Sign in or send a token in connectionParams.authorization');
+          return false;
+        }
+        const credential = context.principal.credential;
+        const state: SocketState = { context, credential, subscriptions: 0 };
+        if (credential.expiresAt) {
+          const left = Math.max(credential.expiresAt.getTime() - Date.now(), 0);
+          state.expiry = setTimeout(() => closeSocket(ctx.extra.socket, 'Credential expired'), Math.min(left, 2 ** 31 - 1));
+        }
+        sockets.set(ctx.extra.socket, state);
+        return true;
+      },
+      onClose: (ctx) => {
+        clearTimeout(sockets.get(ctx.extra.socket)?.expiry);
+        sockets.delete(ctx.extra.socket);
+      },
+      onSubscribe: async (ctx, id, params) => {
+        const state = sockets.get(ctx.extra.socket);
+        if (!state) return [new GraphQLError('Not connected')];
+        if (state.subscriptions >= config.maxSubscriptionsPerSocket) {
+          return [new GraphQLError(`At most ${config.maxSubscriptionsPerSocket} subscriptions per connection`)];
+        }
+        const enveloped = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, params });
+        const document = enveloped.parse(params.query);
+        const errors = enveloped.validate(enveloped.schema, document);
+        if (errors.length) return errors;
+        state.subscriptions += 1;
+        const principal = state.context.principal;
+        // Users of one role see the same thing for the same document and variables.
+        const sharable = principal.kind === 'user' && isSharable(document, params.operationName, params.variables);
+        const handoff: Handoff = {
+          execute: enveloped.execute,
+          subscribe: enveloped.subscribe,
+          context: state.context,
+          shared: sharable
+            ? {
+                key: JSON.stringify([principal.role, principal.credential.kind, params.operationName ?? null, params.query, params.variables ?? null]),
+                seat: { socket: ctx.extra.socket, id },
+              }
+            : null,
+        };
+        return {
+          schema: enveloped.schema,
+          document,
+          operationName: params.operationName,
+          variableValues: params.variables,
+          contextValue: state.context,
+          rootValue: handoff,
+        };
+      },
+      onComplete: (ctx) => {
+        const state = sockets.get(ctx.extra.socket);
+        if (state) state.subscriptions -= 1;
+      },
+      execute: (args) => (isHandoff(args.rootValue) ? args.rootValue.execute(args) : { errors: [new GraphQLError('Not connected')] }),
+      subscribe,
+    },
+    wsServer,
+  );
+
+  // A revoked session or token, or a rotated host token, ends its live connections in every process.
+  const stopRevocations = live.on('credential:revoked', ({ payload: revoked }) => {
+    for (const [socket, state] of sockets) {
+      if (state.credential?.kind === revoked.kind && state.credential.id === revoked.id) closeSocket(socket, 'Credential revoked');
+    }
+  });
+
+  return {
+    multiplexer,
+    async dispose() {
+      stopRevocations();
+      for (const state of sockets.values()) clearTimeout(state.expiry);
+      await handle.dispose();
+      wsServer.close();
+    },
+  };
+}

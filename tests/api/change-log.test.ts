@@ -1,0 +1,172 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import postgres from 'postgres';
+import { eq } from 'drizzle-orm';
+import { devices } from '../../server/db/schema/index.ts';
+import { pruneChangeLog } from '../../server/live/change-log.ts';
+import { inTransaction } from '../../server/pubsub.ts';
+import { fakeHardware } from '../support/agent.ts';
+import { TestClient, eventually } from '../support/client.ts';
+import { Seed } from '../support/seed.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+const HOUR = 60 * 60 * 1000;
+const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1]!;
+
+type DeviceEvent = { deviceChanged: { cursor: string; device: { id: string; driver: string | null; host: { name: string } } } };
+const WATCH_DEVICES = `subscription($after: String) { deviceChanged(after: $after) { cursor device { id driver host { name } } } }`;
+
+describe('the change log', () => {
+  let server: TestServer;
+  let counting = false;
+  let statements = 0;
+  let hostId: string;
+  let deviceIds: string[];
+
+  beforeAll(async () => {
+    server = await startTestServer({
+      // Nothing on a timer while statements are counted: the feed reads only when notified.
+      config: { sweepIntervalMs: HOUR, changePollMs: HOUR, heartbeatFlushIntervalMs: HOUR, maxSubscriptionsPerSocket: 1000 },
+      onQuery: () => {
+        if (counting) statements++;
+      },
+    });
+    const seed = new Seed(server.client, server.url);
+    ({ hostId } = await seed.host(await seed.cluster(), 'log-host', fakeHardware({ usb: 3 })));
+    deviceIds = (await seed.devices(hostId)).map((device) => device.id);
+  });
+  afterAll(() => server.stop());
+
+  /** Changes a device's driver in one committed transaction, announced like any change. */
+  async function setDriver(deviceId: string, driver: string) {
+    await inTransaction(server.app.database.db, async (tx, changes) => {
+      await tx.update(devices).set({ driver }).where(eq(devices.id, rawId(deviceId)));
+      changes.device({ id: rawId(deviceId), hostId: rawId(hostId), vmIds: [] });
+    });
+  }
+
+  async function cursorNow(): Promise<string> {
+    return (await server.client.data(`{ changeCursor }`)).changeCursor;
+  }
+
+  it('statements per change do not grow with the number of subscribers', async () => {
+    // A socket each, as dashboards are: nothing is shared but what the server shares on purpose.
+    const clients = Array.from({ length: 200 }, () => new TestClient(server.url, server.client.token));
+    const watch = (client: TestClient) => client.subscribe<DeviceEvent>(`subscription { deviceChanged { cursor device { id driver host { name } } } }`);
+    const streams: ReturnType<typeof watch>[] = [];
+    let warmups = 0;
+    async function statementsForOneChange(subscribers: number, driver: string) {
+      while (streams.length < subscribers) streams.push(watch(clients[streams.length]!));
+      // Live subscriptions miss what precedes them: change until every stream has seen a change.
+      await eventually(async () => {
+        await setDriver(deviceIds[0]!, `warm-${++warmups}`);
+        return streams.every((stream) => stream.events.length > 0);
+      });
+      await Promise.all(streams.map((stream) => stream.next((e) => e.data?.deviceChanged.device.driver === `warm-${warmups}`)));
+      statements = 0;
+      counting = true;
+      await setDriver(deviceIds[0]!, driver);
+      await Promise.all(streams.map((stream) => stream.next((e) => e.data?.deviceChanged.device.driver === driver)));
+      counting = false;
+      return statements;
+    }
+    const withTen = await statementsForOneChange(10, 'ten');
+    const withTwoHundred = await statementsForOneChange(200, 'two-hundred');
+    expect(withTwoHundred).toBe(withTen);
+    // The write (lock-and-log included), the log read, the row load, and the host the selection asks for.
+    expect(withTen).toBeLessThanOrEqual(8);
+    for (const stream of streams) stream.close();
+    await Promise.all(clients.map((client) => client.close()));
+  });
+
+  it('cursors of one subscriber only increase, and each event shows the state it announces or a newer one', async () => {
+    const stream = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: await cursorNow() });
+    for (let round = 0; round < 10; round++) {
+      for (const id of deviceIds) await setDriver(id, `round-${round}`);
+    }
+    await stream.next((e) => e.data?.deviceChanged.device.id === deviceIds.at(-1) && e.data?.deviceChanged.device.driver === 'round-9');
+    const cursors = stream.events.map((e) => Number(e.data!.deviceChanged.cursor));
+    expect(cursors).toEqual([...cursors].sort((a, b) => a - b));
+    expect(new Set(cursors).size).toBe(cursors.length);
+    stream.close();
+  });
+
+  it('a subscriber resuming from a cursor gets the latest state of each entity changed since, once, then live changes', async () => {
+    const first = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: await cursorNow() });
+    await setDriver(deviceIds[0]!, 'seen');
+    const seen = await first.next((e) => e.data?.deviceChanged.device.driver === 'seen');
+    first.close();
+
+    // Missed while away: three changes of one device and one of another.
+    await setDriver(deviceIds[0]!, 'missed-1');
+    await setDriver(deviceIds[0]!, 'missed-2');
+    await setDriver(deviceIds[1]!, 'missed-other');
+    await setDriver(deviceIds[0]!, 'missed-3');
+
+    const resumed = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: seen.data!.deviceChanged.cursor });
+    await resumed.next((e) => e.data?.deviceChanged.device.driver === 'missed-3');
+    await setDriver(deviceIds[2]!, 'live');
+    await resumed.next((e) => e.data?.deviceChanged.device.driver === 'live');
+    expect(resumed.events.map((e) => [e.data?.deviceChanged.device.id, e.data?.deviceChanged.device.driver])).toEqual([
+      [deviceIds[1], 'missed-other'],
+      [deviceIds[0], 'missed-3'],
+      [deviceIds[2], 'live'],
+    ]);
+    resumed.close();
+  });
+
+  it('a cursor older than the retained change log is refused with CursorExpiredError', async () => {
+    const old = await cursorNow();
+    await setDriver(deviceIds[0]!, 'before-pruning');
+    await pruneChangeLog(server.app.database.db, { maxAgeMs: HOUR, maxRows: 0 });
+    const stream = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: old });
+    const refusal = await stream.next((e) => Boolean(e.errors?.length));
+    expect(refusal.errors?.[0]?.extensions?.code).toBe('CursorExpiredError');
+    await expect.poll(() => stream.ended).toBe(true);
+  });
+
+  it('a cursor that is not one is refused with a ValidationError', async () => {
+    const stream = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: 'yesterday' });
+    const refusal = await stream.next((e) => Boolean(e.errors?.length));
+    expect(refusal.errors?.[0]?.extensions?.code).toBe('ValidationError');
+  });
+
+  it('subscribers filtered by another host are not woken by this one', async () => {
+    const seed = new Seed(server.client, server.url);
+    const other = await seed.host(await seed.cluster(), 'other-host', fakeHardware({ usb: 1 }));
+    const after = await cursorNow();
+    const elsewhere = server.client.subscribe(`subscription($h: ID, $after: String) { deviceChanged(hostId: $h, after: $after) { cursor } }`, { h: other.hostId, after });
+    const here = server.client.subscribe(`subscription($h: ID, $after: String) { deviceChanged(hostId: $h, after: $after) { cursor } }`, { h: hostId, after });
+    await setDriver(deviceIds[0]!, 'scoped');
+    await here.next();
+    expect(elsewhere.events).toEqual([]);
+    elsewhere.close();
+    here.close();
+    await other.agent.disconnect();
+  });
+});
+
+// Needs a PostgreSQL server: CI's second pass sets DATABASE_URL.
+describe.skipIf(!process.env.DATABASE_URL)('the change log on a PostgreSQL server', () => {
+  it('changes committed while LISTEN is down reach subscribers once it is back', async () => {
+    // No poll: only LISTEN coming back can deliver the change.
+    const server = await startTestServer({ config: { changePollMs: HOUR } });
+    const seed = new Seed(server.client, server.url);
+    const { hostId, agent } = await seed.host(await seed.cluster(), 'listen-host', fakeHardware({ usb: 1 }));
+    const [device] = await seed.devices(hostId);
+    const { changeCursor } = await server.client.data(`{ changeCursor }`);
+    const stream = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: changeCursor });
+
+    const admin = postgres(server.database.databaseUrl!, { max: 1, onnotice: () => {} });
+    const killed = await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query ilike 'listen%'`;
+    await admin.end();
+    expect(killed.length).toBe(1);
+    await inTransaction(server.app.database.db, async (tx, changes) => {
+      await tx.update(devices).set({ driver: 'while-deaf' }).where(eq(devices.id, rawId(device!.id)));
+      changes.device({ id: rawId(device!.id), hostId: rawId(hostId), vmIds: [] });
+    });
+    await stream.next((e) => e.data?.deviceChanged.device.driver === 'while-deaf', 30_000);
+    stream.close();
+    await agent.disconnect();
+    await server.stop();
+  });
+});
