@@ -79,20 +79,24 @@ describe('agent protocol', () => {
   });
 
   it('a silent host goes OFFLINE and its next heartbeat brings it back, announced on hostChanged', async () => {
-    const quick = await startTestServer({ config: { heartbeatTimeoutMs: 600, sweepIntervalMs: 100 } });
+    const quick = await startTestServer({ config: { heartbeatTimeoutMs: 600, heartbeatFlushIntervalMs: 50, sweepIntervalMs: 100 } });
     try {
       const quickSeed = new Seed(quick.client, quick.url);
       const { hostId, agent } = await quickSeed.host(await quickSeed.cluster(), 'quiet-host', fakeHardware({ usb: 1 }));
-      const watch = quick.client.subscribe(`subscription($id: ID) { hostChanged(hostId: $id) { name status } }`, { id: hostId });
-      // An inventory report is always announced: once one arrives, the subscription is live.
+      const watch = quick.client.subscribe(`subscription($id: ID) { hostChanged(hostId: $id) { host { name status cpuCores } } }`, { id: hostId });
+      // A report that changes the host's facts is announced: once one arrives, the subscription is live.
+      let cpuCores = 64;
       await eventually(async () => {
-        await agent.reportInventory();
+        cpuCores += 1;
+        await agent.client.data(`mutation($input: ReportInventoryInput!) { reportInventory(input: $input) { __typename } }`, {
+          input: { facts: { cpuCores, memoryMb: 1024, iommuEnabled: true }, devices: agent.devices },
+        });
         return watch.events.length > 0;
       });
-      await watch.next((e) => e.data?.hostChanged.status === 'OFFLINE');
+      await watch.next((e) => e.data?.hostChanged.host.status === 'OFFLINE');
       expect((await quick.client.data(`query($id: ID!) { host(id: $id) { status } }`, { id: hostId })).host.status).toBe('OFFLINE');
       await agent.heartbeat();
-      await watch.next((e) => e.data?.hostChanged.status === 'ONLINE');
+      await watch.next((e) => e.data?.hostChanged.host.status === 'ONLINE');
       watch.close();
       await agent.disconnect();
     } finally {

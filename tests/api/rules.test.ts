@@ -140,6 +140,8 @@ describe('device rules', () => {
     const usb = devices.find((d) => d.kind === 'USB')!;
     await expectRefused('HostOfflineError', () => mutate('detachDevice', { deviceId: usb.id }), /is offline/);
     await agent.heartbeat();
+    // Heartbeats are written in batches: the host is ONLINE again within one flush interval.
+    await eventually(async () => (await server.client.data(`query($id: ID!) { host(id: $id) { status } }`, { id: hostId })).host.status === 'ONLINE');
     expect((await mutate('detachDevice', { deviceId: usb.id })).__typename).toBe('DeviceOperationSuccess');
   });
 

@@ -1,0 +1,88 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ChangeSet } from '../../server/pubsub.ts';
+import { fakeHardware } from '../support/agent.ts';
+import { Seed } from '../support/seed.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+let server: TestServer;
+let seed: Seed;
+let counting = false;
+let writes: string[] = [];
+
+beforeAll(async () => {
+  server = await startTestServer({
+    // No background sweeps or heartbeat flushes while writes are counted.
+    config: { sweepIntervalMs: 60 * 60 * 1000, heartbeatFlushIntervalMs: 60 * 60 * 1000 },
+    onQuery: (sql) => {
+      if (counting && /^\s*(update|insert|delete)\b/i.test(sql)) writes.push(sql);
+    },
+  });
+  seed = new Seed(server.client, server.url);
+});
+afterAll(() => server.stop());
+afterEach(() => vi.restoreAllMocks());
+
+/** Every change a transaction announces, by kind. */
+function watchAnnouncements() {
+  const announced: string[] = [];
+  for (const kind of ['host', 'device', 'vm', 'operation'] as const) {
+    vi.spyOn(ChangeSet.prototype, kind).mockImplementation(function (this: ChangeSet, change: { id: string }) {
+      announced.push(`${kind}:${change.id}`);
+    });
+  }
+  return announced;
+}
+
+async function countWrites(work: () => Promise<unknown>) {
+  writes = [];
+  counting = true;
+  try {
+    await work();
+  } finally {
+    counting = false;
+  }
+  return writes;
+}
+
+describe('inventory reports write only what changed', () => {
+  it('an unchanged inventory reported twice writes nothing the second time and announces nothing', async () => {
+    const { agent } = await seed.host(await seed.cluster(), 'steady-host', fakeHardware({ gpus: 2, usb: 2, nvme: 1 }));
+    agent.vms = [];
+    await agent.reportInventory();
+
+    const announced = watchAnnouncements();
+    expect(await countWrites(() => agent.reportInventory())).toEqual([]);
+    expect(announced).toEqual([]);
+    await agent.disconnect();
+  });
+
+  it('a report that changes one device writes and announces that device alone', async () => {
+    const { hostId, agent } = await seed.host(await seed.cluster(), 'one-change-host', fakeHardware({ gpus: 2, nvme: 1 }));
+    const nvme = (await seed.devices(hostId)).find((device) => device.kind === 'NVME')!;
+    agent.devices = agent.devices.map((device) => (device.kind === 'NVME' ? { ...device, productName: 'Renamed by a newer pci.ids' } : device));
+
+    const announced = watchAnnouncements();
+    const written = await countWrites(() => agent.reportInventory());
+    expect(written).toHaveLength(1);
+    expect(written[0]).toMatch(/^update "devices"/i);
+    expect(announced.map((change) => change.split(':')[0])).toEqual(['device']);
+    const { node } = await server.client.data(`query($id: ID!) { node(id: $id) { ... on Device { id productName } } }`, { id: nvme.id });
+    expect(node.productName).toBe('Renamed by a newer pci.ids');
+    await agent.disconnect();
+  });
+
+  it('a report with new host facts writes and announces the host, not its devices', async () => {
+    const { hostId, agent } = await seed.host(await seed.cluster(), 'facts-host', fakeHardware({ gpus: 1 }));
+    const announced = watchAnnouncements();
+    const written = await countWrites(() =>
+      agent.client.data(`mutation($input: ReportInventoryInput!) { reportInventory(input: $input) { __typename } }`, {
+        input: { facts: { cpuCores: 128, memoryMb: 512 * 1024, iommuEnabled: true }, devices: agent.devices },
+      }),
+    );
+    expect(written).toHaveLength(1);
+    expect(written[0]).toMatch(/^update "hosts"/i);
+    expect(announced.map((change) => change.split(':')[0])).toEqual(['host']);
+    expect((await server.client.data(`query($id: ID!) { host(id: $id) { cpuCores } }`, { id: hostId })).host.cpuCores).toBe(128);
+    await agent.disconnect();
+  });
+});
