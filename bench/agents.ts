@@ -20,6 +20,7 @@ import { SimBackend } from '../agent/backends/sim/index.ts';
 import { AgentClient } from '../agent/client.ts';
 import { createBenchDatabase, ownQuery, type BenchDatabase } from './support/database.ts';
 import { adminClient, enrollHosts } from './support/fleet.ts';
+import { cleanup, bounded, onCleanup, shutdownRaces } from './support/lifecycle.ts';
 import { flag, list, option } from './support/options.ts';
 import { cpuPercent, freePort, pinSelf, startServer, type Child } from './support/processes.ts';
 import { fmt, loadAverage, percentile, sleep, sortedCopy, table, waitFor } from './support/stats.ts';
@@ -32,14 +33,7 @@ const HEARTBEAT_MS = 10_000;
 const HEARTBEAT_TIMEOUT_S = 30;
 
 const limitMs = SIZES.reduce((sum, n) => sum + 120_000 + n * 150 + (STEADY_S + WATCH_S) * 1000 + 60_000, 0);
-const cleanups: (() => Promise<unknown>)[] = [];
-async function cleanup() {
-  for (const step of cleanups.splice(0).reverse()) await step().catch((error: Error) => console.error(`cleanup: ${error.message}`));
-}
-const watchdog = setTimeout(() => {
-  console.error(`agents: still running after ${Math.round(limitMs / 1000)} s; stopping`);
-  void cleanup().finally(() => process.exit(2));
-}, limitMs);
+const stopWatchdog = bounded('agents', limitMs);
 
 interface Result {
   agents: number;
@@ -76,12 +70,12 @@ async function offlineCount(database: BenchDatabase): Promise<number> {
 
 async function run(n: number, work: string): Promise<Result> {
   const database = await createBenchDatabase();
-  cleanups.push(() => database.drop());
+  onCleanup(() => database.drop());
   const port = await freePort();
   const profileDir = CPU_PROFILE ? join(work, `profile-${n}`) : undefined;
   const serverOptions = { port, core: 0, databaseUrl: database.url, dataDir: join(work, 'pglite'), logDir: work, cpuProfileDir: profileDir, env: { PASSTHRU_HEARTBEAT_TIMEOUT_SECONDS: String(HEARTBEAT_TIMEOUT_S) } };
   let server: Child = await startServer(serverOptions);
-  cleanups.push(() => server.stop('SIGINT'));
+  onCleanup(() => server.stop('SIGINT'));
   const admin = await adminClient(server.url);
 
   // Every transition to OFFLINE, seen from the database itself, however short-lived.
@@ -101,7 +95,10 @@ async function run(n: number, work: string): Promise<Result> {
   await admin.close();
 
   const logger = pino({ level: 'silent' });
-  const lastReport: number[] = new Array(n).fill(0);
+  const firstReport: number[] = new Array(n).fill(0);
+  /** First report after the server was killed: necessarily to the restarted server. */
+  const reReport: number[] = new Array(n).fill(0);
+  let killedAt = Infinity;
   const agents = hosts.map((host, i) => {
     const agent = new AgentClient({
       serverUrl: server.url,
@@ -110,10 +107,14 @@ async function run(n: number, work: string): Promise<Result> {
       logger,
       heartbeatIntervalMs: HEARTBEAT_MS,
     });
-    agent.on('inventory', () => (lastReport[i] = Date.now()));
+    agent.on('inventory', () => {
+      const at = Date.now();
+      firstReport[i] ||= at;
+      if (at > killedAt) reReport[i] ||= at;
+    });
     return agent;
   });
-  cleanups.push(() => Promise.all(agents.map((agent) => agent.stop({ graceMs: 0 }))));
+  onCleanup(() => Promise.all(agents.map((agent) => agent.stop({ graceMs: 0 }))));
 
   // Agents come up over ~10 s, as a fleet booting does, not all in one millisecond.
   started = Date.now();
@@ -122,7 +123,7 @@ async function run(n: number, work: string): Promise<Result> {
     for (const agent of agents.slice(i, i + perBatch)) agent.start();
     await sleep(500);
   }
-  await waitFor(() => lastReport.every((t) => t > 0), 120_000, 200);
+  await waitFor(() => firstReport.every((t) => t > 0), 120_000, 200);
   const startupS = (Date.now() - started) / 1000;
 
   // --- steady state ---
@@ -148,7 +149,7 @@ async function run(n: number, work: string): Promise<Result> {
   const own = process.cpuUsage(ownStart);
 
   // --- restart: kill, start again on the same port and database, wait for the herd ---
-  const killedAt = Date.now();
+  killedAt = Date.now();
   await server.stop('SIGKILL');
   server = await startServer(serverOptions);
   const backAt = Date.now();
@@ -157,14 +158,13 @@ async function run(n: number, work: string): Promise<Result> {
   let reReportedAt: number | null = null;
   for (let s = 0; s < WATCH_S; s++) {
     await sleep(1000);
-    if (reReportedAt === null && lastReport.every((t) => t >= backAt)) reReportedAt = Date.now();
+    if (reReportedAt === null && reReport.every((t) => t > 0)) reReportedAt = Date.now();
     const count = await offlineCount(database);
     if (s % 5 === 4 || count > 0) samples.push(`${s + 1}s:${count}`);
     if (s >= HEARTBEAT_TIMEOUT_S + 10 && reReportedAt !== null) break;
   }
   const restartCpu = cpuPercent(restartCpuStart, server.sample());
-  const reports = sortedCopy(lastReport.filter((t) => t >= backAt).map((t) => (t - backAt) / 1000));
-  await Promise.all(agents.map((agent) => agent.stop({ graceMs: 0 })));
+  const reports = sortedCopy(reReport.filter((t) => t > 0).map((t) => (t - backAt) / 1000));
   return {
     agents: n,
     enrollS,
@@ -177,12 +177,17 @@ async function run(n: number, work: string): Promise<Result> {
     reReportedS: reReportedAt === null ? Number.NaN : reports.at(-1) ?? Number.NaN,
     reReportP50: percentile(reports, 50),
     reReportP99: percentile(reports, 99),
-    missing: lastReport.filter((t) => t < backAt).length,
+    missing: reReport.filter((t) => t === 0).length,
     restartCpu,
     everOffline: [...offline.values()].filter((t) => t >= steadyBegins).length,
     timeline: samples.join(' '),
     loadGeneratorCpu: (100 * (own.user + own.system)) / 1000 / (steadyS * 1000),
   };
+}
+
+const HEADERS = ['agents', 'enroll s', 'all reported s', 'server CPU %', 'RSS MB', 'DB xact/s', 'OFFLINE max', 'restart: down s', 'all re-reported s', 'p50 s', 'p99 s', 'not re-reported', 'CPU % after restart', 'hosts ever OFFLINE', 'agents CPU %'];
+function row(r: Result): (string | number)[] {
+  return [r.agents, fmt(r.enrollS), fmt(r.startupS), fmt(r.steadyCpu, 0), fmt(r.steadyRssMb, 0), fmt(r.xactPerS), r.steadyOfflineMax, fmt(r.downS), fmt(r.reReportedS), fmt(r.reReportP50), fmt(r.reReportP99), r.missing, fmt(r.restartCpu, 0), r.everOffline, fmt(r.loadGeneratorCpu, 0)];
 }
 
 pinSelf(1);
@@ -191,26 +196,23 @@ const startedAt = new Date();
 const loadBefore = loadAverage();
 const results: Result[] = [];
 for (const n of SIZES) {
-  results.push(await run(n, work));
+  const result = await run(n, work);
+  results.push(result);
+  // Printed before the agents stop, so a run cut short still shows what it measured.
+  console.log(`${table(HEADERS, [row(result)])}\n  OFFLINE over time: ${result.timeline}\n`);
   await cleanup();
 }
 
 console.log(`agents: sim backend, 8 devices each, heartbeat every ${HEARTBEAT_MS / 1000} s, OFFLINE after ${HEARTBEAT_TIMEOUT_S} s; steady window ${STEADY_S} s`);
 console.log(`  PostgreSQL (fresh database per size); server on core 0, agents on core 1`);
 console.log(`  ${startedAt.toISOString()}  load average before: ${loadBefore}  after: ${loadAverage()}  node ${process.version}\n`);
-console.log(
-  table(
-    ['agents', 'enroll s', 'all reported s', 'server CPU %', 'RSS MB', 'DB xact/s', 'OFFLINE max', 'restart: down s', 'all re-reported s', 'p50 s', 'p99 s', 'not re-reported', 'CPU % after restart', 'hosts ever OFFLINE', 'agents CPU %'],
-    results.map((r) => [
-      r.agents, fmt(r.enrollS), fmt(r.startupS), fmt(r.steadyCpu, 0), fmt(r.steadyRssMb, 0), fmt(r.xactPerS), r.steadyOfflineMax, fmt(r.downS), fmt(r.reReportedS), fmt(r.reReportP50), fmt(r.reReportP99), r.missing, fmt(r.restartCpu, 0), r.everOffline, fmt(r.loadGeneratorCpu, 0),
-    ]),
-  ),
-);
+console.log(table(HEADERS, results.map(row)));
 console.log('\nhosts OFFLINE over time (seconds into the steady window, then after the server is back):');
 for (const r of results) console.log(`  ${r.agents}: ${r.timeline}`);
 console.log('\n"all re-reported s": seconds from the restarted server answering to the last agent\'s inventory report.');
+if (shutdownRaces > 0) console.log(`(${shutdownRaces} agents threw "WebSocket was closed before the connection was established" while stopping; see bench/support/lifecycle.ts)`);
 
-clearTimeout(watchdog);
+stopWatchdog();
 if (CPU_PROFILE) console.log(`\nserver CPU profiles: ${readdirSync(work).filter((d) => d.startsWith('profile-')).map((d) => join(work, d)).join(', ')}`);
 else rmSync(work, { recursive: true, force: true });
 process.exit(0);
