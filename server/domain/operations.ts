@@ -2,9 +2,9 @@ import { and, asc, eq, inArray, lt } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.ts';
 import { devices, operationDevices, operations, vms } from '../db/schema/index.ts';
 import { inTransaction, type ChangeSet } from '../pubsub.ts';
-import { ACTION_OF_OPERATION, begin, finish, type DeviceStatus } from './device-state.ts';
+import { ACTION_OF_OPERATION, begin, finish, observe, type DeviceStatus } from './device-state.ts';
 import { writeDeviceStatus, type DeviceRow } from './device-store.ts';
-import { NotFoundError, OperationFinishedError } from './errors.ts';
+import { NotFoundError, OperationFinishedError, ValidationError } from './errors.ts';
 import type { Services } from './services.ts';
 import { finishVm, VM_ACTION_OF_OPERATION, type VmStatus } from './vm-state.ts';
 
@@ -68,9 +68,29 @@ export async function queueOperation(
   return { operation: operation!, devices: moved };
 }
 
+/** One device an operation moved, as the agent sees it once the operation has ended. */
+export interface ObservedDevice {
+  address: string;
+  /** The kernel driver bound now; null when unbound. */
+  driver: string | null;
+  /** Whether the device is still in the host. */
+  present: boolean;
+}
+
 export interface Outcome {
   succeeded: boolean;
   error?: string | null;
+  /** What the agent now sees of the operation's devices, so no inventory report needs to follow. */
+  devices?: ObservedDevice[] | null;
+}
+
+function validateObserved(observed: ObservedDevice[]) {
+  const addresses = new Set<string>();
+  for (const device of observed) {
+    if (addresses.has(device.address)) throw new ValidationError('devices.address', `Device ${device.address.slice(0, 70)} is observed twice`);
+    addresses.add(device.address);
+    if (device.driver !== null && device.driver.length > 256) throw new ValidationError('devices.driver', `Device ${device.address.slice(0, 70)} has a driver name longer than 256 characters`);
+  }
 }
 
 /**
@@ -101,15 +121,32 @@ async function settleOperation(tx: Tx, changes: ChangeSet, actor: string, operat
       .where(eq(operationDevices.operationId, operation.id))
       .orderBy(asc(devices.id))
       .for('no key update', { of: devices });
+    const observed = new Map((outcome.devices ?? []).map((seen) => [seen.address, seen]));
     for (const { device, fromStatus } of moves) {
-      const next = finish(action, device.status, fromStatus as DeviceStatus, outcome.succeeded);
-      if (next) {
-        await writeDeviceStatus(tx, changes, device, next, {
+      const seen = observed.get(device.address);
+      observed.delete(device.address);
+      const finished = finish(action, device.status, fromStatus as DeviceStatus, outcome.succeeded) ?? device.status;
+      // What the agent sees now wins over what the operation meant to do, as in an inventory report.
+      const next = seen
+        ? (observe(finished, { present: seen.present, boundToVfio: seen.driver === 'vfio-pci', driverIsMeaningful: device.kind !== 'USB' }) ?? finished)
+        : finished;
+      const driverChanged = seen !== undefined && seen.present && seen.driver !== device.driver;
+      const current = driverChanged
+        ? (await tx.update(devices).set({ driver: seen.driver, updatedAt: new Date() }).where(eq(devices.id, device.id)).returning())[0]!
+        : device;
+      if (next !== device.status) {
+        await writeDeviceStatus(tx, changes, current, next, {
           actor,
           operationId: operation.id,
           note: outcome.succeeded ? null : outcome.error ?? 'operation failed',
         });
+      } else if (driverChanged) {
+        changes.device({ id: device.id, hostId: device.hostId, vmIds: device.vmId ? [device.vmId] : [] });
       }
+    }
+    if (observed.size > 0) {
+      const [address] = observed.keys();
+      throw new ValidationError('devices.address', `Device ${address!.slice(0, 70)} is not one this operation moved`);
     }
   }
 
@@ -159,6 +196,7 @@ export async function markOperationRunning(services: Services, hostId: string, o
 
 /** The agent reports how an operation of its own host ended. */
 export async function completeOperation(services: Services, hostId: string, operationId: string, outcome: Outcome) {
+  validateObserved(outcome.devices ?? []);
   return inTransaction(services.db, async (tx, changes) => {
     const operation = await lockHostOperation(tx, hostId, operationId);
     return settleOperation(tx, changes, services.actor, operation, outcome);

@@ -86,6 +86,15 @@ builder.queryFields((t) => ({
   }),
 }));
 
+const ObservedDeviceInput = builder.inputType('ObservedDeviceInput', {
+  description: 'One device an operation moved, as the agent sees it once the operation has ended.',
+  fields: (t) => ({
+    address: t.string({ required: true, description: 'PCI address or USB port path, as in the inventory.' }),
+    driver: t.string({ required: false, description: 'Kernel driver bound now (vfio-pci when pooled); null when unbound.' }),
+    present: t.boolean({ required: true, description: 'Whether the device is still in the host.' }),
+  }),
+});
+
 builder.mutationFields((t) => ({
   startOperation: t.fieldWithInput({
     type: Operation,
@@ -103,6 +112,12 @@ builder.mutationFields((t) => ({
       operationId: t.input.id({ required: true, description: 'Global ID of the operation.' }),
       succeeded: t.input.boolean({ required: true, description: 'Whether the host did what was asked.' }),
       error: t.input.string({ required: false, description: 'What went wrong, for operators (at most 4000 characters kept).' }),
+      devices: t.input.field({
+        type: [ObservedDeviceInput],
+        required: false,
+        description:
+          "What the agent now sees of the operation's devices (driver, presence). The host's view wins, as in an inventory report, so no report needs to follow the operation.",
+      }),
     },
     ...AGENT_ONLY,
     errors: { types: [NotFoundError, OperationFinishedError, ValidationError] },
@@ -110,6 +125,7 @@ builder.mutationFields((t) => ({
       completeOperation(ctx.services, agentHost(ctx).id, idOf('Operation', String(input.operationId)), {
         succeeded: input.succeeded,
         error: input.error ?? null,
+        devices: input.devices?.map((seen) => ({ address: seen.address, driver: seen.driver ?? null, present: seen.present })) ?? null,
       }),
   }),
 }));

@@ -181,7 +181,8 @@ describe('OFFLINE detection', () => {
       counting = true;
       expect((await agent.heartbeat()).heartbeat.__typename).toBe('Host');
       counting = false;
-      expect(writes(seen)).toEqual([]);
+      // The batch flush runs on its own timer and may fall inside this window; nothing else may write.
+      expect(writes(seen).filter((sql) => !sql.includes('json_to_recordset'))).toEqual([]);
       await eventually(async () => (await lastSeen()) !== before);
       await agent.disconnect();
     } finally {

@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeHardware, type TestAgent } from '../support/agent.ts';
+import { eventually } from '../support/client.ts';
+import { Seed } from '../support/seed.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { stateSnapshot } from '../support/snapshot.ts';
+
+let server: TestServer;
+let seed: Seed;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  seed = new Seed(server.client, server.url);
+});
+afterAll(() => server.stop());
+
+interface Observed {
+  address: string;
+  driver: string | null;
+  present: boolean;
+}
+
+/** A host with one NVMe drive on its own driver, whose agent holds every operation for the test to answer. */
+async function hostHoldingOperations(name: string) {
+  const { hostId, agent } = await seed.host(await seed.cluster(), name, fakeHardware({ nvme: 1 }));
+  agent.respond = () => 'hold';
+  const [nvme] = await seed.devices(hostId);
+  return { agent, nvme: nvme! };
+}
+
+async function detach(agent: TestAgent, deviceId: string) {
+  await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: deviceId });
+  return eventually(async () => agent.received.find((operation) => operation.devices.some((device) => device.id === deviceId)));
+}
+
+async function complete(agent: TestAgent, operationId: string, succeeded: boolean, devices: Observed[]) {
+  const { completeOperation } = await agent.client.data(
+    `mutation($input: CompleteOperationInput!) { completeOperation(input: $input) { __typename ... on Operation { status } ... on Error { message } } }`,
+    { input: { operationId, succeeded, devices } },
+  );
+  return completeOperation;
+}
+
+async function deviceNow(id: string) {
+  const { node } = await server.client.data(`query($id: ID!) { node(id: $id) { ... on Device { status driver } } }`, { id });
+  return node;
+}
+
+describe('completeOperation carries what the agent now observes', () => {
+  it('a completed detach settles the device driver to vfio-pci without an inventory report', async () => {
+    const { agent, nvme } = await hostHoldingOperations('outcome-host');
+    expect(await deviceNow(nvme.id)).toEqual({ status: 'ATTACHED', driver: 'nvme' });
+    const operation = await detach(agent, nvme.id);
+
+    expect(await complete(agent, operation.id, true, [{ address: nvme.address, driver: 'vfio-pci', present: true }])).toMatchObject({ status: 'SUCCEEDED' });
+
+    expect(await deviceNow(nvme.id)).toEqual({ status: 'DETACHED', driver: 'vfio-pci' });
+    await agent.disconnect();
+  });
+
+  it("the host's view wins: a detach reported done whose drive is still on its driver stays ATTACHED", async () => {
+    const { agent, nvme } = await hostHoldingOperations('still-bound-host');
+    const operation = await detach(agent, nvme.id);
+
+    await complete(agent, operation.id, true, [{ address: nvme.address, driver: 'nvme', present: true }]);
+
+    expect(await deviceNow(nvme.id)).toEqual({ status: 'ATTACHED', driver: 'nvme' });
+    await agent.disconnect();
+  });
+
+  it('a device observed gone when its operation ends becomes MISSING', async () => {
+    const { agent, nvme } = await hostHoldingOperations('pulled-host');
+    const operation = await detach(agent, nvme.id);
+
+    await complete(agent, operation.id, false, [{ address: nvme.address, driver: null, present: false }]);
+
+    expect((await deviceNow(nvme.id)).status).toBe('MISSING');
+    await agent.disconnect();
+  });
+
+  it('an observation of a device the operation did not move is refused and changes nothing', async () => {
+    const { agent, nvme } = await hostHoldingOperations('stranger-host');
+    const operation = await detach(agent, nvme.id);
+    const before = await stateSnapshot(server.app.database.db);
+
+    const refusal = await complete(agent, operation.id, true, [
+      { address: nvme.address, driver: 'vfio-pci', present: true },
+      { address: '0000:99:00.0', driver: 'vfio-pci', present: true },
+    ]);
+
+    expect(refusal.__typename).toBe('ValidationError');
+    expect(refusal.message).toMatch(/0000:99:00.0 is not one this operation moved/);
+    expect(await stateSnapshot(server.app.database.db)).toEqual(before);
+    await agent.disconnect();
+  });
+});
