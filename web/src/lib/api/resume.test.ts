@@ -102,7 +102,7 @@ describe('resumable subscriptions', () => {
   });
 
   const forward = (reread: () => void) => resumable((payload, sink) => ws.subscribe(payload, sink), reread);
-  const request = (after: string | null) => ({ query: DOCUMENT, operationName: 'DeviceEvents', variables: { after } });
+  const request = (after: string | null) => ({ query: DOCUMENT, operationName: 'DeviceEvents', variables: { after }, extensions: undefined });
 
   it('resubscribes after a reconnect with the cursor of the last event it received', async () => {
     const urql = urqlSink();

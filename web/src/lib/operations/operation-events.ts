@@ -1,0 +1,37 @@
+import type { UpdateResolver, Variables } from '@urql/exchange-graphcache';
+import { graphql, type ResultOf } from '../api/graphql.ts';
+import { objectArg, placeInConnections, stringArg, stringField } from '../api/cache-lists.ts';
+import { OperationRowFields } from './fragments.ts';
+
+/** Every operation queued, started or finished, with what an operation row shows. */
+export const OperationEvents = graphql(
+  `
+    subscription OperationEvents($after: String) {
+      operationChanged(after: $after) { cursor operation { ...OperationRowFields } }
+    }
+  `,
+  [OperationRowFields],
+);
+
+type OperationEvent = ResultOf<typeof OperationEvents>['operationChanged']['operation'];
+
+/** Whether an operation passes an `operations(filter:)` a page asked for. */
+export function matchesFilter(operation: OperationEvent, filter: Variables | null): boolean {
+  const hostId = stringArg(filter, 'hostId');
+  const vmId = stringArg(filter, 'vmId');
+  const deviceId = stringArg(filter, 'deviceId');
+  const status = filter?.status;
+  return (
+    (hostId === null || hostId === operation.host.id) &&
+    (vmId === null || vmId === operation.vm?.id) &&
+    (deviceId === null || operation.devices.some((d) => d.id === deviceId)) &&
+    (!Array.isArray(status) || status.some((s) => s === operation.status))
+  );
+}
+
+/** A new operation goes to the top of every list it matches; one that no longer matches (an "in flight" list) leaves it. */
+export const operationChanged: UpdateResolver<ResultOf<typeof OperationEvents>> = ({ operationChanged: { operation } }, _args, cache) => {
+  const key = cache.keyOfEntity({ __typename: 'Operation', id: operation.id });
+  if (!key) return;
+  placeInConnections(cache, 'operations', key, (args) => matchesFilter(operation, objectArg(args, 'filter')), (other) => operation.createdAt > stringField(cache, other, 'createdAt'));
+};
