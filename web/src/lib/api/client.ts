@@ -1,6 +1,10 @@
-import { Client, cacheExchange, fetchExchange, subscriptionExchange } from '@urql/core';
+import { Client, fetchExchange, subscriptionExchange } from '@urql/core';
 import { CloseCode, createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
+import introspection from 'virtual:schema-introspection';
 import { connection } from './connection.svelte.ts';
+import { normalizedCache } from './cache.ts';
+import { resumable } from './resume.ts';
+import { rereadLists } from './reread.ts';
 
 /** Waits 0.5 s, 1 s, 2 s, 4 s, then 5 s between reconnects, with jitter so a fleet of consoles does not stampede a restarted server. */
 export function backoffMs(retries: number): number {
@@ -34,11 +38,12 @@ export interface Api {
 }
 
 /**
- * One urql client per signed-in session: queries and mutations over HTTP (document cache, so a
- * page revisited shows its last data at once while it refetches), subscriptions over graphql-ws
- * on the same /graphql path. The session cookie rides on both (same origin). The socket opens
- * with the first subscription and is retried forever with backoff, except when the server says
- * the credential is gone; the Connection state drives the header badge and refetch-after-reconnect.
+ * One urql client per signed-in session: queries and mutations over HTTP, subscriptions over
+ * graphql-ws on the same /graphql path, all through one normalized cache (cache.ts), so an event
+ * updates every page showing what it names. The session cookie rides on both (same origin). The
+ * socket opens with the first subscription and is retried forever with backoff, except when the
+ * server says the credential is gone; subscriptions resume from their last cursor (resume.ts). The
+ * Connection state drives the header badge.
  */
 export function createApi(): Api {
   let ws: WsClient | null = null;
@@ -73,19 +78,9 @@ export function createApi(): Api {
     preferGetMethod: false,
     fetchOptions: { headers: { 'x-graphql-yoga-csrf': 'passthru-console' }, credentials: 'same-origin' },
     exchanges: [
-      cacheExchange,
+      normalizedCache(introspection),
       fetchExchange,
-      subscriptionExchange({
-        forwardSubscription(request) {
-          const input = { ...request, query: request.query ?? '' };
-          return {
-            subscribe(sink) {
-              const unsubscribe = socket().subscribe(input, sink);
-              return { unsubscribe };
-            },
-          };
-        },
-      }),
+      subscriptionExchange({ forwardSubscription: resumable((payload, sink) => socket().subscribe(payload, sink), rereadLists) }),
     ],
   });
   return {

@@ -2,12 +2,11 @@
 export type LinkState = 'connecting' | 'connected' | 'reconnecting';
 
 /**
- * State of the graphql-ws connection. `generation` goes up every time the link comes back
- * after a loss, so live queries refetch whatever they may have missed while it was down.
+ * State of the graphql-ws connection. Nothing refetches when it comes back: the subscriptions
+ * resume from their last cursor and the server replays what they missed.
  */
 export class Connection {
   state = $state<LinkState>('connecting');
-  generation = $state(0);
   /** When the link was lost, for "reconnecting for 12 s". */
   lostAt = $state<number | null>(null);
   attempts = $state(0);
@@ -19,12 +18,10 @@ export class Connection {
   }
 
   connected() {
-    const wasLost = this.#everConnected;
     this.#everConnected = true;
     this.state = 'connected';
     this.lostAt = null;
     this.attempts = 0;
-    if (wasLost) this.generation += 1;
   }
 
   /** A new socket for a new session: no "reconnecting" until it has connected once. */

@@ -1,90 +1,59 @@
 import { api } from './client.ts';
-import { graphql } from './graphql.ts';
+import { graphql, type ResultOf } from './graphql.ts';
+import { DeviceEvents } from '../devices/device-events.ts';
+import { HostEvents } from '../hosts/host-events.ts';
+import { VmEvents } from '../vms/vm-events.ts';
+import { OperationEvents } from '../operations/operation-events.ts';
+import { PlanEvents } from '../plans/plan-events.ts';
 
-/** What changed, reduced to what a page needs to decide whether to refetch. */
-export type LiveEvent =
-  | { topic: 'device'; id: string; status: string; hostId: string; vmId: string | null }
-  | { topic: 'host'; id: string; status: string; hostId: string; vmId: null }
-  | { topic: 'operation'; id: string; status: string; hostId: string; vmId: string | null; type: string; error: string | null; deviceIds: string[] }
-  | { topic: 'vm'; id: string; status: string; hostId: string; vmId: string }
-  | { topic: 'plan'; id: string; status: 'CHANGED'; hostId: null; vmId: null };
-
-export type Topic = LiveEvent['topic'];
-
-const DeviceEvents = graphql(`
-  subscription DeviceEvents {
-    deviceChanged { id status host { id } vm { id } }
-  }
-`);
-const HostEvents = graphql(`
-  subscription HostEvents {
-    hostChanged { id status }
-  }
-`);
-const OperationEvents = graphql(`
-  subscription OperationEvents {
-    operationChanged { id type status error host { id } vm { id } devices { id } }
-  }
-`);
-const VmEvents = graphql(`
-  subscription VmEvents {
-    vmChanged { id status host { id } }
+const ChangeCursor = graphql(`
+  query ChangeCursor {
+    changeCursor
   }
 `);
 
-const PlanEvents = graphql(`
-  subscription PlanEvents {
-    servicePlanChanged { planId }
-  }
-`);
-
-type Listener = (event: LiveEvent) => void;
+type OperationChange = ResultOf<typeof OperationEvents>['operationChanged']['operation'];
+type Listener = (operation: OperationChange) => void;
 
 /**
- * The console's five unfiltered subscriptions, fanned out to whatever is on screen. One set of
- * subscriptions per tab instead of one per widget keeps the server's fan-out small; each live
- * query decides from the event whether it cares.
+ * The console's five unfiltered subscriptions. Their events go into the normalized cache (the
+ * updaters in each domain's *-events.ts), which updates whatever is on screen; one set per tab
+ * instead of one per widget keeps the server's fan-out small. They start from the head of the
+ * change log, read when they start, so a link lost before the first event still resumes.
  */
 class LiveEvents {
   #listeners = new Set<Listener>();
   #subscriptions: { unsubscribe(): void }[] = [];
+  #running = false;
+  /** Goes up on every start and stop, so a start that a stop overtook does not subscribe. */
+  #generation = 0;
 
   /** Subscribes, once per signed-in session (the shell starts it and stops it). */
-  start() {
-    if (this.#subscriptions.length) return;
+  async start() {
+    if (this.#running) return;
+    this.#running = true;
+    const generation = ++this.#generation;
     const { client } = api();
-    this.#subscriptions.push(client.subscription(DeviceEvents, {}).subscribe(({ data }) => {
-      const d = data?.deviceChanged;
-      if (d) this.#emit({ topic: 'device', id: d.id, status: d.status, hostId: d.host.id, vmId: d.vm?.id ?? null });
-    }));
-    this.#subscriptions.push(client.subscription(HostEvents, {}).subscribe(({ data }) => {
-      const h = data?.hostChanged;
-      if (h) this.#emit({ topic: 'host', id: h.id, status: h.status, hostId: h.id, vmId: null });
-    }));
-    this.#subscriptions.push(client.subscription(OperationEvents, {}).subscribe(({ data }) => {
-      const o = data?.operationChanged;
-      if (o) {
-        this.#emit({ topic: 'operation', id: o.id, status: o.status, hostId: o.host.id, vmId: o.vm?.id ?? null, type: o.type, error: o.error, deviceIds: o.devices.map((d) => d.id) });
-      }
-    }));
-    this.#subscriptions.push(client.subscription(VmEvents, {}).subscribe(({ data }) => {
-      const v = data?.vmChanged;
-      if (v) this.#emit({ topic: 'vm', id: v.id, status: v.status, hostId: v.host.id, vmId: v.id });
-    }));
-    this.#subscriptions.push(client.subscription(PlanEvents, {}).subscribe(({ data }) => {
-      const p = data?.servicePlanChanged;
-      if (p) this.#emit({ topic: 'plan', id: p.planId, status: 'CHANGED', hostId: null, vmId: null });
-    }));
+    const head = await client.query(ChangeCursor, {}, { requestPolicy: 'network-only' }).toPromise();
+    if (generation !== this.#generation) return;
+    // Without the head (the server was unreachable) they follow from whenever they connect.
+    const from = { after: head.data?.changeCursor ?? null };
+    this.#subscriptions.push(
+      client.subscription(DeviceEvents, from).subscribe(() => {}),
+      client.subscription(HostEvents, from).subscribe(() => {}),
+      client.subscription(VmEvents, from).subscribe(() => {}),
+      client.subscription(PlanEvents, from).subscribe(() => {}),
+      client.subscription(OperationEvents, from).subscribe(({ data }) => {
+        const operation = data?.operationChanged.operation;
+        if (operation) for (const listener of this.#listeners) listener(operation);
+      }),
+    );
   }
 
   stop() {
+    this.#running = false;
+    this.#generation += 1;
     for (const subscription of this.#subscriptions.splice(0)) subscription.unsubscribe();
-  }
-
-  /** Calls `listener` for every change; returns the unsubscribe function. */
-  on(listener: Listener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
   }
 
   /**
@@ -92,16 +61,13 @@ class LiveEvents {
    * stops watching once it ends either way. Returns the function that stops watching early.
    */
   watchOperation(operationId: string, onFailed: (error: string) => void): () => void {
-    const off = this.on((event) => {
-      if (event.topic !== 'operation' || event.id !== operationId) return;
-      if (event.status === 'FAILED') onFailed(event.error ?? 'the operation failed without a reason');
-      if (event.status === 'FAILED' || event.status === 'SUCCEEDED') off();
-    });
-    return off;
-  }
-
-  #emit(event: LiveEvent) {
-    for (const listener of this.#listeners) listener(event);
+    const listener: Listener = (operation) => {
+      if (operation.id !== operationId) return;
+      if (operation.status === 'FAILED') onFailed(operation.error ?? 'the operation failed without a reason');
+      if (operation.status === 'FAILED' || operation.status === 'SUCCEEDED') this.#listeners.delete(listener);
+    };
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 }
 
