@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { buildApp, type App } from '../../server/app.ts';
 import { createLogger } from '../../server/logger.ts';
-import { eventually } from '../support/client.ts';
+import { TestClient, eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { ADMIN, startTestServer, type TestServer } from '../support/server.ts';
 import { seedFleet, type Fleet } from './support/fleet.ts';
@@ -252,26 +252,36 @@ describe.skipIf(!hasChromium)('the operator console', () => {
     expect(await a.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Actions for 0000:41:00.0');
   });
 
-  it('shows the connection state and recovers by itself after the server restarts', async () => {
+  it('shows the connection state, recovers by itself after the server restarts, and shows what changed while it was away', async () => {
     await b.getByRole('link', { name: /Devices/ }).click();
     const badge = b.getByTestId('connection-state');
     await b.locator('[data-testid="connection-state"][data-state="connected"]').waitFor();
     expect(await badge.innerText()).toBe('Live');
 
+    const devices = await new Seed(server.client, server.url).devices(kvmA);
+    const usb = devices.find((d) => d.address === '1-2')!;
+    const other = devices.find((d) => d.kind === 'NVME' && d.status === 'ATTACHED')!;
     const port = Number(new URL(server.url).port);
     await server.app.stop();
     await b.locator('[data-testid="connection-state"][data-state="reconnecting"]').waitFor();
     expect(await badge.innerText()).toBe('Reconnecting…');
 
+    // While B cannot reach its server, a change is committed through another process on the same
+    // database. B resumes from its last cursor, so the server replays it: nothing refetches the page.
+    const meanwhile = await buildApp(server.config, { logger: createLogger('silent') });
+    const elsewhere = new TestClient(`http://127.0.0.1:${await meanwhile.start(0)}`, server.client.token);
+    await elsewhere.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb.id });
+    await meanwhile.stop();
+
     restarted = await buildApp(server.config, { logger: createLogger('silent') });
     await restarted.start(port);
     await b.locator('[data-testid="connection-state"][data-state="connected"]').waitFor({ timeout: 20_000 });
-
-    // A change after the restart shows up without a reload. (The TestAgents' own streams do not
-    // reconnect, so the operation stays in flight: the device stays Detaching….)
-    const usb = (await new Seed(server.client, server.url).devices(kvmA)).find((d) => d.address === '1-2')!;
-    await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb.id });
+    // (The TestAgents' own streams do not reconnect, so operations stay in flight: Detaching….)
     await waitForStatus(b, '1-2', 'DETACHING');
+
+    // And a change after the restart shows up live, without a reload.
+    await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: other.id });
+    await waitForStatus(b, other.address, 'DETACHING');
     expect(await stillSameDocument(b)).toBe(true);
   });
 });
