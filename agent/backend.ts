@@ -21,6 +21,15 @@ export interface DiscoveredDevice {
   driver: string | null;
 }
 
+/** One device as the host sees it once an operation has ended: what completeOperation carries. */
+export interface ObservedDevice {
+  address: string;
+  /** The kernel driver bound now, null when unbound. */
+  driver: string | null;
+  /** Whether the device is still in the host. */
+  present: boolean;
+}
+
 export interface HostFacts {
   cpuCores: number;
   memoryMb: number;
@@ -71,6 +80,11 @@ export interface HostBackend {
    * host really has, whatever the server believes. Read-only.
    */
   vms(): Promise<ReportedVm[]>;
+  /**
+   * What the host sees now of these devices (driver, presence), read when an operation ends so
+   * its outcome carries the new state and no inventory report has to follow. Read-only.
+   */
+  observe(devices: HostdevRef[]): Promise<ObservedDevice[]>;
   /** Bind devices (already expanded to whole IOMMU groups by the server) to vfio-pci. */
   detach(devices: HostdevRef[]): Promise<void>;
   /** Give devices back to the driver they had before detach. */

@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events';
 import { createClient, type Client } from 'graphql-ws';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
-import type { DiscoveredDevice, HostBackend, HostdevRef, ReportedVm } from './backend.ts';
+import type { DiscoveredDevice, HostBackend, HostdevRef, ObservedDevice, ReportedVm } from './backend.ts';
 import { backoffDelay, DEFAULT_BACKOFF, pause, retryUntilDone, type BackoffOptions } from './retry.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -47,11 +47,10 @@ const COMPLETE_OPERATION = `mutation CompleteOperation($input: CompleteOperation
   completeOperation(input: $input) { __typename ... on Operation { status } ... on OperationFinishedError { finishedStatus: status } ... on Error { message } }
 }`;
 
-/** Operation types after which the host's drivers or domains changed, so the agent re-reports. */
-const REPORT_AFTER: ReadonlySet<string> = new Set(['DETACH', 'ATTACH', 'PROVISION', 'TEARDOWN', 'ASSIGN', 'RELEASE', 'START_VM', 'STOP_VM']);
-
 /** How a server from before ReportInventoryInput.vms refuses the field. */
 const VMS_UNKNOWN = /Field "vms" is not defined by type "ReportInventoryInput"/;
+/** How a server from before CompleteOperationInput.devices refuses the field. */
+const OBSERVED_UNKNOWN = /Field "devices" is not defined by type "CompleteOperationInput"/;
 
 /** Result members that mean "this credential may not do agent work" (older servers said UnauthenticatedError). */
 const REFUSED: ReadonlySet<string> = new Set(['NotAuthorizedError', 'UnauthenticatedError']);
@@ -225,6 +224,8 @@ export class AgentClient extends EventEmitter<AgentEvents> {
   #inventoryFailures = 0;
   /** False once the server has refused `vms` as an unknown field; asked again after a reconnect. */
   #serverTakesVms = true;
+  /** False once the server has refused an outcome's observed devices as an unknown field; asked again after a reconnect. */
+  #serverTakesObserved = true;
   #subscriptionFailures = 0;
   #socketFailures = 0;
   #unwatch: (() => void) | null = null;
@@ -348,6 +349,7 @@ export class AgentClient extends EventEmitter<AgentEvents> {
           this.#subscriptionFailures = 0;
           // The server may have been upgraded while the agent was away.
           this.#serverTakesVms = true;
+          this.#serverTakesObserved = true;
           this.#log.info({ server: loggableUrl(this.#wsUrl) }, 'connected to the server');
           this.emit('connected');
           // Queued now, before graphql-ws re-sends the operations subscription, so the report
@@ -436,14 +438,19 @@ export class AgentClient extends EventEmitter<AgentEvents> {
    * A mutation whose answer matters (start, complete): retried with backoff until the server
    * gives a definite answer (any member of the result union). Null when shutting down first.
    */
-  #deliver(field: string, query: string, variables: Record<string, unknown>, log: Logger): Promise<MutationAnswer | null> {
+  #deliver(field: string, query: string, variables: () => Record<string, unknown>, log: Logger): Promise<MutationAnswer | null> {
     return retryUntilDone<MutationAnswer>(
       async () => {
         try {
-          const answer = (await this.#request(query, variables))[field];
+          const answer = (await this.#request(query, variables()))[field];
           if (answer?.__typename) return { done: true, value: answer };
           return { done: false, error: new RequestError(`no ${field} in the answer`) };
         } catch (error) {
+          if (this.#serverTakesObserved && OBSERVED_UNKNOWN.test(errorMessage(error))) {
+            // A server older than this agent: the next try leaves the observation out, and a report follows.
+            this.#serverTakesObserved = false;
+            log.warn('the server does not take observed devices with an outcome; reporting the inventory after it instead');
+          }
           return { done: false, error };
         }
       },
@@ -637,7 +644,7 @@ export class AgentClient extends EventEmitter<AgentEvents> {
     const log = operation.vm ? baseLog.child({ vm: operation.vm.name }) : baseLog;
     const abandoned = (error: string) => this.emit('operation', { id: operation.id, type: operation.type, outcome: 'abandoned', error });
 
-    const started = await this.#deliver('startOperation', START_OPERATION, { input: { operationId: operation.id } }, log);
+    const started = await this.#deliver('startOperation', START_OPERATION, () => ({ input: { operationId: operation.id } }), log);
     if (!started) {
       log.warn('not started before shutdown; the server replays it on the next connection');
       abandoned('shutdown before start');
@@ -668,10 +675,23 @@ export class AgentClient extends EventEmitter<AgentEvents> {
     if (outcome.succeeded) log.info({ durationMs }, 'operation done on the host');
     else log.warn({ durationMs, err: outcome.error }, 'operation failed on the host');
 
+    // The outcome carries the devices' new drivers, so no inventory report has to follow it.
+    const observed = await this.#observe(operation, log);
+    let carried = false;
     const answer = await this.#deliver(
       'completeOperation',
       COMPLETE_OPERATION,
-      { input: { operationId: operation.id, succeeded: outcome.succeeded, ...(outcome.error ? { error: outcome.error } : {}) } },
+      () => {
+        carried = observed !== null && this.#serverTakesObserved;
+        return {
+          input: {
+            operationId: operation.id,
+            succeeded: outcome.succeeded,
+            ...(outcome.error ? { error: outcome.error } : {}),
+            ...(carried ? { devices: observed } : {}),
+          },
+        };
+      },
       log,
     );
     if (!answer) {
@@ -697,7 +717,20 @@ export class AgentClient extends EventEmitter<AgentEvents> {
       default:
         log.error({ answer: answer.__typename, err: answer.message }, 'the server refused the outcome');
     }
-    if (REPORT_AFTER.has(operation.type) || !outcome.succeeded) this.#queueInventory(`after ${operation.type}`);
+    // A failure may have left the host half-way (a domain defined but not started...), and an
+    // outcome without the devices' state leaves the server guessing: a full report settles both.
+    if (!outcome.succeeded || (operation.devices.length > 0 && !carried)) this.#queueInventory(`after ${operation.type}`);
+  }
+
+  /** The operation's devices as the host sees them now; null when it has none or they cannot be read. */
+  async #observe(operation: AgentOperation, log: Logger): Promise<ObservedDevice[] | null> {
+    if (operation.devices.length === 0) return null;
+    try {
+      return await this.#backend.observe(operation.devices);
+    } catch (error) {
+      log.warn({ err: errorMessage(error) }, 'could not read the devices after the operation; an inventory report follows the outcome');
+      return null;
+    }
   }
 
   async #execute(operation: AgentOperation): Promise<{ succeeded: boolean; error?: string }> {

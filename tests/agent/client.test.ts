@@ -193,6 +193,24 @@ describe('AgentClient against the real server', () => {
     expect(backend.device('0000:17:00.1')!.driver).toBe('vfio-pci');
   });
 
+  it("an operation's outcome carries the devices' new drivers, and no inventory report follows it", async () => {
+    const { hostId, backend, outcomes } = await agentFor('client-observed', HOST);
+    const reportsBefore = backend.callCount('inventory');
+    const gpu = await deviceAt(server.client, hostId, '0000:7f:00.0');
+    const detached = await deviceMutation(server.client, 'detachDevice', { deviceId: gpu.id });
+    // Settled in the outcome's own transaction: nothing else reported the new drivers.
+    expect((await operationEnded(server.client, detached)).status).toBe('SUCCEEDED');
+    for (const address of ['0000:7f:00.0', '0000:7f:00.1']) {
+      expect(await deviceAt(server.client, hostId, address)).toMatchObject({ status: 'DETACHED', driver: 'vfio-pci' });
+    }
+    // The agent runs its jobs in order: a report queued after the detach would run before the attach.
+    await deviceMutation(server.client, 'attachDevice', { deviceId: gpu.id });
+    await eventually(async () => outcomes.length === 2);
+    expect(outcomes.map((o) => `${o.type} ${o.outcome}`)).toEqual(['DETACH succeeded', 'ATTACH succeeded']);
+    expect(backend.callCount('inventory')).toBe(reportsBefore);
+    expect(await deviceAt(server.client, hostId, '0000:7f:00.0')).toMatchObject({ status: 'ATTACHED', driver: 'nvidia' });
+  });
+
   it('a backend failure completes the operation as FAILED with the host message, devices back where they were', async () => {
     const { hostId, outcomes } = await agentFor('client-fail', {
       ...HOST,

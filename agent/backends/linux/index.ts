@@ -2,8 +2,10 @@
 // VMs through libvirt's virsh.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DiscoveredDevice, HostBackend, HostdevRef, HostFacts, ReportedVm, VmSpec } from '../../backend.ts';
-import { DEFAULT_IDS_PATHS, discoverPci, discoverUsb, readFacts, usbBusAddress, type IdsPaths } from './discovery.ts';
+import { join } from 'node:path';
+import type { DiscoveredDevice, HostBackend, HostdevRef, HostFacts, ObservedDevice, ReportedVm, VmSpec } from '../../backend.ts';
+import { DEFAULT_IDS_PATHS, discoverPci, discoverUsb, pciDevicesDir, readFacts, usbBusAddress, usbDevicesDir, type IdsPaths } from './discovery.ts';
+import { exists, readLinkName } from './sysfs.ts';
 import {
   domainXml,
   hasHostdev,
@@ -139,6 +141,17 @@ export class LinuxBackend implements HostBackend {
       vms.push({ name: domain.name, running: domain.running, deviceAddresses: [...domain.pci, ...usb] });
     }
     return vms.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Each device's sysfs entry and driver link, as discovery reads them. */
+  observe(devices: HostdevRef[]): Promise<ObservedDevice[]> {
+    return Promise.all(
+      devices.map(async ({ kind, address }) => {
+        const dir = join(kind === 'USB' ? usbDevicesDir(this.#sysfsRoot) : pciDevicesDir(this.#sysfsRoot), address);
+        if (!(await exists(dir))) return { address, driver: null, present: false };
+        return { address, driver: await readLinkName(join(dir, 'driver')), present: true };
+      }),
+    );
   }
 
   detach(devices: HostdevRef[]): Promise<void> {

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DiscoveredDevice, HostBackend, HostdevRef, HostFacts, ReportedVm, VmSpec } from '../../backend.ts';
+import type { DiscoveredDevice, HostBackend, HostdevRef, HostFacts, ObservedDevice, ReportedVm, VmSpec } from '../../backend.ts';
 import { VFIO_DRIVER } from './catalog.ts';
 import {
   buildDevices,
@@ -131,6 +131,14 @@ export class SimBackend implements HostBackend {
       const usb = this.#devices.filter((d) => d.kind === 'USB').sort((a, b) => a.address.localeCompare(b.address));
       return [...pci, ...usb].map(publicView);
     }, false);
+  }
+
+  // No latency or faults: the real backend reads a few sysfs links, which does not fail like a bind.
+  async observe(devices: HostdevRef[]): Promise<ObservedDevice[]> {
+    return devices.map(({ address }) => {
+      const device = this.#find(address);
+      return device ? { address, driver: device.driver, present: true } : { address, driver: null, present: false };
+    });
   }
 
   /**
