@@ -7,7 +7,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
 import { createContext, type AppDeps, type Context, type Presented } from './context.ts';
 import type { Credential } from './domain/auth.ts';
-import type { LiveHub } from './live/hub.ts';
+import { CURSOR, type LiveHub, type LiveSource } from './live/hub.ts';
 import { SubscriptionMultiplexer, type Seat } from './live/multiplexer.ts';
 
 interface SocketState {
@@ -24,8 +24,8 @@ interface Handoff {
   execute: Enveloped['execute'];
   subscribe: Enveloped['subscribe'];
   context: Context;
-  /** Set when the subscription may share an execution: its group key and its socket seat. */
-  shared: { key: string; seat: Seat } | null;
+  /** Set when the subscription may share an execution: its group key, its socket seat, and the cursor it resumes from. */
+  shared: { key: string; seat: Seat; liveVariables: Record<string, unknown> | null; after: number | null } | null;
 }
 
 function isHandoff(value: unknown): value is Handoff {
@@ -33,18 +33,25 @@ function isHandoff(value: unknown): value is Handoff {
 }
 
 /**
- * Whether a subscription can join others: users only (agents are per host), and not while it
- * resumes from a cursor, since a shared execution's earlier changes are gone for a late joiner.
+ * How a user subscription may share an execution. A cursor passed in a variable is taken out:
+ * the subscriber replays from it on its own, then joins the live execution of the same
+ * document without it. A cursor written into the document runs alone.
  */
-function isSharable(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined) {
+function sharing(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined) {
   const operation = getOperationAST(document, operationName);
-  if (operation?.operation !== 'subscription') return false;
-  return operation.selectionSet.selections.every((selection) => {
-    if (selection.kind !== Kind.FIELD) return true;
+  if (operation?.operation !== 'subscription') return null;
+  let cursorVariable: string | null = null;
+  for (const selection of operation.selectionSet.selections) {
+    if (selection.kind !== Kind.FIELD) continue;
     const after = selection.arguments?.find((argument) => argument.name.value === 'after')?.value;
-    if (!after || after.kind === Kind.NULL) return true;
-    return after.kind === Kind.VARIABLE && (variables?.[after.name.value] ?? null) === null;
-  });
+    if (!after || after.kind === Kind.NULL) continue;
+    if (after.kind !== Kind.VARIABLE) return null;
+    cursorVariable = after.name.value;
+  }
+  const cursor = cursorVariable === null ? null : variables?.[cursorVariable];
+  if (cursorVariable === null || cursor === null || cursor === undefined) return { liveVariables: variables ?? null, cursor: null };
+  if (typeof cursor !== 'string' || !CURSOR.test(cursor)) return null;
+  return { liveVariables: { ...variables, [cursorVariable]: null }, cursor: Number(cursor) };
 }
 
 function clientAddress(req: IncomingMessage | undefined) {
@@ -72,9 +79,11 @@ export function attachGraphqlWs(options: {
     const handoff = args.rootValue;
     if (!isHandoff(handoff)) return { errors: [new GraphQLError('Not connected')] };
     if (!handoff.shared) return handoff.subscribe(args);
-    const { key, seat } = handoff.shared;
-    // The group's own context (a copy), so per-context loaders are the group's, with the tapped hub.
-    return multiplexer.join(key, seat, async (tapped) => handoff.subscribe({ ...args, contextValue: { ...handoff.context, live: tapped } }));
+    const { key, seat, liveVariables, after } = handoff.shared;
+    // Each execution gets its own context (a copy), so per-context loaders are its own, watching through its tap.
+    const run = (variableValues: ExecutionArgs['variableValues']) => async (tapped: LiveSource) =>
+      handoff.subscribe({ ...args, variableValues, contextValue: { ...handoff.context, live: tapped } });
+    return multiplexer.join(key, seat, run(liveVariables), after === null ? null : { after, replay: run(args.variableValues) });
   };
 
   const handle = useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket }>(
@@ -118,17 +127,20 @@ export function attachGraphqlWs(options: {
         state.subscriptions += 1;
         const principal = state.context.principal;
         // Users of one role see the same thing for the same document and variables.
-        const sharable = principal.kind === 'user' && isSharable(document, params.operationName, params.variables);
+        const shares = principal.kind === 'user' ? sharing(document, params.operationName, params.variables) : null;
         const handoff: Handoff = {
           execute: enveloped.execute,
           subscribe: enveloped.subscribe,
           context: state.context,
-          shared: sharable
-            ? {
-                key: JSON.stringify([principal.role, principal.credential.kind, params.operationName ?? null, params.query, params.variables ?? null]),
-                seat: { socket: ctx.extra.socket, id },
-              }
-            : null,
+          shared:
+            principal.kind === 'user' && shares
+              ? {
+                  key: JSON.stringify([principal.role, principal.credential.kind, params.operationName ?? null, params.query, shares.liveVariables]),
+                  seat: { socket: ctx.extra.socket, id },
+                  liveVariables: shares.liveVariables,
+                  after: shares.cursor,
+                }
+              : null,
         };
         return {
           schema: enveloped.schema,

@@ -53,11 +53,21 @@ export class CoalescingQueue<T> implements AsyncIterableIterator<T> {
     this.#held = true;
   }
 
-  /** Delivers `first` ahead of what queued meanwhile, skipping keys that queued a newer item since. */
-  release(first: Iterable<[string, T]>) {
+  /**
+   * Delivers `first` ahead of what queued meanwhile. Where both hold a key, the queued item is
+   * kept if `keepQueued` says it is the newer (by default it always is), else dropped.
+   */
+  release(first: Iterable<[string, T]>, keepQueued: (queued: T, first: T) => boolean = () => true) {
     const merged = new Map<string, T>();
-    for (const [key, item] of first) if (!this.#pending.has(key)) merged.set(key, item);
-    for (const [key, item] of this.#pending) merged.set(key, item);
+    const firsts = new Map(first);
+    for (const [key, item] of firsts) {
+      const queued = this.#pending.get(key);
+      if (queued === undefined || !keepQueued(queued, item)) merged.set(key, item);
+    }
+    for (const [key, item] of this.#pending) {
+      const replaced = firsts.get(key);
+      if (replaced === undefined || keepQueued(item, replaced)) merged.set(key, item);
+    }
     this.#pending = merged;
     this.#held = false;
     this.#wake();

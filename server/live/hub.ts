@@ -16,6 +16,8 @@ export interface Watch<T extends Topic> {
   keep?: (payload: Topics[T]) => boolean;
   /** Resume after this cursor: replay what was committed since (latest state per entity), then go live. */
   after?: string | null;
+  /** Only the replay: the stream ends once it has delivered what changed since `after`. */
+  replayOnly?: boolean;
 }
 
 /** What subscription fields watch through: the hub itself, or a shared execution's tap on it. */
@@ -27,7 +29,7 @@ interface Subscriber {
   deliver(event: AnyLiveEvent): void;
 }
 
-const CURSOR = /^[0-9]{1,15}$/;
+export const CURSOR = /^[0-9]{1,15}$/;
 
 export function formatCursor(seq: number): string {
   return String(seq);
@@ -101,11 +103,11 @@ export class LiveHub implements LiveSource {
         if (isTopic(event, watch.topic) && (after === null || event.seq > after) && keep(event.payload)) queue.push(entityKey(event), event);
       },
     };
-    set.add(subscriber);
+    if (!watch.replayOnly) set.add(subscriber);
     if (after !== null) {
       queue.hold();
       void this.#replay(watch, after, this.lastSeq, queue);
-    }
+    } else if (watch.replayOnly) queue.end();
     return queue;
   }
 
@@ -122,6 +124,7 @@ export class LiveHub implements LiveSource {
         if (isTopic(event, watch.topic) && keep(event.payload)) replayed.push([entityKey(event), event]);
       }
       queue.release(replayed);
+      if (watch.replayOnly) queue.end();
     } catch (error) {
       if (error instanceof CursorExpiredError || error instanceof ValidationError) queue.abort({ failure: error });
       else queue.abort({ failure: new CursorExpiredError(`The change log could not be read (${error instanceof Error ? error.message : 'unknown error'})`) });

@@ -1,10 +1,9 @@
 import type { ExecutionResult } from 'graphql';
 import { WebSocket } from 'ws';
 import { SubscriberBehindError } from '../domain/errors.ts';
-import type { Topic } from '../pubsub.ts';
 import { CoalescingQueue } from './coalescing-queue.ts';
-import { entityKey } from './events.ts';
-import type { LiveItem, LiveSource, Watch } from './hub.ts';
+import type { LiveSource } from './hub.ts';
+import { Tap } from './tap.ts';
 
 type Outcome = AsyncIterable<ExecutionResult> | ExecutionResult;
 
@@ -13,6 +12,19 @@ export interface Seat {
   socket: WebSocket;
   /** The graphql-ws subscription ID its frames carry. */
   id: string;
+}
+
+/** A subscriber resuming from a cursor: its own replay runs first, then it takes the shared frames. */
+export interface Resume {
+  after: number;
+  /** Starts the replay-only execution, given the tap its context must watch through. */
+  replay: (live: LiveSource) => Promise<Outcome>;
+}
+
+/** A serialized result and the change it is about. */
+interface Frame {
+  seq: number;
+  payload: string;
 }
 
 function isStream(outcome: Outcome): outcome is AsyncIterable<ExecutionResult> {
@@ -24,7 +36,7 @@ function isStream(outcome: Outcome): outcome is AsyncIterable<ExecutionResult> {
  * latest state of each once, sent one at a time as the socket takes them.
  */
 class Member {
-  readonly queue: CoalescingQueue<string>;
+  readonly queue: CoalescingQueue<Frame>;
   readonly done: Promise<void>;
 
   constructor(
@@ -32,18 +44,45 @@ class Member {
     limit: number,
   ) {
     const behind = new SubscriberBehindError(limit);
-    this.queue = new CoalescingQueue<string>(limit, () =>
-      JSON.stringify({ data: null, errors: [{ message: behind.message, extensions: { code: behind.constructor.name } }] }),
-    );
+    this.queue = new CoalescingQueue<Frame>(limit, () => ({
+      seq: 0,
+      payload: JSON.stringify({ data: null, errors: [{ message: behind.message, extensions: { code: behind.constructor.name } }] }),
+    }));
     this.done = this.#pump();
   }
 
   async #pump() {
     const prefix = `{"id":${JSON.stringify(this.seat.id)},"type":"next","payload":`;
-    for await (const payload of this.queue) {
+    for await (const frame of this.queue) {
       if (this.seat.socket.readyState !== WebSocket.OPEN) break;
-      await new Promise<void>((resolve) => this.seat.socket.send(`${prefix}${payload}}`, () => resolve()));
+      await new Promise<void>((resolve) => this.seat.socket.send(`${prefix}${frame.payload}}`, () => resolve()));
     }
+  }
+
+  /**
+   * Runs the member's replay while shared frames queue behind it, then delivers the replay
+   * first. A shared frame of an entity the replay also covers is kept only if it is newer.
+   */
+  async resume(resume: Resume, hub: LiveSource) {
+    this.queue.hold();
+    const tap = new Tap(hub, (watch) => ({ ...watch, replayOnly: true }));
+    const replayed: [string, Frame][] = [];
+    const outcome = await resume.replay(tap.source);
+    if (!isStream(outcome)) {
+      this.queue.abort({ seq: 0, payload: JSON.stringify(outcome) });
+      return;
+    }
+    for await (const result of outcome) {
+      const item = tap.current;
+      const payload = JSON.stringify(result);
+      if (item === null) {
+        this.queue.abort({ seq: 0, payload });
+        return;
+      }
+      replayed.push([item.key, { seq: item.seq, payload }]);
+    }
+    // A cursor from a replica that has read further than this one: it has seen those frames.
+    this.queue.release(replayed, (queued, replay) => queued.seq > Math.max(replay.seq, resume.after));
   }
 }
 
@@ -57,29 +96,14 @@ class SharedExecution {
   readonly members = new Set<Member>();
   /** Set once its stream has ended: late joiners start a new execution. */
   closed = false;
-  /** The entity of the source item whose result is being executed (null for a stream's last, failing item). */
-  #current: string | null = null;
+  readonly tap: Tap;
   #iterator: AsyncIterator<ExecutionResult> | null = null;
 
-  constructor(private readonly onEmpty: () => void) {}
-
-  /** The hub as the shared execution's subscription fields see it, noting each item they take. */
-  tap(hub: LiveSource): LiveSource {
-    return {
-      watch: <T extends Topic>(watch: Watch<T>) => {
-        const stream = hub.watch(watch);
-        const tapped: AsyncIterableIterator<LiveItem<T>> = {
-          next: async () => {
-            const result = await stream.next();
-            if (!result.done) this.#current = 'failure' in result.value ? null : entityKey(result.value);
-            return result;
-          },
-          return: async () => (await stream.return?.()) ?? { done: true, value: undefined },
-          [Symbol.asyncIterator]: () => tapped,
-        };
-        return tapped;
-      },
-    };
+  constructor(
+    hub: LiveSource,
+    private readonly onEmpty: () => void,
+  ) {
+    this.tap = new Tap(hub);
   }
 
   async run(stream: AsyncIterable<ExecutionResult>) {
@@ -88,11 +112,11 @@ class SharedExecution {
       for (;;) {
         const result = await this.#iterator.next();
         if (result.done) break;
-        const key = this.#current;
+        const item = this.tap.current;
         const payload = JSON.stringify(result.value);
         for (const member of this.members) {
-          if (key === null) member.queue.end(payload);
-          else member.queue.push(key, payload);
+          if (item === null) member.queue.end({ seq: 0, payload });
+          else member.queue.push(item.key, { seq: item.seq, payload });
         }
       }
     } finally {
@@ -126,25 +150,27 @@ export class SubscriptionMultiplexer {
 
   /**
    * Joins the shared execution for `key`, starting it with `start` (given the tapped hub for
-   * its context) if there is none. Returns what graphql-ws iterates: it ends when the member does.
+   * its context) if there is none; a resuming member replays on its own first. Returns what
+   * graphql-ws iterates: it ends when the member does.
    */
-  async join(key: string, seat: Seat, start: (live: LiveSource) => Promise<Outcome>): Promise<Outcome> {
+  async join(key: string, seat: Seat, start: (live: LiveSource) => Promise<Outcome>, resume: Resume | null = null): Promise<Outcome> {
     let group = this.#groups.get(key);
     if (!group) {
       const forget = () => {
         if (this.#groups.get(key)?.shared === shared) this.#groups.delete(key);
       };
-      const shared = new SharedExecution(forget);
-      const ready = start(shared.tap(this.hub));
+      const shared = new SharedExecution(this.hub, forget);
+      const ready = start(shared.tap.source);
       group = { shared, ready };
       this.#groups.set(key, group);
       void ready.then((outcome) => (isStream(outcome) ? shared.run(outcome) : forget()), forget);
     }
     const outcome = await group.ready;
     if (!isStream(outcome)) return outcome;
-    if (group.shared.closed) return this.join(key, seat, start);
+    if (group.shared.closed) return this.join(key, seat, start, resume);
     const member = new Member(seat, this.queueLimit);
     group.shared.members.add(member);
+    if (resume) void member.resume(resume, this.hub);
     const { shared } = group;
     const ended: AsyncIterableIterator<ExecutionResult> = {
       next: async () => {

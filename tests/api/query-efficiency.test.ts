@@ -25,7 +25,7 @@ describe('nested queries', () => {
   beforeAll(async () => {
     server = await startTestServer({
       // No background sweeps while statements are being counted.
-      config: { sweepIntervalMs: 60 * 60 * 1000 },
+      config: { sweepIntervalMs: 60 * 60 * 1000, changePollMs: 60 * 60 * 1000, heartbeatFlushIntervalMs: 60 * 60 * 1000 },
       onQuery: () => {
         if (counting) statements++;
       },
