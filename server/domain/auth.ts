@@ -230,12 +230,15 @@ export async function resolvePrincipal(db: Db, bearer: string | null, sessionTok
       .innerJoin(users, eq(users.id, apiTokens.userId))
       .where(and(eq(apiTokens.tokenHash, hashSecret(bearer)), isNull(apiTokens.revokedAt), or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, now))));
     if (!row) return REJECTED;
-    // Recorded to the minute: automation calling many times a second does not write each time.
+    // Recorded to the minute: automation calling many times a second does not write, nor even
+    // send an UPDATE, each time.
     const aMinuteAgo = new Date(now.getTime() - 60_000);
-    await db
-      .update(apiTokens)
-      .set({ lastUsedAt: now })
-      .where(and(eq(apiTokens.id, row.token.id), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, aMinuteAgo))));
+    if (!row.token.lastUsedAt || row.token.lastUsedAt < aMinuteAgo) {
+      await db
+        .update(apiTokens)
+        .set({ lastUsedAt: now })
+        .where(and(eq(apiTokens.id, row.token.id), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, aMinuteAgo))));
+    }
     // A token never acts above its owner's current role.
     const role = roleAtLeast(row.user.role, row.token.role) ? row.token.role : row.user.role;
     return { kind: 'user', user: row.user, role, credential: { kind: 'token', id: row.token.id, expiresAt: row.token.expiresAt, name: row.token.name } };

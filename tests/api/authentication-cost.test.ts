@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeHardware } from '../support/agent.ts';
+import { Seed } from '../support/seed.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+// Every request and every graphql-ws connection authenticates first, through the same pool
+// as the agents' calls: its cost must stay one indexed read.
+let server: TestServer;
+let seed: Seed;
+let counting = false;
+let statements: string[] = [];
+
+beforeAll(async () => {
+  server = await startTestServer({
+    config: { sweepIntervalMs: 60 * 60 * 1000, heartbeatFlushIntervalMs: 60 * 60 * 1000 },
+    onQuery: (sql) => {
+      if (counting) statements.push(sql);
+    },
+  });
+  seed = new Seed(server.client, server.url);
+});
+afterAll(() => server.stop());
+
+async function statementsOf(work: () => Promise<unknown>) {
+  statements = [];
+  counting = true;
+  try {
+    await work();
+  } finally {
+    counting = false;
+  }
+  return statements;
+}
+
+describe('authentication is one read', () => {
+  it('an agent heartbeat costs one read (its token) and no write', async () => {
+    const { agent } = await seed.host(await seed.cluster(), 'cheap-host', fakeHardware({ usb: 1 }));
+    const seen = await statementsOf(() => agent.heartbeat());
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatch(/^select .* from "hosts" where "hosts"."token_hash" = \$1/i);
+    await agent.disconnect();
+  });
+
+  it('an API token used again within the minute sends no UPDATE of its last use', async () => {
+    await server.client.data(`{ clusters { id } }`);
+    const seen = await statementsOf(() => server.client.data(`{ clusters { id } }`));
+    expect(seen.filter((sql) => /^\s*update\b/i.test(sql))).toEqual([]);
+  });
+});
