@@ -31,9 +31,25 @@ export async function appendToChangeLog(tx: Tx, messages: readonly ChangeMessage
     select pg_notify(${NOTIFY_CHANNEL}, '')`);
 }
 
-function logged(row: { seq: number; topic: string; payload: unknown }): LoggedChange {
-  // Rows are written only by appendToChangeLog from a ChangeMessage.
-  return { seq: row.seq, message: { topic: row.topic, payload: row.payload } as ChangeMessage };
+// Every topic, exhaustively: the compiler fails here when one is added to pubsub.ts.
+const TOPICS: Record<Topic, true> = {
+  'plan:changed': true,
+  'credential:revoked': true,
+  'audit:logged': true,
+  'device:changed': true,
+  'host:changed': true,
+  'vm:changed': true,
+  'operation:changed': true,
+};
+
+/** Rows are written only by appendToChangeLog from a ChangeMessage; this checks the shape every topic shares. */
+function isChangeMessage(message: { topic: string; payload: unknown }): message is ChangeMessage {
+  const { payload } = message;
+  return Object.hasOwn(TOPICS, message.topic) && typeof payload === 'object' && payload !== null && 'id' in payload;
+}
+
+function logged(rows: { seq: number; topic: string; payload: unknown }[]): LoggedChange[] {
+  return rows.flatMap(({ seq, ...message }) => (isChangeMessage(message) ? [{ seq, message }] : []));
 }
 
 /** The sequence of the newest logged change (0 for an empty log). */
@@ -47,7 +63,7 @@ export async function changeLogHead(db: Queryable): Promise<number> {
 /** Changes after `seq`, oldest first, at most `limit`. */
 export async function changesAfter(db: Queryable, seq: number, limit: number): Promise<LoggedChange[]> {
   const rows = await db.select().from(changeLog).where(gt(changeLog.seq, seq)).orderBy(asc(changeLog.seq)).limit(limit);
-  return rows.map(logged);
+  return logged(rows);
 }
 
 /** The newest change of each entity of `topic` in (after, through], oldest first: what a resuming subscriber replays. */
@@ -57,7 +73,7 @@ export async function latestChangesPerEntity(db: Queryable, topic: Topic, after:
     .from(changeLog)
     .where(and(eq(changeLog.topic, topic), gt(changeLog.seq, after), lte(changeLog.seq, through)))
     .orderBy(sql`${changeLog.payload}->>'id'`, desc(changeLog.seq));
-  return rows.map(logged).sort((a, b) => a.seq - b.seq);
+  return logged(rows).sort((a, b) => a.seq - b.seq);
 }
 
 /** The newest sequence pruned from the log: a cursor before it can no longer be resumed. */
