@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 
 /** Debian's Chromium; CI installs it (`apt-get install chromium`). `npx playwright install` cannot work offline. */
@@ -7,7 +8,9 @@ export const CHROMIUM = process.env.PASSTHRU_CHROMIUM ?? '/usr/bin/chromium';
 export const hasChromium = existsSync(CHROMIUM);
 export const SKIP_REASON = `browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set PASSTHRU_CHROMIUM)`;
 
-export const screenshotDir = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url));
+// Tests never rewrite tracked files: screenshots go to a scratch folder unless
+// PASSTHRU_SCREENSHOTS names one (`PASSTHRU_SCREENSHOTS=docs/screenshots` refreshes the README's).
+export const screenshotDir = `${resolve(process.env.PASSTHRU_SCREENSHOTS || join(tmpdir(), 'passthru-screenshots'))}/`;
 
 export async function launchChromium(): Promise<Browser> {
   return chromium.launch({
