@@ -3,6 +3,7 @@ import { changeLogHead } from '../live/change-log.ts';
 import { formatCursor, type LiveItem } from '../live/hub.ts';
 import type { Topic } from '../pubsub.ts';
 import { builder } from './builder.ts';
+import { idOf } from './ids.ts';
 
 export { formatCursor };
 
@@ -15,6 +16,19 @@ export const AFTER_DESCRIPTION =
 export function changeOf<T extends Topic>(item: LiveItem<T>): LiveEvent<T> {
   if ('failure' in item) throw item.failure;
   return item;
+}
+
+/**
+ * The scope a subscription filtered by host and/or VM watches (the narrower one: a VM's),
+ * and the condition that also holds the host when both are given.
+ */
+export function hostAndVmScope(args: { hostId?: string | number | null; vmId?: string | number | null }) {
+  const hostId = args.hostId ? idOf('Host', String(args.hostId)) : null;
+  const vmId = args.vmId ? idOf('VM', String(args.vmId)) : null;
+  return {
+    scope: vmId ? `vm:${vmId}` : hostId ? `host:${hostId}` : null,
+    keep: (change: { hostId: string }) => hostId === null || change.hostId === hostId,
+  };
 }
 
 builder.queryField('changeCursor', (t) =>

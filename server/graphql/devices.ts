@@ -1,6 +1,6 @@
 import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
-import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor } from './changes.ts';
+import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor, hostAndVmScope } from './changes.ts';
 import type { LiveEvent } from '../live/events.ts';
 import { assignDevice, attachDevice, detachDevice, releaseDevice } from '../domain/devices.ts';
 import type { DeviceRow } from '../domain/device-store.ts';
@@ -176,16 +176,7 @@ builder.subscriptionFields((t) => ({
       vmId: t.arg.id({ required: false, description: 'Only devices this VM held before or holds after the change.' }),
       after: t.arg.string({ required: false, description: AFTER_DESCRIPTION }),
     },
-    subscribe: (_root, args, ctx) => {
-      const hostId = args.hostId ? idOf('Host', String(args.hostId)) : null;
-      const vmId = args.vmId ? idOf('VM', String(args.vmId)) : null;
-      return ctx.live.watch({
-        topic: 'device:changed',
-        scope: vmId ? `vm:${vmId}` : hostId ? `host:${hostId}` : null,
-        keep: (change) => hostId === null || change.hostId === hostId,
-        after: args.after,
-      });
-    },
+    subscribe: (_root, args, ctx) => ctx.live.watch({ topic: 'device:changed', ...hostAndVmScope(args), after: args.after }),
     resolve: changeOf,
   }),
 }));
