@@ -12,7 +12,7 @@
 // Agents heartbeat every 10 s and the server marks a host OFFLINE after 30 s of silence (both
 // defaults). The server runs pinned to core 0, the agents (this process) to core 1;
 // PostgreSQL is not pinned. Each N gets a fresh database, dropped at the end.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -52,6 +52,10 @@ interface Result {
   everOffline: number;
   timeline: string;
   loadGeneratorCpu: number;
+  reconnectP50: number;
+  reconnectP99: number;
+  disconnects: { steady: number; restart: number };
+  logFile: string;
 }
 
 /** Eight devices: two GPUs with their audio functions, two USB devices, two NVMe drives. */
@@ -94,11 +98,17 @@ async function run(n: number, work: string): Promise<Result> {
   const enrollS = (Date.now() - started) / 1000;
   await admin.close();
 
-  const logger = pino({ level: 'silent' });
+  // Agents' warnings and errors go to a file, tallied in the report (why agents redial).
+  const logFile = join(work, `agents-${n}.log`);
+  const destination = pino.destination({ dest: logFile, sync: false });
+  const logger = pino({ level: 'warn' }, destination);
+  onCleanup(async () => destination.flushSync());
   const firstReport: number[] = new Array(n).fill(0);
   /** First report after the server was killed: necessarily to the restarted server. */
   const reReport: number[] = new Array(n).fill(0);
   let killedAt = Infinity;
+  const disconnects: number[] = [];
+  const reConnect: number[] = new Array(n).fill(0);
   const agents = hosts.map((host, i) => {
     const agent = new AgentClient({
       serverUrl: server.url,
@@ -111,6 +121,10 @@ async function run(n: number, work: string): Promise<Result> {
       const at = Date.now();
       firstReport[i] ||= at;
       if (at > killedAt) reReport[i] ||= at;
+    });
+    agent.on('disconnected', () => disconnects.push(Date.now()));
+    agent.on('connected', () => {
+      if (Date.now() > killedAt) reConnect[i] ||= Date.now();
     });
     return agent;
   });
@@ -182,12 +196,27 @@ async function run(n: number, work: string): Promise<Result> {
     everOffline: [...offline.values()].filter((t) => t >= steadyBegins).length,
     timeline: samples.join(' '),
     loadGeneratorCpu: (100 * (own.user + own.system)) / 1000 / (steadyS * 1000),
+    reconnectP50: percentile(sortedCopy(reConnect.filter((t) => t > 0).map((t) => (t - backAt) / 1000)), 50),
+    reconnectP99: percentile(sortedCopy(reConnect.filter((t) => t > 0).map((t) => (t - backAt) / 1000)), 99),
+    disconnects: { steady: disconnects.filter((t) => t >= steadyBegins && t < killedAt).length, restart: disconnects.filter((t) => t > killedAt + 1000).length },
+    logFile,
   };
 }
 
 const HEADERS = ['agents', 'enroll s', 'all reported s', 'server CPU %', 'RSS MB', 'DB xact/s', 'OFFLINE max', 'restart: down s', 'all re-reported s', 'p50 s', 'p99 s', 'not re-reported', 'CPU % after restart', 'hosts ever OFFLINE', 'agents CPU %'];
 function row(r: Result): (string | number)[] {
   return [r.agents, fmt(r.enrollS), fmt(r.startupS), fmt(r.steadyCpu, 0), fmt(r.steadyRssMb, 0), fmt(r.xactPerS), r.steadyOfflineMax, fmt(r.downS), fmt(r.reReportedS), fmt(r.reReportP50), fmt(r.reReportP99), r.missing, fmt(r.restartCpu, 0), r.everOffline, fmt(r.loadGeneratorCpu, 0)];
+}
+
+/** The agents' logged warnings and errors by message, most frequent first. */
+function tally(file: string): string {
+  const counts = new Map<string, number>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line) continue;
+    const { msg }: { msg?: string } = JSON.parse(line);
+    counts.set(msg ?? '?', (counts.get(msg ?? '?') ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([msg, count]) => `${count}x "${msg}"`).join(', ');
 }
 
 pinSelf(1);
@@ -199,8 +228,11 @@ for (const n of SIZES) {
   const result = await run(n, work);
   results.push(result);
   // Printed before the agents stop, so a run cut short still shows what it measured.
-  console.log(`${table(HEADERS, [row(result)])}\n  OFFLINE over time: ${result.timeline}\n`);
+  console.log(`${table(HEADERS, [row(result)])}\n  OFFLINE over time: ${result.timeline}`);
   await cleanup();
+  console.log(`  after the restart, agents connected again at p50 ${fmt(result.reconnectP50)} s, p99 ${fmt(result.reconnectP99)} s; reported at p50 ${fmt(result.reReportP50)} s, p99 ${fmt(result.reReportP99)} s`);
+  console.log(`  agent connections lost: ${result.disconnects.steady} in the steady window, ${result.disconnects.restart} after the restart (besides the kill itself)`);
+  console.log(`  agent warnings: ${tally(result.logFile) || 'none'}\n`);
 }
 
 console.log(`agents: sim backend, 8 devices each, heartbeat every ${HEARTBEAT_MS / 1000} s, OFFLINE after ${HEARTBEAT_TIMEOUT_S} s; steady window ${STEADY_S} s`);
