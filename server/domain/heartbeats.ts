@@ -27,6 +27,8 @@ export class HeartbeatBatcher {
   /** Hosts a flush found deleted: their agents' next heartbeats are refused. */
   readonly #gone = new Set<string>();
   #flushing: Promise<unknown> = Promise.resolve();
+  /** Flushes queued or running: the timer adds none while one is, so a slow database is not piled on. */
+  #flushes = 0;
   #timer: NodeJS.Timeout | undefined;
   #startedAt: Date | null = null;
 
@@ -45,14 +47,17 @@ export class HeartbeatBatcher {
   /** Writes the heartbeats gathered so far; resolves with the number of hosts written. */
   flush(): Promise<number> {
     // One flush at a time, so a slow one is never overtaken by an older batch.
-    const next = this.#flushing.then(() => this.#writePending());
+    this.#flushes += 1;
+    const next = this.#flushing.then(() => this.#writePending()).finally(() => (this.#flushes -= 1));
     this.#flushing = next.catch(() => {});
     return next;
   }
 
   start() {
     this.#startedAt ??= new Date();
-    this.#timer ??= setInterval(() => this.flush().catch((error) => this.#options.onError?.(error)), this.#options.flushIntervalMs);
+    this.#timer ??= setInterval(() => {
+      if (this.#flushes === 0) this.flush().catch((error) => this.#options.onError?.(error));
+    }, this.#options.flushIntervalMs);
   }
 
   /** Stops the timer and writes what is still in memory, so a clean shutdown loses no heartbeat. */
