@@ -49,8 +49,6 @@ const COMPLETE_OPERATION = `mutation CompleteOperation($input: CompleteOperation
 
 /** How a server from before ReportInventoryInput.vms refuses the field. */
 const VMS_UNKNOWN = /Field "vms" is not defined by type "ReportInventoryInput"/;
-/** How a server from before CompleteOperationInput.devices refuses the field. */
-const OBSERVED_UNKNOWN = /Field "devices" is not defined by type "CompleteOperationInput"/;
 
 /** Result members that mean "this credential may not do agent work" (older servers said UnauthenticatedError). */
 const REFUSED: ReadonlySet<string> = new Set(['NotAuthorizedError', 'UnauthenticatedError']);
@@ -225,7 +223,6 @@ export class AgentClient extends EventEmitter<AgentEvents> {
   /** False once the server has refused `vms` as an unknown field; asked again after a reconnect. */
   #serverTakesVms = true;
   /** False once the server has refused an outcome's observed devices as an unknown field; asked again after a reconnect. */
-  #serverTakesObserved = true;
   #subscriptionFailures = 0;
   #socketFailures = 0;
   #unwatch: (() => void) | null = null;
@@ -349,7 +346,6 @@ export class AgentClient extends EventEmitter<AgentEvents> {
           this.#subscriptionFailures = 0;
           // The server may have been upgraded while the agent was away.
           this.#serverTakesVms = true;
-          this.#serverTakesObserved = true;
           this.#log.info({ server: loggableUrl(this.#wsUrl) }, 'connected to the server');
           this.emit('connected');
           // Queued now, before graphql-ws re-sends the operations subscription, so the report
@@ -446,11 +442,6 @@ export class AgentClient extends EventEmitter<AgentEvents> {
           if (answer?.__typename) return { done: true, value: answer };
           return { done: false, error: new RequestError(`no ${field} in the answer`) };
         } catch (error) {
-          if (this.#serverTakesObserved && OBSERVED_UNKNOWN.test(errorMessage(error))) {
-            // A server older than this agent: the next try leaves the observation out, and a report follows.
-            this.#serverTakesObserved = false;
-            log.warn('the server does not take observed devices with an outcome; reporting the inventory after it instead');
-          }
           return { done: false, error };
         }
       },
@@ -677,21 +668,18 @@ export class AgentClient extends EventEmitter<AgentEvents> {
 
     // The outcome carries the devices' new drivers, so no inventory report has to follow it.
     const observed = await this.#observe(operation, log);
-    let carried = false;
+    const carried = observed !== null;
     const answer = await this.#deliver(
       'completeOperation',
       COMPLETE_OPERATION,
-      () => {
-        carried = observed !== null && this.#serverTakesObserved;
-        return {
-          input: {
-            operationId: operation.id,
-            succeeded: outcome.succeeded,
-            ...(outcome.error ? { error: outcome.error } : {}),
-            ...(carried ? { devices: observed } : {}),
-          },
-        };
-      },
+      () => ({
+        input: {
+          operationId: operation.id,
+          succeeded: outcome.succeeded,
+          ...(outcome.error ? { error: outcome.error } : {}),
+          ...(observed ? { devices: observed } : {}),
+        },
+      }),
       log,
     );
     if (!answer) {
