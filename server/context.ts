@@ -51,7 +51,7 @@ export function sessionTokenOf(cookieHeader: string | null | undefined): string 
 }
 
 export async function createContext(deps: AppDeps, presented: Presented): Promise<Context> {
-  const principal = await resolvePrincipal(deps.database.db, bearerToken(presented.authorization), sessionTokenOf(presented.cookieHeader));
+  const principal = await resolvePrincipal(deps.database.authDb, bearerToken(presented.authorization), sessionTokenOf(presented.cookieHeader));
   const actor = actorOf(principal);
   return {
     ...deps,

@@ -26,6 +26,8 @@ export interface Database {
    * database as `db` on PGlite, which has one connection.
    */
   feedDb: Db;
+  /** Authentication of requests and connections, on a pool of its own so a herd of reconnecting agents signs in while their reports queue. */
+  authDb: Db;
   kind: 'pglite' | 'postgres';
   /**
    * LISTEN on the change channel: `onNotify` for each notification, `onListen` each time the
@@ -53,18 +55,20 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   if (options.databaseUrl) {
     const client = postgres(options.databaseUrl, { max: 10, onnotice: () => {} });
     const feedClient = postgres(options.databaseUrl, { max: 2, onnotice: () => {} });
+    const authClient = postgres(options.databaseUrl, { max: 2, onnotice: () => {} });
     const db = drizzlePostgres({ client, relations, logger });
     await migratePostgres(db, { migrationsFolder });
     return {
       db: db as unknown as Db,
       feedDb: drizzlePostgres({ client: feedClient, relations, logger }) as unknown as Db,
+      authDb: drizzlePostgres({ client: authClient, relations, logger }) as unknown as Db,
       kind: 'postgres',
       async listen(onNotify, onListen) {
         const { unlisten } = await client.listen(NOTIFY_CHANNEL, onNotify, onListen);
         return unlisten;
       },
       close: async () => {
-        await Promise.all([client.end({ timeout: 5 }), feedClient.end({ timeout: 5 })]);
+        await Promise.all([client, feedClient, authClient].map((pool) => pool.end({ timeout: 5 })));
       },
     };
   }
@@ -76,6 +80,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   return {
     db: db as unknown as Db,
     feedDb: db as unknown as Db,
+    authDb: db as unknown as Db,
     kind: 'pglite',
     async listen(onNotify, onListen) {
       const unlisten = await client.listen(NOTIFY_CHANNEL, onNotify);
