@@ -18,6 +18,8 @@ export interface Watch<T extends Topic> {
   after?: string | null;
   /** Only the replay: the stream ends once it has delivered what changed since `after`. */
   replayOnly?: boolean;
+  /** Overrides the hub's queue limit (a shared execution's members have their own). */
+  queueLimit?: number;
 }
 
 /** What subscription fields watch through: the hub itself, or a shared execution's tap on it. */
@@ -88,9 +90,10 @@ export class LiveHub implements LiveSource {
     const key = `${watch.topic}|${watch.scope ?? '*'}`;
     const set = this.#subscribers.get(key) ?? new Set<Subscriber>();
     this.#subscribers.set(key, set);
+    const limit = watch.queueLimit ?? this.queueLimit;
     const queue = new CoalescingQueue<LiveItem<T>>(
-      this.queueLimit,
-      () => ({ failure: new SubscriberBehindError(this.queueLimit) }),
+      limit,
+      () => ({ failure: new SubscriberBehindError(limit) }),
       () => {
         set.delete(subscriber);
         if (set.size === 0) this.#subscribers.delete(key);

@@ -103,7 +103,8 @@ class SharedExecution {
     hub: LiveSource,
     private readonly onEmpty: () => void,
   ) {
-    this.tap = new Tap(hub);
+    // Its queue only coalesces, so it is bounded by the number of entities; its members' queues hold the limit.
+    this.tap = new Tap(hub, (watch) => ({ ...watch, queueLimit: Number.POSITIVE_INFINITY }));
   }
 
   async run(stream: AsyncIterable<ExecutionResult>) {

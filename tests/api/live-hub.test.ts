@@ -50,6 +50,13 @@ describe('a subscriber queue', () => {
     expect(hub.subscriberCount).toBe(0);
   });
 
+  it("a shared execution's queue, which only coalesces, takes its own limit over the hub's", () => {
+    const hub = new LiveHub(db.feedDb, 2);
+    const shared = hub.watch({ topic: 'host:changed', scope: null, queueLimit: Number.POSITIVE_INFINITY });
+    hub.publish([hostEvent(1, 'a'), hostEvent(2, 'b'), hostEvent(3, 'c')], 3);
+    expect(shared.size).toBe(3);
+  });
+
   it('a subscriber scoped to a host is not woken by another host', () => {
     const hub = new LiveHub(db.feedDb, 10);
     const stream = hub.watch({ topic: 'host:changed', scope: 'host:b' });
