@@ -80,9 +80,10 @@ export function attachGraphqlWs(options: {
     if (!isHandoff(handoff)) return { errors: [new GraphQLError('Not connected')] };
     if (!handoff.shared) return handoff.subscribe(args);
     const { key, seat, liveVariables, after } = handoff.shared;
-    // Each execution gets its own context (a copy), so per-context loaders are its own, watching through its tap.
+    // Each execution gets its own context (a copy), so per-context loaders are its own, watching
+    // through its tap and reading what the selection adds on the fan-out pool, away from writes.
     const run = (variableValues: ExecutionArgs['variableValues']) => async (tapped: LiveSource) =>
-      handoff.subscribe({ ...args, variableValues, contextValue: { ...handoff.context, live: tapped } });
+      handoff.subscribe({ ...args, variableValues, contextValue: { ...handoff.context, live: tapped, db: deps.database.feedDb } });
     return multiplexer.join(key, seat, run(liveVariables), after === null ? null : { after, replay: run(args.variableValues) });
   };
 
