@@ -261,26 +261,30 @@ console.log(
   ),
 );
 const of = (name: string, pick: (o: Outcome) => number) => median(outcomes.filter((o) => o.system === name).map(pick));
-const metrics: [string, (o: Outcome) => number, number][] = [
-  ['delivery from commit p50 (ms)', (o) => o.result.fromCommit.p50, 1],
-  ['delivery from commit p95 (ms)', (o) => o.result.fromCommit.p95, 1],
-  ['delivery from commit p99 (ms)', (o) => o.result.fromCommit.p99, 1],
-  ['delivery from response p99 (ms)', (o) => o.result.fromResponse.p99, 1],
-  [`late (> ${LATE_MS} ms)`, (o) => o.result.late, 0],
-  ['lost', (o) => o.result.lost, 0],
-  ['duplicates', (o) => o.result.duplicates, 0],
-  ['out of order', (o) => o.result.outOfOrder, 0],
-  ['mutation p99 (ms)', (o) => o.result.mutations.p99, 1],
-  ['server CPU (% of a core)', (o) => o.serverCpu, 0],
-  ['server RSS (MB)', (o) => o.serverRssMb, 0],
+// [label, value, digits, compared with the floor]. The floor's "response" is its answer to
+// the trigger, sent after its frames, so response and mutation rows have no meaningful ratio.
+const metrics: [string, (o: Outcome) => number, number, boolean][] = [
+  ['delivery from commit p50 (ms)', (o) => o.result.fromCommit.p50, 1, true],
+  ['delivery from commit p95 (ms)', (o) => o.result.fromCommit.p95, 1, true],
+  ['delivery from commit p99 (ms)', (o) => o.result.fromCommit.p99, 1, true],
+  ['delivery from response p50 (ms)', (o) => o.result.fromResponse.p50, 1, false],
+  ['delivery from response p99 (ms)', (o) => o.result.fromResponse.p99, 1, false],
+  [`late (> ${LATE_MS} ms)`, (o) => o.result.late, 0, false],
+  ['lost', (o) => o.result.lost, 0, false],
+  ['duplicates', (o) => o.result.duplicates, 0, false],
+  ['out of order', (o) => o.result.outOfOrder, 0, false],
+  ['mutation p50 (ms)', (o) => o.result.mutations.p50, 1, false],
+  ['mutation p99 (ms)', (o) => o.result.mutations.p99, 1, false],
+  ['server CPU (% of a core)', (o) => o.serverCpu, 0, true],
+  ['server RSS (MB)', (o) => o.serverRssMb, 0, true],
 ];
 console.log(`\nmedians over ${ROUNDS} rounds`);
 console.log(
   table(
     ['metric', 'Passthru', 'floor', 'ratio'],
-    metrics.map(([label, pick, digits]) => {
+    metrics.map(([label, pick, digits, compared]) => {
       const [a, b] = [of('Passthru', pick), of('floor (bare ws)', pick)];
-      return [label, fmt(a, digits), fmt(b, digits), b > 0 ? `${fmt(a / b)}x` : ''];
+      return [label, fmt(a, digits), fmt(b, digits), compared && b > 0 && Number.isFinite(a) ? `${fmt(a / b)}x` : ''];
     }),
   ),
 );
@@ -288,7 +292,10 @@ const mine = outcomes.filter((o) => o.system === 'Passthru');
 // PGlite lives inside the server, so the bench cannot see its commits: judge by the response there.
 const [p99, floorP99] = [of('Passthru', (o) => (PGLITE ? o.result.fromResponse.p99 : o.result.fromCommit.p99)), of('floor (bare ws)', (o) => o.result.fromCommit.p99)];
 const missed = mine.reduce((sum, o) => sum + o.result.late + o.result.lost, 0);
-console.log(`\ntargets (issue 8): p99 < 100 ms: ${p99 < 100 ? 'met' : 'MISSED'} (${fmt(p99)} ms); none late or lost: ${missed === 0 ? 'met' : `MISSED (${missed} over all rounds)`}; p99 within 3x the floor: ${p99 <= 3 * floorP99 ? 'met' : 'MISSED'} (${fmt(p99 / floorP99)}x)`);
+console.log(`\ntargets (issue 8), Passthru ${PGLITE ? 'from response' : 'from commit'}:`);
+console.log(`  none late or lost: ${missed === 0 ? 'met' : `MISSED (${missed} over all rounds)`}`);
+console.log(`  p99 within 3x the floor: ${p99 <= 3 * floorP99 ? 'met' : 'MISSED'} (${fmt(p99)} ms, ${fmt(p99 / floorP99)}x)`);
+console.log(`  p99 < 100 ms (the target at 1,000 subscribers and 10 changes/s): ${p99 < 100 ? 'met' : 'missed'} (${fmt(p99)} ms)`);
 const errors = outcomes.flatMap((o) => o.result.errors.map((e) => `${o.system} round ${o.round}: ${e}`));
 if (errors.length) console.log(`\nsubscription errors:\n  ${errors.join('\n  ')}`);
 
