@@ -12,6 +12,7 @@
 // Agents heartbeat every 10 s and the server marks a host OFFLINE after 30 s of silence (both
 // defaults). The server runs pinned to core 0, the agents (this process) to core 1;
 // PostgreSQL is not pinned. Each N gets a fresh database, dropped at the end.
+// PostgreSQL is reached at BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -16,6 +16,7 @@
 // trigger the bench adds to its own database NOTIFYs on commit); on PGlite only "from response"
 // exists. The server runs pinned to core 0, the load generator (this process) to core 1;
 // PostgreSQL is not pinned. The database is created fresh and dropped at the end.
+// PostgreSQL is reached at BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
