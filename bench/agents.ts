@@ -7,6 +7,7 @@
 //
 //   npx tsx bench/agents.ts --agents 250,2000      (PostgreSQL on 127.0.0.1:5432)
 //   options: --steady S (30) --watch S (45, after the server is back) --cpu-prof
+//   (--cpu-prof profiles the restarted server, from the herd on; the first one is killed)
 //   or the environment: AGENTS, STEADY, WATCH
 //
 // Agents heartbeat every 10 s and the server marks a host OFFLINE after 30 s of silence (both
