@@ -1,0 +1,94 @@
+// Single-device mutations at concurrency 1: detachDevice and assignDevice, each timed from the
+// call to its answer (the agent's acknowledgement is awaited after, untimed, and the device
+// is put back), beside one UPDATE round trip of the `postgres` driver.
+import postgres from 'postgres';
+import type { TestClient } from '../../tests/support/client.ts';
+import type { BenchDatabase } from '../support/database.ts';
+import { percentile, sortedCopy } from '../support/stats.ts';
+import type { StatusWatch } from './db-watch.ts';
+import { uuidOf } from './write.ts';
+
+export interface MutationResult {
+  name: string;
+  count: number;
+  p50: number;
+  p99: number;
+  errors: string[];
+}
+
+const ACK_TIMEOUT_MS = 30_000;
+
+function result(name: string, latencies: number[], errors: string[]): MutationResult {
+  const sorted = sortedCopy(latencies);
+  return { name, count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), errors };
+}
+
+async function deviceMutation(client: TestClient, mutation: string, input: Record<string, string>): Promise<string | null> {
+  const type = `${mutation[0]!.toUpperCase()}${mutation.slice(1)}Input`;
+  const data = await client.data(`mutation($input: ${type}!) { result: ${mutation}(input: $input) { __typename ... on Error { message } } }`, { input });
+  return data.result.__typename === 'DeviceOperationSuccess' ? null : `${mutation}: ${data.result.__typename}: ${data.result.message}`;
+}
+
+export async function runMutations(options: {
+  client: TestClient;
+  database: BenchDatabase;
+  devices: StatusWatch;
+  vms: StatusWatch;
+  hostId: string;
+  planId: string;
+  durationMs: number;
+}): Promise<MutationResult[]> {
+  const { client, devices } = options;
+  const { host } = await client.data(`query($id: ID!) { host(id: $id) { devices { id kind status } } }`, { id: options.hostId });
+  const list: { id: string; kind: string; status: string }[] = host.devices;
+  const drive = list.find((d) => d.kind === 'NVME' && d.status === 'ATTACHED');
+  const gpu = list.find((d) => d.kind === 'GPU' && d.status === 'DETACHED');
+  if (!drive || !gpu) throw new Error(`host ${options.hostId} has no attached NVMe drive or no free GPU`);
+  const { provisionVm } = await client.data(
+    `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id } } ... on Error { message } } }`,
+    { input: { name: 'bench-mutations', planId: options.planId, hostId: options.hostId } },
+  );
+  if (!provisionVm.vm) throw new Error(`provisionVm for the mutations: ${provisionVm.message}`);
+  await options.vms.until('bench-mutations', ['RUNNING'], ACK_TIMEOUT_MS);
+
+  const timed = async (mutation: string, input: Record<string, string>, latencies: number[], errors: string[]) => {
+    const started = performance.now();
+    const error = await deviceMutation(client, mutation, input);
+    if (error) errors.push(error);
+    else latencies.push(performance.now() - started);
+  };
+  const settle = async (deviceId: string, status: string, errors: string[]) => {
+    const reached = await devices.until(uuidOf(deviceId), [status], ACK_TIMEOUT_MS);
+    if (reached !== status) errors.push(`device did not reach ${status}`);
+    devices.forget(uuidOf(deviceId));
+  };
+
+  const detach: number[] = [];
+  const assign: number[] = [];
+  const update: number[] = [];
+  const detachErrors: string[] = [];
+  const assignErrors: string[] = [];
+  const deadline = performance.now() + options.durationMs;
+  while (performance.now() < deadline) {
+    await timed('detachDevice', { deviceId: drive.id }, detach, detachErrors);
+    await settle(drive.id, 'DETACHED', detachErrors);
+    await deviceMutation(client, 'attachDevice', { deviceId: drive.id });
+    await settle(drive.id, 'ATTACHED', detachErrors);
+    await timed('assignDevice', { deviceId: gpu.id, vmId: provisionVm.vm.id }, assign, assignErrors);
+    await settle(gpu.id, 'ASSIGNED', assignErrors);
+    await deviceMutation(client, 'releaseDevice', { deviceId: gpu.id });
+    await settle(gpu.id, 'DETACHED', assignErrors);
+    if (detachErrors.length + assignErrors.length > 20) break;
+  }
+
+  // The floor: one UPDATE of the same device row, one round trip, as many times.
+  const sql = postgres(options.database.url, { max: 1, onnotice: () => {} });
+  const driveUuid = uuidOf(drive.id);
+  for (let i = 0; i < Math.max(50, detach.length); i++) {
+    const started = performance.now();
+    await sql`update devices set updated_at = now() where id = ${driveUuid}`;
+    update.push(performance.now() - started);
+  }
+  await sql.end({ timeout: 5 });
+  return [result('detachDevice', detach, detachErrors), result('assignDevice', assign, assignErrors), result('floor: one UPDATE', update, [])];
+}

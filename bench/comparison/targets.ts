@@ -1,0 +1,51 @@
+// The three servers the read benchmark compares, each a child process pinned to the server
+// core: Passthru as production runs it (server/main.ts), PostGraphile v4, and the floor.
+import { join } from 'node:path';
+import { onCleanup } from '../support/lifecycle.ts';
+import { freePort, repoRoot, startChild, startServer, untilServing, type Child } from '../support/processes.ts';
+
+export type TargetName = 'passthru' | 'postgraphile' | 'floor';
+export const TARGETS: TargetName[] = ['passthru', 'postgraphile', 'floor'];
+
+export interface TargetOptions {
+  databaseUrl: string;
+  core: number;
+  logDir: string;
+  /** Passthru only: timers that would add statements of their own (the statement count). */
+  quiet?: boolean;
+}
+
+/** Settings for a read fleet without agents: its hosts stay ONLINE for the whole run. */
+const READ_FLEET_ENV = { PASSTHRU_HEARTBEAT_TIMEOUT_SECONDS: '86400' };
+const QUIET_ENV = { PASSTHRU_SWEEP_INTERVAL_SECONDS: '3600', PASSTHRU_CHANGE_POLL_SECONDS: '3600', PASSTHRU_HEARTBEAT_FLUSH_SECONDS: '3600' };
+
+export async function startTarget(name: TargetName, options: TargetOptions): Promise<Child> {
+  const port = await freePort();
+  let child: Child;
+  if (name === 'passthru') {
+    child = await startServer({
+      port,
+      core: options.core,
+      databaseUrl: options.databaseUrl,
+      dataDir: join(options.logDir, 'pglite'),
+      logDir: options.logDir,
+      env: { ...READ_FLEET_ENV, ...(options.quiet ? QUIET_ENV : {}) },
+    });
+  } else {
+    const logFile = join(options.logDir, `${name}-${port}.log`);
+    child = startChild({
+      script: name === 'postgraphile' ? 'bench/support/postgraphile-server.ts' : 'bench/support/read-floor-server.ts',
+      port,
+      core: options.core,
+      logFile,
+      env: {
+        DATABASE_URL: options.databaseUrl,
+        // PostGraphile v4 needs its own graphql 15 (see the preloaded file).
+        ...(name === 'postgraphile' ? { NODE_OPTIONS: `--require ${join(repoRoot, 'bench/support/postgraphile-graphql.cjs')}` } : {}),
+      },
+    });
+    await untilServing(child, logFile);
+  }
+  onCleanup(() => child.stop('SIGINT'));
+  return child;
+}
