@@ -126,6 +126,18 @@ type AgentEvents = {
   fatal: [AgentFatalError];
 };
 
+/**
+ * `ws` emits 'error' when a socket still connecting is closed on purpose (stop() during a
+ * reconnect); graphql-ws has let go of it by then, and an unheard 'error' would crash the
+ * agent. Failures that matter reach graphql-ws as close events.
+ */
+class AgentWebSocket extends WebSocket {
+  constructor(...args: ConstructorParameters<typeof WebSocket>) {
+    super(...args);
+    this.on('error', () => {});
+  }
+}
+
 /** The WebSocket URL of the server's GraphQL endpoint. */
 export function graphqlWsUrl(serverUrl: string): string {
   const url = new URL(serverUrl);
@@ -310,7 +322,7 @@ export class AgentClient extends EventEmitter<AgentEvents> {
     const current = () => generation === this.#generation && this.#state !== 'stopped';
     const ws = createClient({
       url: this.#wsUrl,
-      webSocketImpl: WebSocket,
+      webSocketImpl: AgentWebSocket,
       // Connect now and stay connected even between subscriptions: the agent is always on call.
       lazy: false,
       connectionParams: { authorization: `Bearer ${this.#options.token}` },

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { buildSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
@@ -343,6 +343,28 @@ describe('AgentClient against the real server', () => {
       await agent.stop({ graceMs: 0 });
     } finally {
       await old.close();
+    }
+  });
+
+  it('stopping while the socket is still connecting does not crash the agent', async () => {
+    // A server that accepts TCP and never answers the upgrade: the agent's socket stays CONNECTING.
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const crashes: unknown[] = [];
+    const onCrash = (error: unknown) => crashes.push(error);
+    process.on('uncaughtException', onCrash);
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const backend = new SimBackend({ ...HOST, name: 'client-stop-connecting' });
+      const agent = new AgentClient({ serverUrl: `http://127.0.0.1:${port}`, token: 'pth_host_test', backend, logger: testLogger(), backoff: FAST_BACKOFF });
+      agent.start();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await agent.stop({ graceMs: 0 });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(crashes).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onCrash);
+      silent.close();
     }
   });
 
