@@ -22,7 +22,7 @@ import { SimBackend } from '../agent/backends/sim/index.ts';
 import { AgentClient } from '../agent/client.ts';
 import { createBenchDatabase, ownQuery, type BenchDatabase } from './support/database.ts';
 import { adminClient, enrollHosts } from './support/fleet.ts';
-import { cleanup, bounded, onCleanup, shutdownRaces } from './support/lifecycle.ts';
+import { cleanup, bounded, onCleanup } from './support/lifecycle.ts';
 import { flag, list, option } from './support/options.ts';
 import { cpuPercent, freePort, pinSelf, startServer, type Child } from './support/processes.ts';
 import { fmt, loadAverage, percentile, sleep, sortedCopy, table, waitFor } from './support/stats.ts';
@@ -245,7 +245,6 @@ console.log(table(HEADERS, results.map(row)));
 console.log('\nhosts OFFLINE over time (seconds into the steady window, then after the server is back):');
 for (const r of results) console.log(`  ${r.agents}: ${r.timeline}`);
 console.log('\n"all re-reported s": seconds from the restarted server answering to the last agent\'s inventory report.');
-if (shutdownRaces > 0) console.log(`(${shutdownRaces} agents threw "WebSocket was closed before the connection was established" while stopping; see bench/support/lifecycle.ts)`);
 
 stopWatchdog();
 if (CPU_PROFILE) console.log(`\nserver CPU profiles: ${readdirSync(work).filter((d) => d.startsWith('profile-')).map((d) => join(work, d)).join(', ')}`);

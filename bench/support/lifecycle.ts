@@ -11,21 +11,9 @@ export async function cleanup() {
   for (const step of cleanups.splice(0).reverse()) await step().catch((error: Error) => console.error(`cleanup: ${error.message}`));
 }
 
-/**
- * graphql-ws terminating a socket that is still connecting makes `ws` emit an 'error' nobody
- * listens to (AgentClient.stop() during a reconnect does this). It only happens while agents
- * shut down, so the bench counts it rather than dying with its database left behind.
- */
-const SHUTDOWN_RACE = /WebSocket was closed before the connection was established/;
-export let shutdownRaces = 0;
-
 /** Runs the cleanups and exits if the bench crashes or outlives `limitMs`; returns a stop for the timer. */
 export function bounded(name: string, limitMs: number): () => void {
   const fail = (error: unknown) => {
-    if (error instanceof Error && SHUTDOWN_RACE.test(error.message)) {
-      shutdownRaces++;
-      return;
-    }
     console.error(`${name}: crashed:`, error);
     void cleanup().finally(() => process.exit(1));
   };
