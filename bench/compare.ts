@@ -103,4 +103,5 @@ printWrite(writeRows, doubles, log);
 printMutations(mutations, log);
 await cleanup();
 stopWatchdog();
+log(`finished in ${Math.round((Date.now() - startedAt.getTime()) / 1000)} s`);
 log(verdict(read.points, writeRows, doubles.doubles));

@@ -72,7 +72,7 @@ export function printWrite(rows: WriteRow[], doubles: { doubles: number; brokenC
   print(`\nwrite: provisionVm (1 GPU) -> agent up -> deleteVm -> agent down, per client in a loop; sim agents answer after ${SIM_LATENCY_MS} ms; floor: one SKIP LOCKED statement, then one delete; medians of the rounds; ms`);
   print(
     table(
-      ['workload', 'target', 'provisions/s', 'p50', 'p99', 'cycle p50', 'refused', 'errors'],
+      ['workload', 'target', 'provisions/s', 'p50', 'p99', 'cycle p50', 'answer -> RUNNING p50', 'deleteVm -> DELETED p50', 'refused', 'errors'],
       rows.map((row) => [
         row.workload,
         row.target,
@@ -80,6 +80,8 @@ export function printWrite(rows: WriteRow[], doubles: { doubles: number; brokenC
         fmt(median(row.runs.map((r) => r.p50))),
         fmt(median(row.runs.map((r) => r.p99))),
         fmt(median(row.runs.map((r) => r.cycleP50))),
+        row.target === 'floor' ? '-' : fmt(median(row.runs.map((r) => r.upP50))),
+        row.target === 'floor' ? '-' : fmt(median(row.runs.map((r) => r.downP50))),
         row.runs.reduce((sum, r) => sum + r.refused, 0),
         row.runs.reduce((sum, r) => sum + r.errors, 0),
       ]),

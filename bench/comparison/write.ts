@@ -16,6 +16,10 @@ export interface CycleResult {
   p99: number;
   /** Provision, agent up, delete, agent down, ms. */
   cycleP50: number;
+  /** From the provision's answer to the VM RUNNING (the agent's acknowledgement), ms. */
+  upP50: number;
+  /** From the deleteVm call to the VM DELETED, ms. */
+  downP50: number;
   /** NoCapacityError answers (or empty reservations on the floor). */
   refused: number;
   errors: number;
@@ -27,6 +31,8 @@ const ACK_TIMEOUT_MS = 30_000;
 class Tally {
   readonly latencies: number[] = [];
   readonly cycles: number[] = [];
+  readonly up: number[] = [];
+  readonly down: number[] = [];
   refused = 0;
   errors = 0;
   firstError: string | null = null;
@@ -45,6 +51,8 @@ class Tally {
       p50: percentile(sorted, 50),
       p99: percentile(sorted, 99),
       cycleP50: percentile(cycles, 50),
+      upP50: percentile(sortedCopy(this.up), 50),
+      downP50: percentile(sortedCopy(this.down), 50),
       refused: this.refused,
       errors: this.errors,
       firstError: this.firstError,
@@ -100,14 +108,20 @@ export async function passthruCycles(options: {
       await sleep(50);
       return;
     }
-    if (measuring()) tally.latencies.push(took);
+    const counted = measuring();
+    if (counted) tally.latencies.push(took);
     const up = await options.vms.until(name, ['RUNNING', 'FAILED'], ACK_TIMEOUT_MS);
     if (up !== 'RUNNING') tally.error(`VM ${name} ended ${up} instead of RUNNING`);
+    const upAt = performance.now();
     const { deleteVm } = await options.client.data(DELETE, { input: { vmId: provisionVm.vm.id } });
     if (deleteVm.__typename !== 'VmOperationSuccess') tally.error(`deleteVm: ${deleteVm.__typename}: ${deleteVm.message}`);
     else if ((await options.vms.until(name, ['DELETED'], ACK_TIMEOUT_MS)) !== 'DELETED') tally.error(`VM ${name} was not torn down`);
     options.vms.forget(name);
-    if (measuring()) tally.cycles.push(performance.now() - started);
+    if (counted) {
+      tally.up.push(upAt - started - took);
+      tally.down.push(performance.now() - upAt);
+      tally.cycles.push(performance.now() - started);
+    }
   });
   return tally.result(elapsed);
 }
