@@ -44,6 +44,8 @@ const settings = {
   writeHosts: 64,
 };
 const stopWatchdog = bounded('bench', QUICK ? 5 * 60_000 : 20 * 60_000);
+// Interrupted (Ctrl-C, a CI timeout): the databases and children go too.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanup().finally(() => process.exit(130)));
 const hasTaskset = spawnSync('taskset', ['-V']).status === 0;
 if (hasTaskset) pinSelf(1);
 
