@@ -38,7 +38,7 @@ const settings = {
   sizes: list('hosts', 'BENCH_HOSTS', QUICK ? [64] : [64, 512]),
   concurrencies: list('concurrency', 'BENCH_CONCURRENCY', QUICK ? [16] : [1, 16, 64]),
   rounds: option('rounds', 'BENCH_ROUNDS', QUICK ? 2 : 3),
-  durationMs: option('seconds', 'BENCH_SECONDS', QUICK ? 10 : 6) * 1000,
+  durationMs: option('seconds', 'BENCH_SECONDS', QUICK ? 10 : 5) * 1000,
   writeMs: option('write-seconds', 'BENCH_WRITE_SECONDS', QUICK ? 10 : 15) * 1000,
   clients: option('clients', 'BENCH_CLIENTS', 32),
   writeHosts: 64,
