@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, or } from 'drizzle-orm';
+import { and, asc, eq, inArray, ne, or } from 'drizzle-orm';
 import type { Tx } from '../db/client.ts';
 import { devices, hosts, vms } from '../db/schema/index.ts';
 import { inTransaction } from '../pubsub.ts';
@@ -12,11 +12,19 @@ import type { Services } from './services.ts';
 // Rows are locked FOR NO KEY UPDATE (keys never change), so inserting history rows that
 // reference them (FOR KEY SHARE, taken by foreign keys) never waits on those locks.
 
-/** The device's host, read without a lock, so the host can be locked first. */
-async function hostOfDevice(tx: Tx, deviceId: string): Promise<string> {
-  const [device] = await tx.select({ hostId: devices.hostId }).from(devices).where(eq(devices.id, deviceId));
-  if (!device) throw new NotFoundError('Device', deviceId);
-  return device.hostId;
+/**
+ * The host of a device, locked FOR SHARE (a concurrent heartbeat sweep cannot mark it offline
+ * under this change), in one statement that finds it through the device without a lock.
+ */
+async function lockOnlineHostOfDevice(tx: Tx, deviceId: string) {
+  const [host] = await tx
+    .select()
+    .from(hosts)
+    .where(inArray(hosts.id, tx.select({ hostId: devices.hostId }).from(devices).where(eq(devices.id, deviceId))))
+    .for('share');
+  if (!host) throw new NotFoundError('Device', deviceId);
+  if (host.status !== 'ONLINE') throw new HostOfflineError(host.id, host.name);
+  return host;
 }
 
 async function lockDevice(tx: Tx, deviceId: string): Promise<DeviceRow> {
@@ -25,50 +33,34 @@ async function lockDevice(tx: Tx, deviceId: string): Promise<DeviceRow> {
   return device;
 }
 
-export async function requireOnlineHost(tx: Tx, hostId: string) {
-  // FOR SHARE: a concurrent heartbeat sweep cannot mark the host offline under this change.
-  const [host] = await tx.select().from(hosts).where(eq(hosts.id, hostId)).for('share');
-  if (!host) throw new NotFoundError('Host', hostId);
-  if (host.status !== 'ONLINE') throw new HostOfflineError(host.id, host.name);
-  return host;
-}
-
 /**
  * A device with every PCI function sharing its IOMMU group, locked in one statement in ID
- * order. VFIO hands over whole groups, so they move together. The host is locked already, so
- * no inventory report can change the group meanwhile.
+ * order, with the names of the VMs they hold (for refusal messages; VMs are read, not locked).
+ * VFIO hands over whole groups, so they move together. The host is locked already, so no
+ * inventory report can change the group meanwhile.
  */
-async function lockIommuGroup(tx: Tx, hostId: string, deviceId: string): Promise<DeviceRow[]> {
-  const [device] = await tx.select({ kind: devices.kind, iommuGroup: devices.iommuGroup }).from(devices).where(eq(devices.id, deviceId));
-  if (!device) throw new NotFoundError('Device', deviceId);
-  const sameGroup = device.kind !== 'USB' && device.iommuGroup !== null ? eq(devices.iommuGroup, device.iommuGroup) : undefined;
-  return tx
-    .select()
+async function lockIommuGroup(tx: Tx, hostId: string, deviceId: string) {
+  // A USB device has no IOMMU group of its own; a device without one moves alone (NULL matches nothing).
+  const group = tx.select({ iommuGroup: devices.iommuGroup }).from(devices).where(and(eq(devices.id, deviceId), ne(devices.kind, 'USB')));
+  const rows = await tx
+    .select({ device: devices, vmName: vms.name })
     .from(devices)
-    .where(and(eq(devices.hostId, hostId), or(eq(devices.id, deviceId), sameGroup)))
+    .leftJoin(vms, eq(vms.id, devices.vmId))
+    .where(and(eq(devices.hostId, hostId), or(eq(devices.id, deviceId), inArray(devices.iommuGroup, group))))
     .orderBy(asc(devices.id))
-    .for('no key update');
-}
-
-async function vmNamesOf(tx: Tx, group: DeviceRow[]) {
-  const ids = group.map((device) => device.vmId).filter((id): id is string => id !== null);
-  if (ids.length === 0) return new Map<string, string>();
-  const rows = await tx.select({ id: vms.id, name: vms.name }).from(vms).where(inArray(vms.id, ids));
-  return new Map(rows.map((vm) => [vm.id, vm.name]));
+    .for('no key update', { of: devices });
+  if (rows.length === 0) throw new NotFoundError('Device', deviceId);
+  const vmNames = new Map<string, string>();
+  for (const { device, vmName } of rows) if (device.vmId && vmName) vmNames.set(device.vmId, vmName);
+  return { group: rows.map(({ device }) => device), vmNames };
 }
 
 /** Moves a device (with its IOMMU group) between the host OS and the pool. */
 async function moveGroup(services: Services, deviceId: string, type: 'DETACH' | 'ATTACH') {
   return inTransaction(services.db, async (tx, changes) => {
-    const hostId = await hostOfDevice(tx, deviceId);
-    await requireOnlineHost(tx, hostId);
-    const group = await lockIommuGroup(tx, hostId, deviceId);
-    return queueOperation(tx, changes, services, {
-      type,
-      hostId,
-      devices: group,
-      vmNames: await vmNamesOf(tx, group),
-    });
+    const host = await lockOnlineHostOfDevice(tx, deviceId);
+    const { group, vmNames } = await lockIommuGroup(tx, host.id, deviceId);
+    return queueOperation(tx, changes, services, { type, hostId: host.id, devices: group, vmNames });
   });
 }
 
@@ -78,7 +70,7 @@ export const attachDevice = (services: Services, deviceId: string) => moveGroup(
 /** Passes a pooled device through to a VM on the same host. */
 export async function assignDevice(services: Services, deviceId: string, vmId: string) {
   return inTransaction(services.db, async (tx, changes) => {
-    const host = await requireOnlineHost(tx, await hostOfDevice(tx, deviceId));
+    const host = await lockOnlineHostOfDevice(tx, deviceId);
     const [vm] = await tx.select().from(vms).where(eq(vms.id, vmId)).for('share');
     if (!vm || vm.status === 'DELETED') throw new NotFoundError('VM', vmId);
     const device = await lockDevice(tx, deviceId);
@@ -102,7 +94,7 @@ export async function assignDevice(services: Services, deviceId: string, vmId: s
 /** Takes a device back from its VM into the pool. */
 export async function releaseDevice(services: Services, deviceId: string) {
   return inTransaction(services.db, async (tx, changes) => {
-    await requireOnlineHost(tx, await hostOfDevice(tx, deviceId));
+    await lockOnlineHostOfDevice(tx, deviceId);
     const device = await lockDevice(tx, deviceId);
     return queueOperation(tx, changes, services, {
       type: 'RELEASE',

@@ -1,9 +1,10 @@
-import { and, asc, eq, inArray, lt } from 'drizzle-orm';
+import { randomUUID } from 'node:crypto';
+import { and, asc, eq, inArray, lt, type WithSubquery } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.ts';
-import { devices, operationDevices, operations, vms } from '../db/schema/index.ts';
+import { deviceEvents, devices, operationDevices, operations, vms } from '../db/schema/index.ts';
 import { inTransaction, type ChangeSet } from '../pubsub.ts';
 import { ACTION_OF_OPERATION, begin, finish, observe, type DeviceStatus } from './device-state.ts';
-import { writeDeviceStatus, type DeviceRow } from './device-store.ts';
+import { deviceStatusWrites, type DeviceRow, type StatusMove } from './device-store.ts';
 import { NotFoundError, OperationFinishedError, ValidationError } from './errors.ts';
 import type { Services } from './services.ts';
 import { finishVm, VM_ACTION_OF_OPERATION, type VmStatus } from './vm-state.ts';
@@ -19,12 +20,14 @@ export interface NewOperation {
   devices: DeviceRow[];
   /** Names VMs in refusal messages. */
   vmNames?: Map<string, string>;
+  /** The caller's own writes (a new VM, a VM's new status), run in the operation's statement. */
+  alongside?: WithSubquery[];
 }
 
 /**
- * Queues an operation for the host's agent and moves its devices into their in-flight status.
- * Every device is checked by the state machine before anything is written, so a refusal of
- * any one changes nothing.
+ * Queues an operation for the host's agent and moves its devices into their in-flight status,
+ * in one statement. Every device is checked by the state machine before anything is written,
+ * so a refusal of any one changes nothing.
  */
 export async function queueOperation(
   tx: Tx,
@@ -37,9 +40,22 @@ export async function queueOperation(
     ? spec.devices.map((device) => begin(action, { ...device, vmName: device.vmId ? spec.vmNames?.get(device.vmId) : null }))
     : [];
 
+  // The ID is chosen here so every write can name it: the operation, its devices, their new
+  // statuses and history, and the caller's own writes (`alongside`) go in one statement.
+  const operationId = randomUUID();
+  const context = { actor: services.actor, operationId, vmId: spec.vm?.id ?? null };
+  const { updates, history, rows: moved } = deviceStatusWrites(tx, changes, spec.devices.map((device, index) => ({ device, next: nextStatuses[index]! })), context);
+  const writes = [...(spec.alongside ?? []), ...updates];
+  if (spec.devices.length > 0) {
+    const listed = spec.devices.map((device) => ({ operationId, deviceId: device.id, fromStatus: device.status }));
+    writes.push(tx.$with('operation_devices_listed').as(tx.insert(operationDevices).values(listed)));
+    writes.push(tx.$with('device_history').as(tx.insert(deviceEvents).values(history)));
+  }
   const [operation] = await tx
+    .with(...writes)
     .insert(operations)
     .values({
+      id: operationId,
       type: spec.type,
       hostId: spec.hostId,
       vmId: spec.vm?.id ?? null,
@@ -48,22 +64,6 @@ export async function queueOperation(
       deadlineAt: new Date(Date.now() + services.operationTimeoutMs),
     })
     .returning();
-
-  const moved: DeviceRow[] = [];
-  if (spec.devices.length > 0) {
-    await tx
-      .insert(operationDevices)
-      .values(spec.devices.map((device) => ({ operationId: operation!.id, deviceId: device.id, fromStatus: device.status })));
-    for (const [index, device] of spec.devices.entries()) {
-      moved.push(
-        await writeDeviceStatus(tx, changes, device, nextStatuses[index]!, {
-          actor: services.actor,
-          operationId: operation!.id,
-          vmId: spec.vm?.id ?? null,
-        }),
-      );
-    }
-  }
   changes.operation({ id: operation!.id, hostId: operation!.hostId, vmId: operation!.vmId, status: operation!.status });
   return { operation: operation!, devices: moved };
 }
@@ -98,16 +98,16 @@ function validateObserved(observed: ObservedDevice[]) {
  * VM, and records the result. Runs inside the caller's transaction with the operation locked.
  */
 async function settleOperation(tx: Tx, changes: ChangeSet, actor: string, operation: OperationRow, outcome: Outcome) {
+  // The VM's and the devices' new statuses are written in the statement that ends the operation.
+  const writes: WithSubquery[] = [];
   // VM before devices: the lock order of devices.ts.
   const vmAction = VM_ACTION_OF_OPERATION[operation.type];
   if (vmAction && operation.vmId) {
     const [vm] = await tx.select().from(vms).where(eq(vms.id, operation.vmId)).for('no key update');
     const next = vm && finishVm(vmAction, vm.status, operation.vmFromStatus, outcome.succeeded);
     if (vm && next) {
-      await tx
-        .update(vms)
-        .set({ status: next, deletedAt: next === 'DELETED' ? new Date() : null })
-        .where(eq(vms.id, vm.id));
+      const settled = tx.update(vms).set({ status: next, deletedAt: next === 'DELETED' ? new Date() : null }).where(eq(vms.id, vm.id));
+      writes.push(tx.$with('vm_settled').as(settled));
       changes.vm({ id: vm.id, hostId: vm.hostId });
     }
   }
@@ -122,6 +122,7 @@ async function settleOperation(tx: Tx, changes: ChangeSet, actor: string, operat
       .orderBy(asc(devices.id))
       .for('no key update', { of: devices });
     const observed = new Map((outcome.devices ?? []).map((seen) => [seen.address, seen]));
+    const statusMoves: StatusMove[] = [];
     for (const { device, fromStatus } of moves) {
       const seen = observed.get(device.address);
       observed.delete(device.address);
@@ -130,27 +131,30 @@ async function settleOperation(tx: Tx, changes: ChangeSet, actor: string, operat
       const next = seen
         ? (observe(finished, { present: seen.present, boundToVfio: seen.driver === 'vfio-pci', driverIsMeaningful: device.kind !== 'USB' }) ?? finished)
         : finished;
+      // A new driver is rare (an outcome that disagrees with the operation): written on its own.
       const driverChanged = seen !== undefined && seen.present && seen.driver !== device.driver;
       const current = driverChanged
         ? (await tx.update(devices).set({ driver: seen.driver, updatedAt: new Date() }).where(eq(devices.id, device.id)).returning())[0]!
         : device;
-      if (next !== device.status) {
-        await writeDeviceStatus(tx, changes, current, next, {
-          actor,
-          operationId: operation.id,
-          note: outcome.succeeded ? null : outcome.error ?? 'operation failed',
-        });
-      } else if (driverChanged) {
-        changes.device({ id: device.id, hostId: device.hostId, vmIds: device.vmId ? [device.vmId] : [] });
-      }
+      if (next !== device.status) statusMoves.push({ device: current, next });
+      else if (driverChanged) changes.device({ id: device.id, hostId: device.hostId, vmIds: device.vmId ? [device.vmId] : [] });
     }
     if (observed.size > 0) {
       const [address] = observed.keys();
       throw new ValidationError('devices.address', `Device ${address!.slice(0, 70)} is not one this operation moved`);
     }
+    if (statusMoves.length > 0) {
+      const { updates, history } = deviceStatusWrites(tx, changes, statusMoves, {
+        actor,
+        operationId: operation.id,
+        note: outcome.succeeded ? null : outcome.error ?? 'operation failed',
+      });
+      writes.push(...updates, tx.$with('device_history').as(tx.insert(deviceEvents).values(history)));
+    }
   }
 
   const [finished] = await tx
+    .with(...writes)
     .update(operations)
     .set({
       status: outcome.succeeded ? 'SUCCEEDED' : 'FAILED',

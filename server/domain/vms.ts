@@ -1,14 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { and, asc, count, eq, inArray, ne } from 'drizzle-orm';
 import type { Queryable, Tx } from '../db/client.ts';
 import { devices, hosts, servicePlans, vms } from '../db/schema/index.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { inTransaction } from '../pubsub.ts';
 import { choosePlacement, type FreeGpu, type Placement } from './allocation.ts';
-import { NoCapacityError, NotFoundError, ValidationError, VmBusyError, type FreeGpus } from './errors.ts';
+import { HostOfflineError, NoCapacityError, NotFoundError, ValidationError, VmBusyError, type FreeGpus } from './errors.ts';
 import { queueOperation } from './operations.ts';
-import { requireOnlineHost } from './devices.ts';
+import { planGpus, readCandidates, scopeFilter, takePlacement } from './placement.ts';
 import type { Services } from './services.ts';
-import { beginVm } from './vm-state.ts';
+import { beginVm, VM_TRANSITIONS, type VmStatus } from './vm-state.ts';
 
 export type VmRow = typeof vms.$inferSelect;
 export type PlanRow = typeof servicePlans.$inferSelect;
@@ -35,17 +36,12 @@ export interface CapacityView {
   freeByHost: FreeGpus[];
 }
 
-/**
- * The plan's matching free GPUs in the scope and the placement it would get now. With `lock`,
- * the free GPUs are locked FOR UPDATE: a concurrent provision waits, then re-reads them, so
- * two provisions can never take the same GPU.
- */
-export async function planCapacity(db: Queryable, plan: PlanRow, scope: Scope, lock: boolean): Promise<CapacityView> {
-  const scopeFilter = 'hostId' in scope ? eq(hosts.id, scope.hostId) : eq(hosts.clusterId, scope.clusterId);
+/** The plan's matching free GPUs in the scope and the placement a provision would get now; reads, locks nothing. */
+export async function planCapacity(db: Queryable, plan: PlanRow, scope: Scope): Promise<CapacityView> {
   const onlineHosts = await db
     .select({ id: hosts.id, name: hosts.name })
     .from(hosts)
-    .where(and(scopeFilter, eq(hosts.status, 'ONLINE')))
+    .where(and(scopeFilter(scope), eq(hosts.status, 'ONLINE')))
     .orderBy(asc(hosts.name));
   if (plan.gpuCount === 0) {
     const host = onlineHosts[0];
@@ -55,18 +51,12 @@ export async function planCapacity(db: Queryable, plan: PlanRow, scope: Scope, l
       freeByHost: onlineHosts.map((h) => ({ hostId: h.id, hostName: h.name, freeGpus: 0 })),
     };
   }
-
-  const conditions = [scopeFilter, eq(hosts.status, 'ONLINE'), eq(devices.kind, 'GPU'), eq(devices.status, 'DETACHED')];
-  if (plan.gpuVendorId) conditions.push(eq(devices.vendorId, plan.gpuVendorId));
-  if (plan.gpuProductId) conditions.push(eq(devices.productId, plan.gpuProductId));
-  const query = db
+  const free: FreeGpu[] = await db
     .select({ id: devices.id, hostId: devices.hostId, hostName: hosts.name, numaNode: devices.numaNode })
     .from(devices)
     .innerJoin(hosts, eq(hosts.id, devices.hostId))
-    .where(and(...conditions))
+    .where(and(scopeFilter(scope), eq(hosts.status, 'ONLINE'), ...planGpus(plan)))
     .orderBy(asc(devices.id));
-  const free: FreeGpu[] = lock ? await query.for('no key update', { of: devices }) : await query;
-
   const freeByHost = onlineHosts.map((host) => ({
     hostId: host.id,
     hostName: host.name,
@@ -91,38 +81,46 @@ export async function checkScope(db: Queryable, scope: Scope) {
   }
 }
 
-/** Creates a VM from a plan on a host with the plan's GPUs free, reserving them atomically. */
+/**
+ * Creates a VM from a plan on a host with the plan's GPUs free, reserving them atomically.
+ * Candidate hosts are read without a lock; the GPUs are then taken with SKIP LOCKED on the best
+ * host that still has them (placement.ts), so concurrent provisions never wait on each other
+ * and never get the same GPU: the row locks and the devices' single VM column guarantee it.
+ */
 export async function provisionVm(services: Services, input: { name: string; planId: string; scope: Scope }) {
   validateVmName(input.name);
   try {
     return await inTransaction(services.db, async (tx, changes) => {
       const plan = await findPlan(tx, input.planId);
-      await checkScope(tx, input.scope);
-      if ('hostId' in input.scope) await requireOnlineHost(tx, input.scope.hostId);
-      const capacity = await planCapacity(tx, plan, input.scope, true);
-      if (!capacity.placement) throw new NoCapacityError(plan.gpuCount, capacity.freeByHost);
+      const candidates = await readCandidates(tx, plan, input.scope);
+      if (candidates.hosts.length === 0) await checkScope(tx, input.scope);
+      const [only] = candidates.hosts;
+      if ('hostId' in input.scope && only && !only.online) throw new HostOfflineError(only.hostId, only.hostName);
+      const placement = await takePlacement(tx, plan, candidates.choices);
+      if (!placement) throw new NoCapacityError(plan.gpuCount, candidates.freeByHost);
 
-      const [vm] = await tx
-        .insert(vms)
-        .values({
-          name: input.name,
-          hostId: capacity.placement.hostId,
-          planId: plan.id,
-          cores: plan.cores,
-          memoryMb: plan.memoryMb,
-          diskGb: plan.diskGb,
-          status: 'PROVISIONING',
-        })
-        .returning();
-      const gpuRows = await lockedRows(tx, capacity.placement.gpus.map((gpu) => gpu.id));
+      // The VM is written in the operation's statement, so it is chosen whole here.
+      const vm: VmRow = {
+        id: randomUUID(),
+        name: input.name,
+        hostId: placement.hostId,
+        planId: plan.id,
+        cores: plan.cores,
+        memoryMb: plan.memoryMb,
+        diskGb: plan.diskGb,
+        status: VM_TRANSITIONS.PROVISION.via,
+        createdAt: new Date(),
+        deletedAt: null,
+      };
       const queued = await queueOperation(tx, changes, services, {
         type: 'PROVISION',
-        hostId: vm!.hostId,
-        vm: { id: vm!.id, fromStatus: null },
-        devices: gpuRows,
+        hostId: vm.hostId,
+        vm: { id: vm.id, fromStatus: null },
+        devices: placement.gpus,
+        alongside: [tx.$with('provisioned_vm').as(tx.insert(vms).values(vm))],
       });
-      changes.vm({ id: vm!.id, hostId: vm!.hostId });
-      return { vm: vm!, ...queued };
+      changes.vm({ id: vm.id, hostId: vm.hostId });
+      return { vm, ...queued };
     });
   } catch (error) {
     if (isUniqueViolation(error, 'vms_live_name_unique')) {
@@ -132,20 +130,23 @@ export async function provisionVm(services: Services, input: { name: string; pla
   }
 }
 
-async function lockedRows(tx: Tx, ids: string[]) {
-  if (ids.length === 0) return [];
-  return tx.select().from(devices).where(inArray(devices.id, ids)).orderBy(asc(devices.id)).for('no key update');
-}
-
 /** Locks a VM after its host (the lock order in devices.ts), which must be online. */
 async function lockVmOnOnlineHost(tx: Tx, vmId: string): Promise<VmRow> {
-  const [placed] = await tx.select({ hostId: vms.hostId }).from(vms).where(eq(vms.id, vmId));
-  if (!placed) throw new NotFoundError('VM', vmId);
-  await requireOnlineHost(tx, placed.hostId);
+  // The host, found through the VM without a lock, locked FOR SHARE in the same statement.
+  const [host] = await tx
+    .select()
+    .from(hosts)
+    .where(inArray(hosts.id, tx.select({ hostId: vms.hostId }).from(vms).where(eq(vms.id, vmId))))
+    .for('share');
+  if (!host) throw new NotFoundError('VM', vmId);
+  if (host.status !== 'ONLINE') throw new HostOfflineError(host.id, host.name);
   const [vm] = await tx.select().from(vms).where(eq(vms.id, vmId)).for('no key update');
   if (!vm || vm.status === 'DELETED') throw new NotFoundError('VM', vmId);
   return vm;
 }
+
+/** A locked VM's new status, written in its operation's statement. */
+const vmStatusWrite = (tx: Tx, vmId: string, status: VmStatus) => tx.$with('vm_status').as(tx.update(vms).set({ status }).where(eq(vms.id, vmId)));
 
 /** Tears a VM down; every device it holds returns to the pool when the agent confirms. */
 export async function deleteVm(services: Services, vmId: string) {
@@ -157,15 +158,15 @@ export async function deleteVm(services: Services, vmId: string) {
     if (busy) {
       throw new VmBusyError(vm.id, vm.status, `VM ${vm.name} has ${busy.kind} ${busy.address} ${busy.status.toLowerCase()}; wait for that operation to finish`);
     }
-    const [deleting] = await tx.update(vms).set({ status: next }).where(eq(vms.id, vm.id)).returning();
     const queued = await queueOperation(tx, changes, services, {
       type: 'TEARDOWN',
       hostId: vm.hostId,
       vm: { id: vm.id, fromStatus: vm.status },
       devices: held,
+      alongside: [vmStatusWrite(tx, vm.id, next)],
     });
     changes.vm({ id: vm.id, hostId: vm.hostId });
-    return { vm: deleting!, ...queued };
+    return { vm: { ...vm, status: next }, ...queued };
   });
 }
 
@@ -174,15 +175,15 @@ async function changePower(services: Services, vmId: string, action: 'START' | '
   return inTransaction(services.db, async (tx, changes) => {
     const vm = await lockVmOnOnlineHost(tx, vmId);
     const next = beginVm(action, vm);
-    const [updated] = await tx.update(vms).set({ status: next }).where(eq(vms.id, vm.id)).returning();
     const queued = await queueOperation(tx, changes, services, {
       type: action === 'START' ? 'START_VM' : 'STOP_VM',
       hostId: vm.hostId,
       vm: { id: vm.id, fromStatus: vm.status },
       devices: [],
+      alongside: [vmStatusWrite(tx, vm.id, next)],
     });
     changes.vm({ id: vm.id, hostId: vm.hostId });
-    return { vm: updated!, ...queued };
+    return { vm: { ...vm, status: next }, ...queued };
   });
 }
 

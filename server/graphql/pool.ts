@@ -136,7 +136,7 @@ builder.queryFields((t) => ({
       if (!args.clusterId === !args.hostId) throw new ValidationError('clusterId', 'Give exactly one of clusterId or hostId');
       const scope = args.hostId ? { hostId: idOf('Host', String(args.hostId)) } : { clusterId: idOf('Cluster', String(args.clusterId)) };
       await checkScope(ctx.db, scope);
-      return planCapacity(ctx.db, await findPlan(ctx.db, idOf('ServicePlan', String(args.planId))), scope, false);
+      return planCapacity(ctx.db, await findPlan(ctx.db, idOf('ServicePlan', String(args.planId))), scope);
     },
   }),
 }));

@@ -1,0 +1,110 @@
+import { and, asc, count, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import type { Queryable, Tx } from '../db/client.ts';
+import { devices, hosts } from '../db/schema/index.ts';
+import { rankHosts, type HostChoice, type NumaFree } from './allocation.ts';
+import type { DeviceRow } from './device-store.ts';
+import { TRANSITIONS } from './device-state.ts';
+import type { FreeGpus } from './errors.ts';
+import type { PlanRow, Scope } from './vms.ts';
+
+// Where a provision goes, on the write path: candidate hosts are read without a lock, then the
+// plan's GPUs are taken on the best host with SKIP LOCKED, falling back to the next host. A
+// provision locks only the GPUs it takes (and shares its host's lock), so provisions in one
+// cluster run side by side; the database's row locks still hand each GPU to one of them.
+
+/** The devices a plan can take: its GPU model, in the status an assignment starts from. */
+export function planGpus(plan: PlanRow): SQL[] {
+  const conditions = [eq(devices.kind, 'GPU'), eq(devices.status, TRANSITIONS.ASSIGN.from)];
+  if (plan.gpuVendorId) conditions.push(eq(devices.vendorId, plan.gpuVendorId));
+  if (plan.gpuProductId) conditions.push(eq(devices.productId, plan.gpuProductId));
+  return conditions;
+}
+
+export const scopeFilter = (scope: Scope) => ('hostId' in scope ? eq(hosts.id, scope.hostId) : eq(hosts.clusterId, scope.clusterId));
+
+export interface Candidates {
+  /** Every host of the scope, with its status: the scope's own checks need offline ones too. */
+  hosts: { hostId: string; hostName: string; online: boolean; nodes: NumaFree[] }[];
+  /** Online hosts that can take the plan, best first. */
+  choices: HostChoice[];
+  /** Matching free GPUs on each online host, for a NoCapacityError. */
+  freeByHost: FreeGpus[];
+}
+
+/** The scope's hosts with their matching free GPUs per NUMA node, in one statement and without a lock. */
+export async function readCandidates(db: Queryable, plan: PlanRow, scope: Scope): Promise<Candidates> {
+  const rows = await db
+    .select({ hostId: hosts.id, hostName: hosts.name, status: hosts.status, numaNode: devices.numaNode, free: count(devices.id) })
+    .from(hosts)
+    .leftJoin(devices, and(eq(devices.hostId, hosts.id), ...planGpus(plan)))
+    .where(scopeFilter(scope))
+    .groupBy(hosts.id, devices.numaNode)
+    .orderBy(asc(hosts.name));
+  const byHost = new Map<string, Candidates['hosts'][number]>();
+  for (const row of rows) {
+    const host = byHost.get(row.hostId) ?? { hostId: row.hostId, hostName: row.hostName, online: row.status === 'ONLINE', nodes: [] };
+    if (row.free > 0) host.nodes.push({ numaNode: row.numaNode, free: row.free });
+    byHost.set(row.hostId, host);
+  }
+  const all = [...byHost.values()];
+  const online = all.filter((host) => host.online);
+  const choices =
+    plan.gpuCount === 0
+      ? online.map((host) => ({ hostId: host.hostId, hostName: host.hostName, numaOrder: [], numaNodesSpanned: 0, freeOnHost: 0 }))
+      : rankHosts(online, plan.gpuCount);
+  return {
+    hosts: all,
+    choices,
+    freeByHost: online.map((host) => ({ hostId: host.hostId, hostName: host.hostName, freeGpus: host.nodes.reduce((sum, node) => sum + node.free, 0) })),
+  };
+}
+
+/** The host, locked FOR SHARE if it is still online (a heartbeat sweep cannot mark it offline under the provision). */
+const onlineHost = (tx: Tx, hostId: string) =>
+  tx
+    .select({ id: hosts.id })
+    .from(hosts)
+    .where(and(eq(hosts.id, hostId), eq(hosts.status, 'ONLINE')))
+    .for('share');
+
+/**
+ * Up to the plan's GPU count of matching free GPUs on one host, in NUMA order, locked in one
+ * statement: the host FOR SHARE first (the lock order of devices.ts), then the GPUs FOR NO KEY
+ * UPDATE, skipping any another provision has locked. Nothing if the host went offline.
+ */
+function takeOnHost(tx: Tx, plan: PlanRow, choice: HostChoice): Promise<DeviceRow[]> {
+  // Nodes the order does not name (GPUs freed since the read) come last.
+  const nodeRank = sql`array_position(array[${sql.join(
+    choice.numaOrder.map((node) => sql`${node ?? -1}`),
+    sql`, `,
+  )}]::int[], coalesce(${devices.numaNode}, -1))`;
+  return tx
+    .select()
+    .from(devices)
+    .where(and(inArray(devices.hostId, onlineHost(tx, choice.hostId)), ...planGpus(plan)))
+    .orderBy(sql`${nodeRank} nulls last`, asc(devices.id))
+    .limit(plan.gpuCount)
+    .for('no key update', { skipLocked: true });
+}
+
+/**
+ * Takes the plan's GPUs on the first candidate host that still has them all, or returns null.
+ * Before falling back to the next host, a host where too few were left (others took them
+ * meanwhile) gives back what was taken there, its host lock included: the takes run after a
+ * savepoint, rolled back to, so a provision never holds one host's lock while waiting for
+ * another's. With a single candidate there is nothing to fall back to and no savepoint.
+ */
+export async function takePlacement(tx: Tx, plan: PlanRow, choices: HostChoice[]): Promise<{ hostId: string; gpus: DeviceRow[] } | null> {
+  const fallback = choices.length > 1;
+  if (fallback) await tx.execute(sql`savepoint take_gpus`);
+  for (const choice of choices) {
+    if (plan.gpuCount === 0) {
+      if ((await onlineHost(tx, choice.hostId)).length > 0) return { hostId: choice.hostId, gpus: [] };
+    } else {
+      const gpus = await takeOnHost(tx, plan, choice);
+      if (gpus.length === plan.gpuCount) return { hostId: choice.hostId, gpus };
+    }
+    if (fallback) await tx.execute(sql`rollback to savepoint take_gpus`);
+  }
+  return null;
+}

@@ -1,0 +1,176 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
+import { provisionVm } from '../../server/domain/vms.ts';
+import { assignDevice, detachDevice } from '../../server/domain/devices.ts';
+import { completeOperation } from '../../server/domain/operations.ts';
+import { fakeHardware } from '../support/agent.ts';
+import { Seed } from '../support/seed.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { queryRows } from '../support/snapshot.ts';
+
+// The write path: a provision locks only the GPUs it takes, and provisions, detaches and
+// assignments cost a few statements whatever the size of the pool.
+
+const HOUR = 60 * 60 * 1000;
+const PROVISION = `mutation($input: ProvisionVmInput!) {
+  provisionVm(input: $input) {
+    __typename
+    ... on VmOperationSuccess { vm { id host { name } } devices { id } }
+    ... on NoCapacityError { free { hostName freeGpus } }
+    ... on Error { message }
+  }
+}`;
+
+let server: TestServer;
+let seed: Seed;
+let counting = false;
+let statements: string[] = [];
+
+beforeAll(async () => {
+  server = await startTestServer({
+    // No timers add statements while they are counted; agents never answer, so nothing settles meanwhile.
+    config: { sweepIntervalMs: HOUR, changePollMs: HOUR, heartbeatFlushIntervalMs: HOUR },
+    onQuery: (statement) => {
+      if (counting) statements.push(statement);
+    },
+  });
+  seed = new Seed(server.client, server.url);
+});
+afterAll(() => server.stop());
+
+const services = () => ({ db: server.app.database.db, actor: 'user:test', operationTimeoutMs: HOUR });
+const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1]!;
+
+/** A cluster of `hosts` hosts with `gpus` free GPUs each, whose agents have reported and gone quiet. */
+async function pool(name: string, hosts: number, gpus: number) {
+  const clusterId = await seed.cluster(name);
+  const made = [];
+  for (let i = 0; i < hosts; i++) {
+    const host = await seed.host(clusterId, `${name}-${i}`, fakeHardware({ gpus, usb: 1, numaNodes: 2 }));
+    host.agent.respond = () => 'hold';
+    made.push(host);
+  }
+  return { clusterId: rawId(clusterId), globalClusterId: clusterId, hosts: made };
+}
+
+/**
+ * The statements `work` sends. The change feed runs beside it, woken by the previous commit:
+ * its reads of the log, and of the rows a change names by ID without a lock, are left out.
+ */
+async function statementsOf(work: () => Promise<unknown>) {
+  statements = [];
+  counting = true;
+  try {
+    await work();
+  } finally {
+    counting = false;
+  }
+  const feedRead = (statement: string) =>
+    /^\s*select\b/i.test(statement) && (/\bfrom "change_log"/i.test(statement) || (/"id" in \(\$/.test(statement) && !/\bfor (share|no key update)\b/i.test(statement)));
+  return statements.filter((statement) => !feedRead(statement));
+}
+
+describe('provisioning locks only the GPUs it takes', () => {
+  it('16 concurrent provisions for 8 free GPUs on 2 hosts: 8 succeed, 8 get NoCapacityError, and no GPU is held twice', async () => {
+    const { globalClusterId, hosts } = await pool('race', 2, 4);
+    const planId = await seed.plan({ name: 'race-one', gpuCount: 1 });
+    const results = await Promise.all(
+      Array.from({ length: 16 }, (_, i) => server.client.data(PROVISION, { input: { name: `race-${i}`, planId, clusterId: globalClusterId } })),
+    );
+    const outcomes = results.map((r) => r.provisionVm.__typename);
+    expect(outcomes.filter((t) => t === 'VmOperationSuccess')).toHaveLength(8);
+    expect(outcomes.filter((t) => t === 'NoCapacityError')).toHaveLength(8);
+    // The database agrees: every GPU of the cluster names one VM, each VM holds one GPU, and no GPU is in two provisions.
+    const held = await queryRows<{ vm_id: string }>(
+      server.app.database.db,
+      sql`select d.vm_id from devices d join vms v on v.id = d.vm_id where v.name like 'race-%' and d.kind = 'GPU'`,
+    );
+    expect(held).toHaveLength(8);
+    expect(new Set(held.map((row) => row.vm_id)).size).toBe(8);
+    const twice = await queryRows(
+      server.app.database.db,
+      sql`select od.device_id from operation_devices od join operations o on o.id = od.operation_id
+          where o.type = 'PROVISION' group by od.device_id having count(*) > 1`,
+    );
+    expect(twice).toEqual([]);
+    for (const host of hosts) await host.agent.disconnect();
+  }, 60_000);
+
+  // Two transactions at once need two connections: PGlite has one, so this runs on PostgreSQL.
+  it.runIf(process.env.DATABASE_URL)('a provision skips GPUs another transaction holds, and falls back to the next host, instead of waiting', async () => {
+    const { globalClusterId, hosts } = await pool('held', 2, 2);
+    const planId = await seed.plan({ name: 'held-duo', gpuCount: 2 });
+    const other = postgres(server.database.databaseUrl!, { max: 1, onnotice: () => {} });
+    try {
+      // Another transaction has taken one GPU of each host but host held-0's second one.
+      const reserved = await other.begin(async (holder) => {
+        const locked = await holder<{ id: string; name: string }[]>`
+          select d.id, h.name from devices d join hosts h on h.id = d.host_id
+          where h.name in ('held-0', 'held-1') and d.kind = 'GPU' order by h.name, d.address limit 1 for no key update of d`;
+        const { provisionVm: first } = await server.client.data(PROVISION, { input: { name: 'held-a', planId, clusterId: globalClusterId } });
+        return { locked, first };
+      });
+      // held-0 had one GPU left: the provision did not wait for the holder but took both of held-1's.
+      expect(reserved.locked.map((row) => row.name)).toEqual(['held-0']);
+      expect(reserved.first).toMatchObject({ __typename: 'VmOperationSuccess', vm: { host: { name: 'held-1' } } });
+      // The held GPU was never taken by the provision, and held-0's other GPU was given back.
+      const gpus = await queryRows<{ name: string; status: string }>(
+        server.app.database.db,
+        sql`select h.name, d.status from devices d join hosts h on h.id = d.host_id where h.name like 'held-%' and d.kind = 'GPU' order by h.name, d.address`,
+      );
+      expect(gpus).toEqual([
+        { name: 'held-0', status: 'DETACHED' },
+        { name: 'held-0', status: 'DETACHED' },
+        { name: 'held-1', status: 'ASSIGNING' },
+        { name: 'held-1', status: 'ASSIGNING' },
+      ]);
+      const { provisionVm: second } = await server.client.data(PROVISION, { input: { name: 'held-b', planId, clusterId: globalClusterId } });
+      expect(second).toMatchObject({ __typename: 'VmOperationSuccess', vm: { host: { name: 'held-0' } } });
+    } finally {
+      await other.end();
+      for (const host of hosts) await host.agent.disconnect();
+    }
+  }, 60_000);
+});
+
+describe('write statements do not grow with the pool', () => {
+  async function costs(name: string, hosts: number, gpus: number) {
+    const { clusterId, hosts: made } = await pool(name, hosts, gpus);
+    for (const host of made) await host.agent.disconnect();
+    const [plan] = await queryRows<{ id: string }>(server.app.database.db, sql`select id from service_plans where name = 'count-one'`);
+    const provisioned: { vm: { id: string; hostId: string }; operation: { id: string } }[] = [];
+    const provision = await statementsOf(async () =>
+      provisioned.push(await provisionVm(services(), { name: `${name}-vm`, planId: plan!.id, scope: { clusterId } })),
+    );
+    const { vm, operation } = provisioned[0]!;
+    const [usb] = await queryRows<{ id: string }>(server.app.database.db, sql`select id from devices where host_id = ${vm.hostId} and kind = 'USB'`);
+    const detach = await statementsOf(() => detachDevice(services(), usb!.id));
+    // Assignment needs a running VM: its agent reports the provision done.
+    await completeOperation(services(), vm.hostId, operation.id, { succeeded: true });
+    const [gpu] = await queryRows<{ id: string }>(
+      server.app.database.db,
+      sql`select id from devices where host_id = ${vm.hostId} and kind = 'GPU' and status = 'DETACHED' order by address limit 1`,
+    );
+    const assign = await statementsOf(() => assignDevice(services(), gpu!.id, vm.id));
+    return { provision, detach, assign };
+  }
+
+  it('provisionVm, detachDevice and assignDevice cost the same few statements with 8 free GPUs as with 64', async () => {
+    await seed.plan({ name: 'count-one', gpuCount: 1 });
+    const small = await costs('small', 2, 4);
+    const large = await costs('large', 8, 8);
+    expect(large.provision.length).toBe(small.provision.length);
+    expect(large.detach.length).toBe(small.detach.length);
+    expect(large.assign.length).toBe(small.assign.length);
+    // Plan, candidate hosts, savepoint, the GPUs taken, the writes, the change log: BEGIN and COMMIT are the driver's.
+    expect(large.provision.length, large.provision.join('\n---\n')).toBeLessThanOrEqual(6);
+    // Host, device group, the writes, the change log.
+    expect(large.detach.length, large.detach.join('\n---\n')).toBeLessThanOrEqual(4);
+    expect(large.assign.length, large.assign.join('\n---\n')).toBeLessThanOrEqual(5);
+    // No statement locks more than the rows it names: only the provision's GPU take has no ID, and it has a LIMIT.
+    const locking = large.provision.filter((statement) => /for no key update/i.test(statement));
+    expect(locking).toHaveLength(1);
+    expect(locking[0]).toMatch(/limit \$\d+ for no key update skip locked/i);
+  }, 60_000);
+});
