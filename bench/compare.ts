@@ -24,7 +24,7 @@ import { createBenchDatabase } from './support/database.ts';
 import { adminClient } from './support/fleet.ts';
 import { bounded, cleanup, onCleanup } from './support/lifecycle.ts';
 import { flag, list, option } from './support/options.ts';
-import { freePort, pinSelf, startServer } from './support/processes.ts';
+import { cpuPercent, freePort, pinSelf, startServer } from './support/processes.ts';
 import { loadAverage } from './support/stats.ts';
 import { doubleAssignments, watchStatuses } from './comparison/db-watch.ts';
 import { runMutations } from './comparison/mutations.ts';
@@ -80,11 +80,13 @@ const workloads = [
   { workload: `${settings.clients} clients contending for 8 free GPUs`, clusterId: fleet.scarceClusterId },
 ];
 for (const { workload, clusterId } of workloads) {
-  const passthru: WriteRow = { workload, target: 'passthru', runs: [] };
-  const floor: WriteRow = { workload, target: 'floor', runs: [] };
+  const passthru: WriteRow = { workload, target: 'passthru', runs: [], cpu: [] };
+  const floor: WriteRow = { workload, target: 'floor', runs: [], cpu: [] };
   for (let round = 0; round < Math.max(2, settings.rounds - 1); round++) {
     const prefix = `r${writeRows.length}${round}`;
+    const before = server.sample();
     passthru.runs.push(await passthruCycles({ client: admin, vms: watch.vms, planId: fleet.planId, clusterId, clients: settings.clients, durationMs: settings.writeMs, prefix: `${prefix}p` }));
+    passthru.cpu.push(cpuPercent(before, server.sample()));
     floor.runs.push(await floorCycles({ database: writeDatabase, planId: fleet.planId, clusterId, clients: settings.clients, durationMs: settings.writeMs, prefix: `${prefix}f` }));
     for (const row of [passthru, floor]) {
       const run = row.runs.at(-1)!;

@@ -5,7 +5,7 @@ import { Agent } from 'node:http';
 import type { BenchDatabase } from '../support/database.ts';
 import { POSTGRES_URL } from '../support/database.ts';
 import { post, runLoad, type LoadResult, type LoadTarget } from '../support/http-load.ts';
-import type { Child } from '../support/processes.ts';
+import { cpuPercent, type Child } from '../support/processes.ts';
 import { startStatementCounter } from '../support/statement-counter.ts';
 import { adminClient } from '../support/fleet.ts';
 import { addPostgraphilePool, hostsIn, PASSTHRU_DASHBOARD, POSTGRAPHILE_DASHBOARD, seedReadFleet } from './read-fleet.ts';
@@ -24,6 +24,8 @@ export interface ReadPoint {
   concurrency: number;
   target: TargetName;
   runs: LoadResult[];
+  /** The server process's CPU over each run, % of one core (its core's ceiling is 100). */
+  cpu: number[];
 }
 
 export interface StatementCount {
@@ -97,11 +99,14 @@ export async function runRead(database: BenchDatabase, settings: ReadSettings, r
     const targets = new Map(TARGETS.map((name) => [name, loadTarget(name, children.get(name)!, token)]));
     for (const name of TARGETS) await check(name, targets.get(name)!, hosts);
     for (const concurrency of settings.concurrencies) {
-      const row = new Map(TARGETS.map((name) => [name, { hosts, concurrency, target: name, runs: [] as LoadResult[] }]));
+      const row = new Map(TARGETS.map((name): [TargetName, ReadPoint] => [name, { hosts, concurrency, target: name, runs: [], cpu: [] }]));
       for (let round = 0; round < settings.rounds; round++) {
         for (const name of TARGETS) {
+          const child = children.get(name)!;
+          const before = child.sample();
           const result = await runLoad(targets.get(name)!, concurrency, settings.durationMs);
           row.get(name)!.runs.push(result);
+          row.get(name)!.cpu.push(cpuPercent(before, child.sample()));
           report(`  read ${hosts} hosts c=${concurrency} round ${round + 1} ${name}: ${result.perSecond.toFixed(1)} req/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms${result.failed ? `, ${result.failed} failed: ${result.firstError}` : ''}`);
         }
       }

@@ -10,6 +10,8 @@ export interface WriteRow {
   workload: string;
   target: 'passthru' | 'floor';
   runs: CycleResult[];
+  /** Passthru's server CPU over each run, % of one core. */
+  cpu: number[];
 }
 
 type Print = (line: string) => void;
@@ -29,6 +31,7 @@ function of(points: ReadPoint[], hosts: number, concurrency: number, target: Tar
     p50: median(runs.map((r) => r.p50)),
     p99: median(runs.map((r) => r.p99)),
     failed: runs.reduce((sum, r) => sum + r.failed, 0),
+    cpu: median(points.find((p) => p.hosts === hosts && p.concurrency === concurrency && p.target === target)?.cpu ?? []),
   };
 }
 
@@ -47,11 +50,12 @@ export function printRead(points: ReadPoint[], print: Print) {
       ...[a!, b!, c!].flatMap((t) => [fmt(t.perSecond), fmt(t.p50), fmt(t.p99)]),
       fmt(a!.perSecond / b!.perSecond, 2),
       fmt(a!.perSecond / c!.perSecond, 2),
+      [a!, b!, c!].map((t) => fmt(t.cpu, 0)).join(' / '),
       failed,
     ];
   });
   print('\nread: the dashboard (hosts -> devices -> VM, first 500 hosts, and the pool by kind); medians of the rounds; ms');
-  print(table(['point', 'Passthru req/s', 'p50', 'p99', 'PostGraphile req/s', 'p50', 'p99', 'floor req/s', 'p50', 'p99', 'vs PostGraphile', 'vs floor', 'failed'], rows));
+  print(table(['point', 'Passthru req/s', 'p50', 'p99', 'PostGraphile req/s', 'p50', 'p99', 'floor req/s', 'p50', 'p99', 'vs PostGraphile', 'vs floor', 'server CPU %', 'failed'], rows));
 }
 
 export function printStatements(counts: StatementCount[], print: Print) {
@@ -72,7 +76,7 @@ export function printWrite(rows: WriteRow[], doubles: { doubles: number; brokenC
   print(`\nwrite: provisionVm (1 GPU) -> agent up -> deleteVm -> agent down, per client in a loop; sim agents answer after ${SIM_LATENCY_MS} ms; floor: one SKIP LOCKED statement, then one delete; medians of the rounds; ms`);
   print(
     table(
-      ['workload', 'target', 'provisions/s', 'p50', 'p99', 'cycle p50', 'answer -> RUNNING p50', 'deleteVm -> DELETED p50', 'refused', 'errors'],
+      ['workload', 'target', 'provisions/s', 'p50', 'p99', 'cycle p50', 'answer -> RUNNING p50', 'deleteVm -> DELETED p50', 'server CPU %', 'refused', 'errors'],
       rows.map((row) => [
         row.workload,
         row.target,
@@ -82,6 +86,7 @@ export function printWrite(rows: WriteRow[], doubles: { doubles: number; brokenC
         fmt(median(row.runs.map((r) => r.cycleP50))),
         row.target === 'floor' ? '-' : fmt(median(row.runs.map((r) => r.upP50))),
         row.target === 'floor' ? '-' : fmt(median(row.runs.map((r) => r.downP50))),
+        row.target === 'floor' ? '-' : fmt(median(row.cpu), 0),
         row.runs.reduce((sum, r) => sum + r.refused, 0),
         row.runs.reduce((sum, r) => sum + r.errors, 0),
       ]),
