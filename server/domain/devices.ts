@@ -10,7 +10,9 @@ import type { Services } from './services.ts';
 // Lock order, in every transaction that locks more than one kind of row: host, then VMs, then
 // devices (each in ID order). One order everywhere means two transactions never deadlock.
 // Rows are locked FOR NO KEY UPDATE (keys never change), so inserting history rows that
-// reference them (FOR KEY SHARE, taken by foreign keys) never waits on those locks.
+// reference them (FOR KEY SHARE, taken by foreign keys) never waits on those locks. A
+// provision takes its GPUs with SKIP LOCKED (placement.ts): it never waits on a device, so the
+// order it takes them in (NUMA order) cannot close a cycle.
 
 /**
  * The host of a device, locked FOR SHARE (a concurrent heartbeat sweep cannot mark it offline
@@ -18,7 +20,7 @@ import type { Services } from './services.ts';
  */
 async function lockOnlineHostOfDevice(tx: Tx, deviceId: string) {
   const [host] = await tx
-    .select()
+    .select({ id: hosts.id, name: hosts.name, status: hosts.status })
     .from(hosts)
     .where(inArray(hosts.id, tx.select({ hostId: devices.hostId }).from(devices).where(eq(devices.id, deviceId))))
     .for('share');

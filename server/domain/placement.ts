@@ -1,4 +1,4 @@
-import { and, asc, count, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import type { Queryable, Tx } from '../db/client.ts';
 import { devices, hosts } from '../db/schema/index.ts';
 import { rankHosts, type HostChoice, type NumaFree } from './allocation.ts';
@@ -57,6 +57,54 @@ export async function readCandidates(db: Queryable, plan: PlanRow, scope: Scope)
     choices,
     freeByHost: online.map((host) => ({ hostId: host.hostId, hostName: host.hostName, freeGpus: host.nodes.reduce((sum, node) => sum + node.free, 0) })),
   };
+}
+
+/** How many hosts a provision considers at most: the best, and the next ones to fall back to. */
+export const CANDIDATE_HOSTS = 8;
+
+/**
+ * The best few online hosts of a cluster for a plan with GPUs, best first, with their free GPUs
+ * per NUMA node: ranked in SQL (a node that fits the plan, then fewest free, then name) so the
+ * rows read do not grow with the cluster, then exactly by rankHosts. One statement, no lock.
+ */
+export async function readBestCandidates(db: Queryable, plan: PlanRow, scope: { clusterId: string }): Promise<HostChoice[]> {
+  const perNode = db
+    .select({ hostId: devices.hostId, numaNode: devices.numaNode, free: sql<number>`count(*)::int`.as('free') })
+    .from(devices)
+    .innerJoin(hosts, eq(hosts.id, devices.hostId))
+    .where(and(scopeFilter(scope), eq(hosts.status, 'ONLINE'), ...planGpus(plan)))
+    .groupBy(devices.hostId, devices.numaNode)
+    .as('per_node');
+  const perHost = db
+    .select({
+      hostId: perNode.hostId,
+      numaNode: perNode.numaNode,
+      free: perNode.free,
+      total: sql<number>`(sum(${perNode.free}) over (partition by ${perNode.hostId}))::int`.as('total'),
+      fits: sql<boolean>`max(${perNode.free}) over (partition by ${perNode.hostId}) >= ${plan.gpuCount}`.as('fits'),
+    })
+    .from(perNode)
+    .as('per_host');
+  const ranked = db
+    .select({
+      hostId: perHost.hostId,
+      hostName: hosts.name,
+      numaNode: perHost.numaNode,
+      free: perHost.free,
+      rank: sql<number>`(dense_rank() over (order by ${perHost.fits} desc, ${perHost.total}, ${hosts.name}))::int`.as('rank'),
+    })
+    .from(perHost)
+    .innerJoin(hosts, eq(hosts.id, perHost.hostId))
+    .where(gte(perHost.total, plan.gpuCount))
+    .as('ranked');
+  const rows = await db.select().from(ranked).where(lte(ranked.rank, CANDIDATE_HOSTS)).orderBy(asc(ranked.rank));
+  const byHost = new Map<string, { hostId: string; hostName: string; nodes: NumaFree[] }>();
+  for (const row of rows) {
+    const host = byHost.get(row.hostId) ?? { hostId: row.hostId, hostName: row.hostName, nodes: [] };
+    host.nodes.push({ numaNode: row.numaNode, free: row.free });
+    byHost.set(row.hostId, host);
+  }
+  return rankHosts([...byHost.values()], plan.gpuCount);
 }
 
 /** The host, locked FOR SHARE if it is still online (a heartbeat sweep cannot mark it offline under the provision). */

@@ -4,10 +4,10 @@ import type { Queryable, Tx } from '../db/client.ts';
 import { devices, hosts, servicePlans, vms } from '../db/schema/index.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { inTransaction } from '../pubsub.ts';
-import { choosePlacement, type FreeGpu, type Placement } from './allocation.ts';
+import { choosePlacement, type FreeGpu, type HostChoice, type Placement } from './allocation.ts';
 import { HostOfflineError, NoCapacityError, NotFoundError, ValidationError, VmBusyError, type FreeGpus } from './errors.ts';
 import { queueOperation } from './operations.ts';
-import { planGpus, readCandidates, scopeFilter, takePlacement } from './placement.ts';
+import { planGpus, readBestCandidates, readCandidates, scopeFilter, takePlacement, type Candidates } from './placement.ts';
 import type { Services } from './services.ts';
 import { beginVm, VM_TRANSITIONS, type VmStatus } from './vm-state.ts';
 
@@ -92,12 +92,29 @@ export async function provisionVm(services: Services, input: { name: string; pla
   try {
     return await inTransaction(services.db, async (tx, changes) => {
       const plan = await findPlan(tx, input.planId);
-      const candidates = await readCandidates(tx, plan, input.scope);
-      if (candidates.hosts.length === 0) await checkScope(tx, input.scope);
-      const [only] = candidates.hosts;
-      if ('hostId' in input.scope && only && !only.online) throw new HostOfflineError(only.hostId, only.hostName);
-      const placement = await takePlacement(tx, plan, candidates.choices);
-      if (!placement) throw new NoCapacityError(plan.gpuCount, candidates.freeByHost);
+      const scope = input.scope;
+      // In a cluster, the best few hosts for the GPUs; one host (or any, for no GPUs) from all of them.
+      let candidates: Candidates | null = null;
+      let choices: HostChoice[];
+      if ('clusterId' in scope && plan.gpuCount > 0) {
+        choices = await readBestCandidates(tx, plan, scope);
+      } else {
+        candidates = await readCandidates(tx, plan, scope);
+        if (candidates.hosts.length === 0) await checkScope(tx, scope);
+        const [only] = candidates.hosts;
+        if ('hostId' in scope && only && !only.online) throw new HostOfflineError(only.hostId, only.hostName);
+        choices = candidates.choices;
+      }
+      let placement = await takePlacement(tx, plan, choices);
+      if (!placement && !candidates) {
+        // Others took the best hosts' GPUs meanwhile: every host of the cluster, read only on this
+        // path, gives the rest to try and what is free on each for the refusal.
+        candidates = await readCandidates(tx, plan, scope);
+        if (candidates.hosts.length === 0) await checkScope(tx, scope);
+        const tried = new Set(choices.map((choice) => choice.hostId));
+        placement = await takePlacement(tx, plan, candidates.choices.filter((choice) => !tried.has(choice.hostId)));
+      }
+      if (!placement) throw new NoCapacityError(plan.gpuCount, candidates?.freeByHost ?? []);
 
       // The VM is written in the operation's statement, so it is chosen whole here.
       const vm: VmRow = {
@@ -134,7 +151,7 @@ export async function provisionVm(services: Services, input: { name: string; pla
 async function lockVmOnOnlineHost(tx: Tx, vmId: string): Promise<VmRow> {
   // The host, found through the VM without a lock, locked FOR SHARE in the same statement.
   const [host] = await tx
-    .select()
+    .select({ id: hosts.id, name: hosts.name, status: hosts.status })
     .from(hosts)
     .where(inArray(hosts.id, tx.select({ hostId: vms.hostId }).from(vms).where(eq(vms.id, vmId))))
     .for('share');
