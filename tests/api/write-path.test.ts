@@ -132,6 +132,24 @@ describe('provisioning locks only the GPUs it takes', () => {
       for (const host of hosts) await host.agent.disconnect();
     }
   }, 60_000);
+
+  it.runIf(process.env.DATABASE_URL)('a provision whose best hosts were all taken meanwhile still finds a GPU on any other host', async () => {
+    // Nine hosts of one GPU each; another transaction holds the GPUs of the eight a provision reads first.
+    const { globalClusterId, hosts } = await pool('beyond', 9, 1);
+    const planId = await seed.plan({ name: 'beyond-one', gpuCount: 1 });
+    const other = postgres(server.database.databaseUrl!, { max: 1, onnotice: () => {} });
+    try {
+      const { provisionVm } = await other.begin(async (holder) => {
+        await holder`select d.id from devices d join hosts h on h.id = d.host_id
+          where h.name like 'beyond-%' and h.name <> 'beyond-8' and d.kind = 'GPU' for no key update of d`;
+        return server.client.data(PROVISION, { input: { name: 'beyond-vm', planId, clusterId: globalClusterId } });
+      });
+      expect(provisionVm).toMatchObject({ __typename: 'VmOperationSuccess', vm: { host: { name: 'beyond-8' } } });
+    } finally {
+      await other.end();
+      for (const host of hosts) await host.agent.disconnect();
+    }
+  }, 60_000);
 });
 
 describe('write statements do not grow with the pool', () => {
