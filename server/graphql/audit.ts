@@ -1,7 +1,6 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { useOnResolve } from '@envelop/on-resolve';
 import type { Plugin } from 'graphql-yoga';
-import { getNamedType, isObjectType, isUnionType, type GraphQLResolveInfo } from 'graphql';
+import { defaultFieldResolver, getNamedType, isSchema, isObjectType, isUnionType, type GraphQLResolveInfo } from 'graphql';
 import { builder } from './builder.ts';
 import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor } from './changes.ts';
 import type { LiveEvent } from '../live/events.ts';
@@ -14,13 +13,18 @@ export const AuditEntry = builder.drizzleNode('auditLog', {
   name: 'AuditEntry',
   description: 'One state-changing call, allowed or refused.',
   id: { column: (a) => a.id },
+  select: {},
   fields: (t) => ({
     at: t.expose('at', { type: 'DateTime', description: 'When.' }),
     actor: t.exposeString('actor', { description: 'Who: user:NAME, token:OWNER/TOKEN, agent:HOST or anonymous.' }),
     action: t.exposeString('action', { description: 'The mutation called.' }),
     targets: t.exposeStringList('targets', { description: 'Global IDs of the objects it named or changed.' }),
     outcome: t.exposeString('outcome', { description: '"OK", or the typename of the error it was refused with.' }),
-    details: t.string({ description: 'The call’s input as JSON, secrets redacted.', resolve: (a) => JSON.stringify(a.details) }),
+    details: t.string({
+      description: 'The call’s input as JSON, secrets redacted.',
+      select: { columns: { details: true } },
+      resolve: (a) => JSON.stringify(a.details),
+    }),
   }),
 });
 
@@ -116,21 +120,39 @@ function inputTargets(args: Record<string, unknown>): string[] {
     .map(([, value]) => value as string);
 }
 
-/** Records every mutation — who, what, on what, and the outcome — after it resolves. */
+const AUDITED = Symbol('audited');
+
+/**
+ * Records every mutation — who, what, on what, and the outcome — after it resolves. Only the
+ * Mutation type's fields are wrapped, once per schema: queries and nested fields run unwrapped.
+ */
 export function useAuditTrail(logger: Logger): Plugin<Context> {
-  return useOnResolve<Context>(({ info, args, context }) => {
-    if (info.parentType.name !== 'Mutation' || NOT_AUDITED.has(info.fieldName)) return;
-    return ({ result }) => {
-      return recordAudit(context.db, {
-        actor: context.actor,
-        action: info.fieldName,
-        targets: [...inputTargets(args), ...resultTargets(result, info)],
-        outcome: outcomeOf(result),
-        details: args,
-      }).then(
-        () => undefined,
-        (error) => logger.error({ err: error, action: info.fieldName }, 'audit record failed'),
-      );
-    };
-  }) as Plugin<Context>;
+  const record = (context: Context, info: GraphQLResolveInfo, args: Record<string, unknown>, result: unknown) =>
+    recordAudit(context.db, {
+      actor: context.actor,
+      action: info.fieldName,
+      targets: [...inputTargets(args), ...resultTargets(result, info)],
+      outcome: outcomeOf(result),
+      details: args,
+    }).catch((error: unknown) => logger.error({ err: error, action: info.fieldName }, 'audit record failed'));
+  return {
+    onSchemaChange({ schema }) {
+      const mutation = isSchema(schema) ? schema.getMutationType() : null;
+      for (const field of Object.values(mutation?.getFields() ?? {})) {
+        if (NOT_AUDITED.has(field.name) || AUDITED in field.extensions) continue;
+        const resolve = field.resolve ?? defaultFieldResolver;
+        field.resolve = async (root, args: Record<string, unknown>, context: Context, info) => {
+          try {
+            const result = await resolve(root, args, context, info);
+            await record(context, info, args, result);
+            return result;
+          } catch (error) {
+            await record(context, info, args, error);
+            throw error;
+          }
+        };
+        field.extensions = { ...field.extensions, [AUDITED]: true };
+      }
+    },
+  };
 }
