@@ -11,7 +11,7 @@ import { createYoga, maskError, type Plugin } from 'graphql-yoga';
 import sirv from 'sirv';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
-import { createContext, type AppDeps, type Context, type Presented } from './context.ts';
+import { createContext, revocablePrincipalCache, type AppDeps, type Context, type Presented } from './context.ts';
 import { openDatabase, type Database } from './db/client.ts';
 import { deleteExpiredSessions, ensureFirstAdmin, type Credential } from './domain/auth.ts';
 import { isDomainError } from './domain/errors.ts';
@@ -93,7 +93,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     timeoutMs: config.heartbeatTimeoutMs,
     onError: (error) => logger.error({ err: error }, 'writing heartbeats failed; keeping them for the next flush'),
   });
-  const deps: AppDeps = { database, live, config, loginLimiter: new LoginLimiter(), heartbeats };
+  const deps: AppDeps = { database, live, config, loginLimiter: new LoginLimiter(), heartbeats, principals: revocablePrincipalCache(live) };
   const pendingCookies = new WeakMap<Request, string[]>();
 
   const yoga = createYoga<{ req?: IncomingMessage }, Context>({

@@ -1,8 +1,8 @@
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import type { Database } from './db/client.ts';
 import type { Config } from './config.ts';
-import type { LiveSource } from './live/hub.ts';
-import { actorOf, resolvePrincipal, type Principal } from './domain/auth.ts';
+import type { LiveHub, LiveSource } from './live/hub.ts';
+import { actorOf, PrincipalCache, type Principal } from './domain/auth.ts';
 import type { Services } from './domain/services.ts';
 import type { HeartbeatBatcher } from './domain/heartbeats.ts';
 import type { LoginLimiter } from './login-limiter.ts';
@@ -15,6 +15,15 @@ export interface AppDeps {
   config: Config;
   loginLimiter: LoginLimiter;
   heartbeats: HeartbeatBatcher;
+  /** Recently resolved principals, so a request usually needs no authentication read. */
+  principals: PrincipalCache;
+}
+
+/** A principal cache that drops a credential the moment any process revokes it. */
+export function revocablePrincipalCache(live: LiveHub): PrincipalCache {
+  const cache = new PrincipalCache();
+  live.on('credential:revoked', ({ payload }) => cache.forget(payload));
+  return cache;
 }
 
 export const SESSION_COOKIE = 'passthru_session';
@@ -51,7 +60,7 @@ export function sessionTokenOf(cookieHeader: string | null | undefined): string 
 }
 
 export async function createContext(deps: AppDeps, presented: Presented): Promise<Context> {
-  const principal = await resolvePrincipal(deps.database.authDb, bearerToken(presented.authorization), sessionTokenOf(presented.cookieHeader));
+  const principal = await deps.principals.resolve(deps.database.authDb, bearerToken(presented.authorization), sessionTokenOf(presented.cookieHeader));
   const actor = actorOf(principal);
   return {
     ...deps,

@@ -225,7 +225,10 @@ export async function resolvePrincipal(db: Db, bearer: string | null, sessionTok
   }
   if (bearer?.startsWith('pth_api_')) {
     const [row] = await db
-      .select({ token: apiTokens, user: { id: users.id, username: users.username, role: users.role } })
+      .select({
+        token: { id: apiTokens.id, name: apiTokens.name, role: apiTokens.role, expiresAt: apiTokens.expiresAt, lastUsedAt: apiTokens.lastUsedAt },
+        user: { id: users.id, username: users.username, role: users.role },
+      })
       .from(apiTokens)
       .innerJoin(users, eq(users.id, apiTokens.userId))
       .where(and(eq(apiTokens.tokenHash, hashSecret(bearer)), isNull(apiTokens.revokedAt), or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, now))));
@@ -256,3 +259,51 @@ export async function resolvePrincipal(db: Db, bearer: string | null, sessionTok
 }
 
 const REJECTED: Principal = { kind: 'anonymous', rejected: 'The token is invalid, expired or revoked' };
+
+type SignedIn = Extract<Principal, { kind: 'user' }>;
+
+/**
+ * API tokens' principals by the hash of the token, kept for a few seconds so automation calling
+ * many times a second needs no authentication read. Revocation drops an entry at once (`forget`,
+ * from the change bus in every process), and an entry is never used past the token's expiry.
+ * Sessions are read each time (their expiry and sign-out are decided by their row), and agents
+ * too (their principal carries the host row their heartbeat answers with).
+ */
+export class PrincipalCache {
+  readonly #entries = new Map<string, { principal: SignedIn; until: number }>();
+
+  constructor(
+    private readonly ttlMs = 5_000,
+    private readonly limit = 10_000,
+  ) {}
+
+  /** The principal behind these credentials: from the cache when fresh, else resolved and kept. */
+  async resolve(db: Db, bearer: string | null, sessionToken: string | null): Promise<Principal> {
+    if (!bearer?.startsWith('pth_api_')) return resolvePrincipal(db, bearer, sessionToken);
+    const key = hashSecret(bearer);
+    const now = Date.now();
+    const entry = this.#entries.get(key);
+    const expiresAt = entry?.principal.credential.expiresAt;
+    if (entry && entry.until > now && (!expiresAt || expiresAt.getTime() > now)) return entry.principal;
+    this.#entries.delete(key);
+    const principal = await resolvePrincipal(db, bearer, sessionToken);
+    if (principal.kind === 'user') {
+      // Oldest first: past the limit, the entry kept longest goes.
+      if (this.#entries.size >= this.limit) this.#entries.delete(this.#entries.keys().next().value ?? key);
+      this.#entries.set(key, { principal, until: now + this.ttlMs });
+    }
+    return principal;
+  }
+
+  /** Drops the entries of a revoked session or token. */
+  forget(credential: { kind: Credential['kind']; id: string }) {
+    for (const [key, { principal }] of this.#entries) {
+      if (principal.credential.kind === credential.kind && principal.credential.id === credential.id) this.#entries.delete(key);
+    }
+  }
+
+  /** Drops every entry of a user whose role or password changed. */
+  forgetUser(userId: string) {
+    for (const [key, { principal }] of this.#entries) if (principal.user.id === userId) this.#entries.delete(key);
+  }
+}

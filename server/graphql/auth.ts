@@ -149,7 +149,12 @@ builder.mutationFields((t) => ({
     authScopes: { viewer: true },
     input: { tokenId: t.input.id({ required: true, description: 'Global ID of the token.' }) },
     errors: { types: [NotFoundError] },
-    resolve: (_root, { input }, ctx) => revokeApiToken(ctx.db, signedInUser(ctx), idOf('ApiToken', String(input.tokenId))),
+    resolve: async (_root, { input }, ctx) => {
+      const revoked = await revokeApiToken(ctx.db, signedInUser(ctx), idOf('ApiToken', String(input.tokenId)));
+      // This process refuses it from the next request on; others hear it from the change bus.
+      ctx.principals.forget({ kind: 'token', id: revoked.id });
+      return revoked;
+    },
   }),
   createUser: t.fieldWithInput({
     type: User,
@@ -173,6 +178,11 @@ builder.mutationFields((t) => ({
       password: t.input.string({ required: false, description: 'New password.' }),
     },
     errors: { types: [ValidationError, NotFoundError] },
-    resolve: (_root, { input }, ctx) => updateUser(ctx.db, idOf('User', String(input.userId)), { role: input.role, password: input.password }),
+    resolve: async (_root, { input }, ctx) => {
+      const user = await updateUser(ctx.db, idOf('User', String(input.userId)), { role: input.role, password: input.password });
+      // Cached principals carry the old role; other processes drop theirs as the bus announces the revocations.
+      ctx.principals.forgetUser(user.id);
+      return user;
+    },
   }),
 }));

@@ -37,6 +37,7 @@ export const Device = builder.drizzleNode('devices', {
   name: 'Device',
   description: 'A GPU, USB device, NVMe drive or other PCI endpoint on one host.',
   id: { column: (d) => d.id },
+  select: {},
   fields: (t) => ({
     kind: t.expose('kind', { type: DeviceKindEnum, description: 'GPU, USB, NVME or PCI.' }),
     address: t.exposeString('address', { description: 'PCI address (0000:65:00.0) or USB port path (1-2.3).' }),
@@ -68,6 +69,7 @@ export const Device = builder.drizzleNode('devices', {
 builder.drizzleObject('deviceEvents', {
   name: 'DeviceEvent',
   description: 'One status change of a device.',
+  select: {},
   fields: (t) => ({
     fromStatus: t.expose('fromStatus', { type: DeviceStatusEnum, nullable: true, description: 'Status before; null when the device first appeared.' }),
     toStatus: t.expose('toStatus', { type: DeviceStatusEnum, description: 'Status after.' }),

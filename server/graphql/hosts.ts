@@ -21,6 +21,7 @@ export const Cluster = builder.drizzleNode('clusters', {
   name: 'Cluster',
   description: 'A named group of KVM hosts; VMs are provisioned into a cluster.',
   id: { column: (c) => c.id },
+  select: {},
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Unique name of the cluster.' }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the cluster was created.' }),
@@ -32,6 +33,8 @@ export const Host = builder.drizzleNode('hosts', {
   name: 'Host',
   description: 'A KVM hypervisor with a Passthru agent.',
   id: { column: (h) => h.id },
+  // Only what the query asks for is selected (never token_hash); resolvers may count on the id only.
+  select: { columns: { id: true } },
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Unique host name.' }),
     cluster: t.relation('cluster', { description: 'The cluster the host belongs to.' }),

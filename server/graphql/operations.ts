@@ -35,6 +35,7 @@ export const Operation = builder.drizzleNode('operations', {
   name: 'Operation',
   description: 'A durable unit of work for a host agent, and the audit record of a change.',
   id: { column: (o) => o.id },
+  select: {},
   fields: (t) => ({
     type: t.expose('type', { type: OperationTypeEnum, description: 'What it does.' }),
     status: t.expose('status', { type: OperationStatusEnum, description: 'How far it got.' }),

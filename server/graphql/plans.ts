@@ -24,6 +24,7 @@ export const ServicePlan = builder.drizzleNode('servicePlans', {
   name: 'ServicePlan',
   description: 'A size of VM to provision: cores, memory, disk and, for KVM, a GPU count.',
   id: { column: (p) => p.id },
+  select: {},
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Unique plan name.' }),
     provisionType: t.expose('provisionType', { type: ProvisionTypeEnum, description: 'KVM, LXC or BARE_METAL.' }),

@@ -3,11 +3,10 @@ import { idOf } from './ids.ts';
 import { DeviceKindEnum } from './devices.ts';
 import { FreeGpusRef } from './errors.ts';
 import { ServicePlan } from './plans.ts';
-import { poolRows, rollUp, type PoolCounts, type PoolRow } from '../domain/pool.ts';
+import { Host } from './hosts.ts';
+import { loadPool, type Pool, type PoolCounts } from '../domain/pool.ts';
 import { checkScope, findPlan, planCapacity, type CapacityView } from '../domain/vms.ts';
 import { ValidationError } from '../domain/errors.ts';
-
-type Kind = PoolRow['kind'] & ('GPU' | 'USB' | 'NVME' | 'PCI');
 
 const PoolCountsRef = builder.interfaceRef<PoolCounts>('PoolCounts').implement({
   description: 'How many devices are in each state.',
@@ -21,13 +20,13 @@ const PoolCountsRef = builder.interfaceRef<PoolCounts>('PoolCounts').implement({
   }),
 });
 
-const KindPool = builder.objectRef<PoolCounts & { kind: Kind }>('KindPool').implement({
+const KindPool = builder.objectRef<Pool['byKind'][number]>('KindPool').implement({
   description: 'Counts for one kind of device across the fleet.',
   interfaces: [PoolCountsRef],
   fields: (t) => ({ kind: t.expose('kind', { type: DeviceKindEnum, description: 'The kind.' }) }),
 });
 
-const ModelPool = builder.objectRef<PoolCounts & { kind: Kind; vendorId: string; productId: string; name: string; vendorName: string | null }>('ModelPool').implement({
+const ModelPool = builder.objectRef<Pool['byModel'][number]>('ModelPool').implement({
   description: 'Counts for one device model (vendor and product ID) across the fleet.',
   interfaces: [PoolCountsRef],
   fields: (t) => ({
@@ -39,48 +38,38 @@ const ModelPool = builder.objectRef<PoolCounts & { kind: Kind; vendorId: string;
   }),
 });
 
-const HostPool = builder.objectRef<PoolCounts & { kind: Kind; hostId: string }>('HostPool').implement({
+const HostPool = builder.objectRef<Pool['byHost'][number]>('HostPool').implement({
   description: 'Counts for one kind of device on one host.',
   interfaces: [PoolCountsRef],
   fields: (t) => ({
     kind: t.expose('kind', { type: DeviceKindEnum, description: 'The kind.' }),
     host: t.drizzleField({
-      type: 'hosts',
+      type: Host,
       description: 'The host.',
-      resolve: async (query, row, _args, ctx) => (await ctx.db.query.hosts.findFirst(query({ where: { id: row.hostId } })))!,
+      resolve: async (query, row, _args, ctx) => {
+        // The pool's own statement brought the host's columns: a selection of columns only costs
+        // no further statement; one that reaches into relations loads them.
+        const selection: { columns?: object; with?: object; extras?: object } = query();
+        const { columns = {}, with: relations = {}, extras = {} } = selection;
+        const onlyColumns = Object.keys(relations).length === 0 && Object.keys(extras).length === 0;
+        if (onlyColumns && Object.keys(columns).every((column) => column in row.host)) return row.host;
+        return (await ctx.db.query.hosts.findFirst(query({ where: { id: row.host.id } }))) ?? row.host;
+      },
     }),
   }),
 });
 
-const Pool = builder.objectRef<PoolRow[]>('Pool').implement({
+const PoolRef = builder.objectRef<Pool>('Pool').implement({
   description: 'The device pool at a glance.',
   fields: (t) => ({
-    byKind: t.field({
-      type: [KindPool],
-      description: 'Per kind of device.',
-      resolve: (rows) => rollUp(rows, (r) => r.kind, (r) => ({ kind: r.kind as Kind })),
-    }),
+    byKind: t.field({ type: [KindPool], description: 'Per kind of device.', resolve: (pool) => pool.byKind }),
     byModel: t.field({
       type: [ModelPool],
       description: 'Per device model, most numerous first.',
       args: { kind: t.arg({ type: DeviceKindEnum, required: false, description: 'Only this kind.' }) },
-      resolve: (rows, args) =>
-        rollUp(
-          rows.filter((r) => !args.kind || r.kind === args.kind),
-          (r) => `${r.kind}/${r.vendorId}:${r.productId}`,
-          (r) => ({ kind: r.kind as Kind, vendorId: r.vendorId, productId: r.productId, name: r.name, vendorName: r.vendorName }),
-        ).sort((a, b) => b.total - a.total || a.name.localeCompare(b.name)),
+      resolve: (pool, args) => (args.kind ? pool.byModel.filter((m) => m.kind === args.kind) : pool.byModel),
     }),
-    byHost: t.field({
-      type: [HostPool],
-      description: 'Per host and kind, by host name.',
-      resolve: (rows) =>
-        rollUp(
-          [...rows].sort((a, b) => a.hostName.localeCompare(b.hostName)),
-          (r) => `${r.hostId}/${r.kind}`,
-          (r) => ({ kind: r.kind as Kind, hostId: r.hostId }),
-        ),
-    }),
+    byHost: t.field({ type: [HostPool], description: 'Per host and kind, by host name.', resolve: (pool) => pool.byHost }),
   }),
 });
 
@@ -120,9 +109,9 @@ const Capacity = builder.objectRef<CapacityView>('Capacity').implement({
 
 builder.queryFields((t) => ({
   pool: t.field({
-    type: Pool,
+    type: PoolRef,
     description: 'Free / assigned / attached device counts by kind, by model and by host.',
-    resolve: (_root, _args, ctx) => poolRows(ctx.db),
+    resolve: (_root, _args, ctx) => loadPool(ctx.db),
   }),
   capacity: t.field({
     type: Capacity,

@@ -35,6 +35,7 @@ export const Vm = builder.drizzleNode('vms', {
   name: 'VM',
   description: 'A virtual machine on one host.',
   id: { column: (v) => v.id },
+  select: {},
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Unique among live VMs.' }),
     status: t.expose('status', { type: VmStatusEnum, description: 'Lifecycle and power state.' }),

@@ -3,6 +3,9 @@ import { fakeHardware } from '../support/agent.ts';
 import { eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { insertFleet } from '../support/fleet.ts';
+
+const HOUR = 60 * 60 * 1000;
 
 const NESTED = `{
   hosts(first: 100) {
@@ -34,12 +37,23 @@ describe('nested queries', () => {
   });
   afterAll(() => server.stop());
 
+  /**
+   * The statements one run of `query` costs. On PostgreSQL the change feed may still be loading
+   * what the agents just reported while a run is counted, so the least of three runs is taken.
+   */
   async function countStatements(query: string) {
-    statements = 0;
-    counting = true;
-    const data = await server.client.data(query);
-    counting = false;
-    return { statements, data };
+    let least = Infinity;
+    let data;
+    for (let run = 0; run < 3; run++) {
+      // Presented just before, as by a client polling: the token's principal is cached.
+      await server.client.data('{ __typename }');
+      statements = 0;
+      counting = true;
+      data = await server.client.data(query);
+      counting = false;
+      least = Math.min(least, statements);
+    }
+    return { statements: least, data };
   }
 
   async function addHostsWithAssignedGpus(clusterId: string, planId: string, names: string[]) {
@@ -66,9 +80,87 @@ describe('nested queries', () => {
     expect(large.data.hosts.nodes).toHaveLength(8);
     expect(large.data.hosts.nodes[7].devices.filter((d: { vm: unknown }) => d.vm)).toHaveLength(1);
 
-    // What any request costs to authenticate, measured rather than assumed.
+    // What a request costs to authenticate, measured rather than assumed: nothing, once cached.
     const { statements: perRequest } = await countStatements('{ __typename }');
+    expect(perRequest).toBe(0);
     expect(large.statements).toBe(small.statements);
-    expect(large.statements - perRequest).toBeLessThanOrEqual(2);
+    expect(large.statements).toBeLessThanOrEqual(2);
+  });
+});
+
+// The console's overview: every host with its devices and their VMs, and the pool at a glance.
+const DASHBOARD = `{
+  hosts(first: 500) { nodes { name status devices { address status vm { name status } } } }
+  pool {
+    byKind { kind free assigned attached busy missing total }
+    byModel { kind vendorId productId name free assigned total }
+    byHost { kind free total host { id name status } }
+  }
+}`;
+
+describe('the SQL carries only what the query asks for, never secrets, in at most 2 statements whatever the fleet size', () => {
+  let server: TestServer;
+  let sql: string[] | null = null;
+
+  beforeAll(async () => {
+    server = await startTestServer({
+      config: { sweepIntervalMs: HOUR, changePollMs: HOUR, heartbeatFlushIntervalMs: HOUR },
+      onQuery: (statement) => sql?.push(statement),
+    });
+  });
+  afterAll(() => server.stop());
+
+  async function dashboard() {
+    // Signed in just before, as a console polling its overview is: the principal is cached.
+    await server.client.data('{ __typename }');
+    sql = [];
+    const data = await server.client.data(DASHBOARD);
+    const statements = sql;
+    sql = null;
+    return { statements, data };
+  }
+
+  it('the dashboard costs the same at 8 hosts as at 512, at most 2 statements, none naming token_hash', async () => {
+    await insertFleet(server.app.database.db, 'small', 8);
+    const small = await dashboard();
+    expect(small.data.hosts.nodes).toHaveLength(8);
+    expect(small.data.pool.byHost).toHaveLength(8 * 3);
+
+    await insertFleet(server.app.database.db, 'large', 504);
+    const large = await dashboard();
+    // A page is at most 500 hosts; the pool counts all 512.
+    expect(large.data.hosts.nodes).toHaveLength(500);
+    expect(large.data.hosts.nodes[499].devices.find((d: { vm: unknown }) => d.vm).vm).toEqual({ name: 'vm-large-0499', status: 'RUNNING' });
+    expect(large.data.pool.byHost).toHaveLength(512 * 3);
+    expect(large.data.pool.byKind.find((k: { kind: string }) => k.kind === 'GPU')).toEqual({
+      kind: 'GPU', free: 512 * 3, assigned: 512, attached: 0, busy: 0, missing: 0, total: 512 * 4,
+    });
+    expect(large.data.pool.byHost[0]).toMatchObject({ host: { name: 'large-0000' } });
+
+    expect(large.statements.length).toBe(small.statements.length);
+    expect(large.statements.length).toBeLessThanOrEqual(2);
+    expect([...small.statements, ...large.statements].filter((statement) => /token_hash/i.test(statement))).toEqual([]);
+  });
+
+  it('pool is counted in SQL: one grouped statement, whatever the fleet', async () => {
+    await server.client.data('{ __typename }');
+    sql = [];
+    const { pool } = await server.client.data(`{ pool { byKind { kind total } byModel { name total } byHost { kind free host { name } } } }`);
+    const statements = sql;
+    sql = null;
+    expect(statements).toHaveLength(1);
+    expect(statements[0]).toMatch(/grouping sets/i);
+    expect(statements[0]).toMatch(/filter \(where/i);
+    expect(pool.byModel[0]).toEqual({ name: 'GH100 [H100 SXM5 80GB]', total: 512 * 4 });
+    expect(pool.byHost.map((h: { host: { name: string } }) => h.host.name)).toEqual(pool.byHost.map((h: { host: { name: string } }) => h.host.name).sort());
+  });
+
+  it('columns a query does not ask for are not selected', async () => {
+    const { statements } = await dashboard();
+    const hostsStatement = statements.find((statement) => /from "hosts"/.test(statement) && /"devices"/.test(statement));
+    expect(hostsStatement).toBeDefined();
+    for (const unasked of ['cpu_cores', 'memory_mb', 'last_seen_at', 'vendor_name', 'serial', 'iommu_group', 'driver']) {
+      expect(hostsStatement).not.toContain(`"${unasked}"`);
+    }
   });
 });
