@@ -2,35 +2,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { NO_TIMERS, StatementLog } from '../support/statements.ts';
 
 // Every request and every graphql-ws connection authenticates first, through the same pool
 // as the agents' calls: its cost must stay one indexed read.
 let server: TestServer;
 let seed: Seed;
-let counting = false;
-let statements: string[] = [];
+const log = new StatementLog();
 
 beforeAll(async () => {
   server = await startTestServer({
-    config: { sweepIntervalMs: 60 * 60 * 1000, heartbeatFlushIntervalMs: 60 * 60 * 1000 },
-    onQuery: (sql) => {
-      if (counting) statements.push(sql);
-    },
+    config: NO_TIMERS,
+    onQuery: log.onQuery,
   });
   seed = new Seed(server.client, server.url);
 });
 afterAll(() => server.stop());
 
-async function statementsOf(work: () => Promise<unknown>) {
-  statements = [];
-  counting = true;
-  try {
-    await work();
-  } finally {
-    counting = false;
-  }
-  return statements;
-}
+const statementsOf = (work: () => Promise<unknown>) => log.during(work);
 
 describe('authentication is one read', () => {
   it('an agent heartbeat costs one read (its token) and no write', async () => {

@@ -8,6 +8,7 @@ import { fakeHardware } from '../support/agent.ts';
 import { TestClient, eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { NO_TIMERS, StatementLog } from '../support/statements.ts';
 
 const HOUR = 60 * 60 * 1000;
 const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1]!;
@@ -17,18 +18,15 @@ const WATCH_DEVICES = `subscription($after: String) { deviceChanged(after: $afte
 
 describe('the change log', () => {
   let server: TestServer;
-  let counting = false;
-  let statements = 0;
+  const log = new StatementLog();
   let hostId: string;
   let deviceIds: string[];
 
   beforeAll(async () => {
     server = await startTestServer({
       // Nothing on a timer while statements are counted: the feed reads only when notified.
-      config: { sweepIntervalMs: HOUR, changePollMs: HOUR, heartbeatFlushIntervalMs: HOUR, maxSubscriptionsPerSocket: 1000 },
-      onQuery: () => {
-        if (counting) statements++;
-      },
+      config: { ...NO_TIMERS, maxSubscriptionsPerSocket: 1000 },
+      onQuery: log.onQuery,
     });
     const seed = new Seed(server.client, server.url);
     ({ hostId } = await seed.host(await seed.cluster(), 'log-host', fakeHardware({ usb: 3 })));
@@ -67,12 +65,11 @@ describe('the change log', () => {
         return streams.every((stream) => stream.events.some((e) => e.data?.deviceChanged.device.driver?.startsWith(`warm-${driver}`)));
       });
       await Promise.all(streams.map((stream) => stream.next((e) => e.data?.deviceChanged.device.driver === `warm-${driver}-${attempt}`)));
-      statements = 0;
-      counting = true;
-      await setDriver(deviceIds[0]!, driver);
-      await Promise.all(streams.map((stream) => stream.next((e) => e.data?.deviceChanged.device.driver === driver)));
-      counting = false;
-      return statements;
+      const statements = await log.during(async () => {
+        await setDriver(deviceIds[0]!, driver);
+        await Promise.all(streams.map((stream) => stream.next((e) => e.data?.deviceChanged.device.driver === driver)));
+      });
+      return statements.length;
     }
     const withTen = await statementsForOneChange(10, 'ten');
     const withTwoHundred = await statementsForOneChange(200, 'two-hundred');

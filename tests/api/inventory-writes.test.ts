@@ -3,19 +3,16 @@ import { ChangeSet } from '../../server/pubsub.ts';
 import { fakeHardware } from '../support/agent.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { NO_TIMERS, StatementLog } from '../support/statements.ts';
 
 let server: TestServer;
 let seed: Seed;
-let counting = false;
-let writes: string[] = [];
+const log = new StatementLog();
 
 beforeAll(async () => {
   server = await startTestServer({
-    // No background sweeps or heartbeat flushes while writes are counted.
-    config: { sweepIntervalMs: 60 * 60 * 1000, heartbeatFlushIntervalMs: 60 * 60 * 1000 },
-    onQuery: (sql) => {
-      if (counting && /^\s*(update|insert|delete)\b/i.test(sql)) writes.push(sql);
-    },
+    config: NO_TIMERS,
+    onQuery: log.onQuery,
   });
   seed = new Seed(server.client, server.url);
 });
@@ -34,14 +31,7 @@ function watchAnnouncements() {
 }
 
 async function countWrites(work: () => Promise<unknown>) {
-  writes = [];
-  counting = true;
-  try {
-    await work();
-  } finally {
-    counting = false;
-  }
-  return writes;
+  return (await log.during(work)).filter((sql) => /^\s*(update|insert|delete)\b/i.test(sql));
 }
 
 describe('inventory reports write only what changed', () => {

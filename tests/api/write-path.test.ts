@@ -7,6 +7,7 @@ import { completeOperation } from '../../server/domain/operations.ts';
 import { fakeHardware } from '../support/agent.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { NO_TIMERS, StatementLog } from '../support/statements.ts';
 import { queryRows } from '../support/snapshot.ts';
 
 // The write path: a provision locks only the GPUs it takes, and provisions, detaches and
@@ -24,16 +25,13 @@ const PROVISION = `mutation($input: ProvisionVmInput!) {
 
 let server: TestServer;
 let seed: Seed;
-let counting = false;
-let statements: string[] = [];
+const log = new StatementLog();
 
 beforeAll(async () => {
   server = await startTestServer({
     // No timers add statements while they are counted; agents never answer, so nothing settles meanwhile.
-    config: { sweepIntervalMs: HOUR, changePollMs: HOUR, heartbeatFlushIntervalMs: HOUR },
-    onQuery: (statement) => {
-      if (counting) statements.push(statement);
-    },
+    config: NO_TIMERS,
+    onQuery: log.onQuery,
   });
   seed = new Seed(server.client, server.url);
 });
@@ -59,13 +57,7 @@ async function pool(name: string, hosts: number, gpus: number) {
  * its reads of the log, and of the rows a change names by ID without a lock, are left out.
  */
 async function statementsOf(work: () => Promise<unknown>) {
-  statements = [];
-  counting = true;
-  try {
-    await work();
-  } finally {
-    counting = false;
-  }
+  const statements = await log.during(work);
   const feedRead = (statement: string) =>
     /^\s*select\b/i.test(statement) && (/\bfrom "change_log"/i.test(statement) || (/"id" in \(\$/.test(statement) && !/\bfor (share|no key update)\b/i.test(statement)));
   return statements.filter((statement) => !feedRead(statement));
