@@ -22,7 +22,7 @@ import { buildSchema } from './graphql/schema.ts';
 import { LoginLimiter } from './login-limiter.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { ChangeFeed } from './live/change-feed.ts';
-import { pruneChangeLog } from './live/change-log.ts';
+import { CHANGE_LOG_PRUNE_INTERVAL_MS, pruneChangeLog } from './live/change-log.ts';
 import { LiveHub } from './live/hub.ts';
 import { attachGraphqlWs } from './websocket.ts';
 
@@ -153,9 +153,17 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       const silent = await heartbeats.markSilentHostsOffline();
       if (silent > 0) logger.warn({ silent }, 'hosts went offline');
       await deleteExpiredSessions(database.db);
-      await pruneChangeLog(database.db, { maxAgeMs: config.changeLogMaxAgeMs, maxRows: config.changeLogMaxRows });
     } catch (error) {
       logger.error({ err: error }, 'sweep failed');
+    }
+  }
+
+  let pruner: NodeJS.Timeout | undefined;
+  async function prune() {
+    try {
+      await pruneChangeLog(database.db, { maxAgeMs: config.changeLogMaxAgeMs, maxRows: config.changeLogMaxRows });
+    } catch (error) {
+      logger.error({ err: error }, 'pruning the change log failed');
     }
   }
 
@@ -167,12 +175,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       await new Promise<void>((resolve) => server.listen(port, resolve));
       heartbeats.start();
       sweeper = setInterval(sweep, config.sweepIntervalMs);
+      pruner = setInterval(prune, CHANGE_LOG_PRUNE_INTERVAL_MS);
       const bound = (server.address() as AddressInfo).port;
       logger.info({ port: bound, database: database.kind }, `Passthru on http://localhost:${bound} (API at /graphql)`);
       return bound;
     },
     async stop() {
       clearInterval(sweeper);
+      clearInterval(pruner);
       await realtime.dispose();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -170,7 +170,6 @@ export function attachGraphqlWs(options: {
   });
 
   return {
-    multiplexer,
     async dispose() {
       stopRevocations();
       for (const state of sockets.values()) clearTimeout(state.expiry);

@@ -43,16 +43,15 @@ export class ChangeFeed {
     await this.#reading;
   }
 
-  /** Reads what is new now (tests and the poll call it too). */
-  wake(): Promise<void> {
+  /** Reads what is new now, or once more after the read under way. */
+  wake() {
     if (this.#reading) {
       this.#again = true;
-      return this.#reading;
+      return;
     }
     this.#reading = this.#drain().finally(() => {
       this.#reading = null;
     });
-    return this.#reading;
   }
 
   async #drain() {

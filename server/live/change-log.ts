@@ -82,6 +82,9 @@ export async function changeLogHorizonSeq(db: Queryable): Promise<number> {
   return horizon?.prunedThrough ?? 0;
 }
 
+/** Retention is counted in hours: pruning once a minute keeps the log within it, at no cost per sweep. */
+export const CHANGE_LOG_PRUNE_INTERVAL_MS = 60_000;
+
 export interface Retention {
   maxAgeMs: number;
   maxRows: number;

@@ -145,10 +145,6 @@ export class SubscriptionMultiplexer {
     private readonly queueLimit: number,
   ) {}
 
-  get groupCount() {
-    return this.#groups.size;
-  }
-
   /**
    * Joins the shared execution for `key`, starting it with `start` (given the tapped hub for
    * its context) if there is none; a resuming member replays on its own first. Returns what
