@@ -1,6 +1,7 @@
+import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { auditLog } from '../db/schema/index.ts';
-import { inTransaction } from '../pubsub.ts';
+import { insertAndLog } from '../live/change-log.ts';
 
 export type AuditRow = typeof auditLog.$inferSelect;
 
@@ -25,13 +26,14 @@ export interface AuditRecord {
   details: unknown;
 }
 
+/** One statement: the entry and its audit:logged change, committed together. */
 export async function recordAudit(db: Db, record: AuditRecord) {
-  return inTransaction(db, async (tx, changes) => {
-    const [row] = await tx
+  await insertAndLog(
+    db,
+    'audit:logged',
+    db
       .insert(auditLog)
       .values({ ...record, targets: [...new Set(record.targets)].slice(0, 100), details: redact(record.details) as object })
-      .returning({ id: auditLog.id, actor: auditLog.actor });
-    changes.audit(row!);
-    return row!;
-  });
+      .returning({ id: sql<number>`${auditLog.id}`, actor: auditLog.actor }),
+  );
 }

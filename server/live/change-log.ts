@@ -1,8 +1,8 @@
-import { and, asc, desc, eq, gt, lt, lte, max, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, lt, lte, max, sql, type SQL } from 'drizzle-orm';
 import type { Db, Queryable, Tx } from '../db/client.ts';
 import { NOTIFY_CHANNEL } from '../db/client.ts';
 import { changeLog, changeLogHorizon } from '../db/schema/index.ts';
-import type { ChangeMessage, Topic } from '../pubsub.ts';
+import type { ChangeMessage, Topic, Topics } from '../pubsub.ts';
 
 /** Any constant will do: it names the lock that puts log sequences in commit order. */
 const CHANGE_LOG_LOCK = 7_461_223_901;
@@ -27,6 +27,22 @@ export async function appendToChangeLog(tx: Tx, messages: readonly ChangeMessage
       select entry.topic, entry.payload
       from ordered, rows from (jsonb_to_recordset(${JSON.stringify(messages)}::jsonb) as (topic text, payload jsonb)) with ordinality as entry(topic, payload, n)
       order by entry.n
+    )
+    select pg_notify(${NOTIFY_CHANNEL}, '')`);
+}
+
+/**
+ * Inserts one row and logs it under `topic`, with the row's returned columns as the payload,
+ * in one statement run on its own (autocommit): no BEGIN and COMMIT round trips. The advisory
+ * lock is taken before the log row, as in appendToChangeLog, and held to the statement's commit.
+ */
+export async function insertAndLog<T extends Topic>(db: Queryable, topic: T, insert: { getSQL(): SQL; execute(): Promise<Topics[T][]> }) {
+  await db.execute(sql`
+    with ordered as (select pg_advisory_xact_lock(${CHANGE_LOG_LOCK})),
+    inserted as (${insert.getSQL()}),
+    logged as (
+      insert into ${changeLog} (topic, payload)
+      select ${topic}, to_jsonb(inserted) from ordered, inserted
     )
     select pg_notify(${NOTIFY_CHANNEL}, '')`);
 }

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { eq } from 'drizzle-orm';
 import { devices } from '../../server/db/schema/index.ts';
-import { pruneChangeLog } from '../../server/live/change-log.ts';
+import { changeLogHead, changesAfter, pruneChangeLog } from '../../server/live/change-log.ts';
+import { recordAudit } from '../../server/domain/audit.ts';
+import { auditLog } from '../../server/db/schema/index.ts';
 import { inTransaction } from '../../server/pubsub.ts';
 import { fakeHardware } from '../support/agent.ts';
 import { TestClient, eventually } from '../support/client.ts';
@@ -78,6 +80,18 @@ describe('the change log', () => {
     expect(withTen).toBeLessThanOrEqual(8);
     for (const stream of streams) stream.close();
     await Promise.all(clients.map((client) => client.close()));
+  });
+
+  it('an audit entry and its audit:logged change are written by one statement, without BEGIN and COMMIT', async () => {
+    const { db } = server.app.database;
+    const head = await changeLogHead(db);
+    const statements = await log.during(() => recordAudit(db, { actor: 'user:test', action: 'detachDevice', targets: ['x', 'x'], outcome: 'OK', details: { token: 'secret' } }));
+    // The change feed's reads (selects, woken by the commit) apart.
+    expect(statements.filter((statement) => !/^\s*select/i.test(statement))).toHaveLength(1);
+    const [entry] = await db.select().from(auditLog).where(eq(auditLog.action, 'detachDevice'));
+    expect(entry).toMatchObject({ actor: 'user:test', targets: ['x'], details: { token: '[redacted]' } });
+    const logged = await changesAfter(db, head, 10);
+    expect(logged.map((change) => change.message)).toMatchObject([{ topic: 'audit:logged', payload: { id: entry!.id, actor: 'user:test' } }]);
   });
 
   it('cursors of one subscriber only increase, and each event shows the state it announces or a newer one', async () => {
