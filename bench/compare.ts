@@ -16,14 +16,15 @@
 //
 // options: --quick (64 hosts, c=16, 10 s each), --hosts 64,512 --concurrency 1,16,64
 //          --rounds N --seconds S (read) --write-seconds S --clients N
+//          --cpu-prof DIR: Passthru's V8 CPU profiles, DIR/read and DIR/write (bench/profile-summary.ts ranks them)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createBenchDatabase } from './support/database.ts';
 import { adminClient } from './support/fleet.ts';
 import { bounded, cleanup, onCleanup } from './support/lifecycle.ts';
-import { flag, list, option } from './support/options.ts';
+import { flag, list, option, textOption } from './support/options.ts';
 import { cpuPercent, freePort, pinSelf, startServer } from './support/processes.ts';
 import { loadAverage } from './support/stats.ts';
 import { doubleAssignments, watchStatuses } from './comparison/db-watch.ts';
@@ -34,6 +35,7 @@ import { floorCycles, passthruCycles } from './comparison/write.ts';
 import { startWriteFleet } from './comparison/write-fleet.ts';
 
 const QUICK = flag('quick');
+const profileDir = textOption('cpu-prof');
 const settings = {
   sizes: list('hosts', 'BENCH_HOSTS', QUICK ? [64] : [64, 512]),
   concurrencies: list('concurrency', 'BENCH_CONCURRENCY', QUICK ? [16] : [1, 16, 64]),
@@ -42,6 +44,7 @@ const settings = {
   writeMs: option('write-seconds', 'BENCH_WRITE_SECONDS', QUICK ? 10 : 15) * 1000,
   clients: option('clients', 'BENCH_CLIENTS', 32),
   writeHosts: 64,
+  cpuProfileDir: profileDir === undefined ? undefined : resolve(profileDir),
 };
 const stopWatchdog = bounded('bench', QUICK ? 5 * 60_000 : 20 * 60_000);
 // Interrupted (Ctrl-C, a CI timeout): the databases and children go too.
@@ -65,11 +68,12 @@ log(`servers pinned to core 0, load generator to core 1${hasTaskset ? '' : ' (no
 const readDatabase = await createBenchDatabase();
 onCleanup(() => readDatabase.drop());
 const read = await runRead(readDatabase, { ...settings, logDir: work }, log);
+if (settings.cpuProfileDir) log(`CPU profiles in ${settings.cpuProfileDir}/read and /write`);
 
 // --- write and mutations ---
 const writeDatabase = await createBenchDatabase();
 onCleanup(() => writeDatabase.drop());
-const server = await startServer({ port: await freePort(), core: 0, databaseUrl: writeDatabase.url, dataDir: join(work, 'pglite'), logDir: work });
+const server = await startServer({ port: await freePort(), core: 0, databaseUrl: writeDatabase.url, dataDir: join(work, 'pglite'), logDir: work, cpuProfileDir: settings.cpuProfileDir && join(settings.cpuProfileDir, 'write') });
 onCleanup(() => server.stop('SIGINT'));
 const admin = await adminClient(server.url, 'ADMIN');
 const watch = await watchStatuses(writeDatabase);

@@ -2,6 +2,7 @@
 // against Passthru, PostGraphile v4 and the floor, interleaved A B C A B C, repeated; then
 // the statements each sends per request, counted on the wire (support/statement-counter.ts).
 import { Agent } from 'node:http';
+import { join } from 'node:path';
 import type { BenchDatabase } from '../support/database.ts';
 import { POSTGRES_URL } from '../support/database.ts';
 import { post, runLoad, type LoadResult, type LoadTarget } from '../support/http-load.ts';
@@ -17,6 +18,7 @@ export interface ReadSettings {
   rounds: number;
   durationMs: number;
   logDir: string;
+  cpuProfileDir?: string | undefined;
 }
 
 export interface ReadPoint {
@@ -86,7 +88,7 @@ export async function runRead(database: BenchDatabase, settings: ReadSettings, r
   const counts: StatementCount[] = [];
   const children = new Map<TargetName, Child>();
   // Passthru first: it migrates the database the other two then introspect.
-  const passthru = await startTarget('passthru', { databaseUrl: database.url, core: 0, logDir: settings.logDir });
+  const passthru = await startTarget('passthru', { databaseUrl: database.url, core: 0, logDir: settings.logDir, cpuProfileDir: settings.cpuProfileDir && join(settings.cpuProfileDir, 'read') });
   children.set('passthru', passthru);
   // An automation team's API token, as the figures were measured with.
   const viewer = await adminClient(passthru.url, 'VIEWER');

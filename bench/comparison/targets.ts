@@ -13,6 +13,8 @@ export interface TargetOptions {
   logDir: string;
   /** Passthru only: timers that would add statements of their own (the statement count). */
   quiet?: boolean;
+  /** Passthru only: write its V8 CPU profile here when it stops (--cpu-prof). */
+  cpuProfileDir?: string | undefined;
 }
 
 /** Settings for a read fleet without agents: its hosts stay ONLINE for the whole run. */
@@ -29,6 +31,7 @@ export async function startTarget(name: TargetName, options: TargetOptions): Pro
       databaseUrl: options.databaseUrl,
       dataDir: join(options.logDir, 'pglite'),
       logDir: options.logDir,
+      cpuProfileDir: options.cpuProfileDir,
       env: { ...READ_FLEET_ENV, ...(options.quiet ? QUIET_ENV : {}) },
     });
   } else {

@@ -31,3 +31,8 @@ export function list(name: string, env: string, fallback: number[]): number[] {
 export function flag(name: string): boolean {
   return argv.includes(`--${name}`);
 }
+
+/** A text value from `--name value` or `--name=value`, if given. */
+export function textOption(name: string): string | undefined {
+  return fromArgv(name);
+}
