@@ -73,9 +73,6 @@ export class ChangeSet {
   credentialRevoked(change: CredentialRevoked) {
     this.messages.push({ topic: 'credential:revoked', payload: change });
   }
-  audit(change: AuditEntry) {
-    this.messages.push({ topic: 'audit:logged', payload: change });
-  }
 }
 
 /**

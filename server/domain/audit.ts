@@ -34,6 +34,7 @@ export async function recordAudit(db: Db, record: AuditRecord) {
     db
       .insert(auditLog)
       .values({ ...record, targets: [...new Set(record.targets)].slice(0, 100), details: redact(record.details) as object })
+      // The bigint itself, not drizzle's text cast of a mode-'number' bigserial: the payload's id is a number.
       .returning({ id: sql<number>`${auditLog.id}`, actor: auditLog.actor }),
   );
 }

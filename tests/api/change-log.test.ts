@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { eq } from 'drizzle-orm';
-import { devices } from '../../server/db/schema/index.ts';
+import { auditLog, devices } from '../../server/db/schema/index.ts';
 import { changeLogHead, changesAfter, pruneChangeLog } from '../../server/live/change-log.ts';
 import { recordAudit } from '../../server/domain/audit.ts';
-import { auditLog } from '../../server/db/schema/index.ts';
 import { inTransaction } from '../../server/pubsub.ts';
 import { fakeHardware } from '../support/agent.ts';
 import { TestClient, eventually } from '../support/client.ts';
