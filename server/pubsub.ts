@@ -1,6 +1,7 @@
+import type { WithSubquery } from 'drizzle-orm';
 import type { Db, Tx } from './db/client.ts';
 import { isRetryableConflict } from './db/errors.ts';
-import { appendToChangeLog } from './live/change-log.ts';
+import { appendToChangeLog, changeLogWrite } from './live/change-log.ts';
 
 // The one place topics and their payloads are declared. Payloads carry IDs and the scopes a
 // subscriber filters by, not rows: each server process loads the rows a batch names once
@@ -53,6 +54,24 @@ export type ChangeMessage = { [T in Topic]: { topic: T; payload: Topics[T] } }[T
 /** Collects the changes of one transaction; `inTransaction` appends them to the change log before it commits. */
 export class ChangeSet {
   readonly messages: ChangeMessage[] = [];
+  #logged = 0;
+
+  /**
+   * The changes so far, as a write for the transaction's last statement to carry (none when
+   * there are none): `inTransaction` then appends only what was recorded after, usually
+   * nothing, and saves a round trip. Call it when building that statement, with every change
+   * it makes already recorded.
+   */
+  loggedWith(tx: Tx): WithSubquery[] {
+    const pending = this.messages.slice(this.#logged);
+    this.#logged = this.messages.length;
+    return pending.length > 0 ? [changeLogWrite(tx, pending)] : [];
+  }
+
+  /** Changes not yet carried by a statement. */
+  get unlogged(): readonly ChangeMessage[] {
+    return this.messages.slice(this.#logged);
+  }
 
   device(change: DeviceChange) {
     this.messages.push({ topic: 'device:changed', payload: change });
@@ -87,7 +106,7 @@ export async function inTransaction<T>(db: Db, work: (tx: Tx, changes: ChangeSet
       return await db.transaction(async (tx) => {
         const changes = new ChangeSet();
         const result = await work(tx, changes);
-        await appendToChangeLog(tx, changes.messages);
+        await appendToChangeLog(tx, changes.unlogged);
         return result;
       });
     } catch (error) {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, eq, inArray, lt, type WithSubquery } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.ts';
 import { deviceEvents, devices, operationDevices, operations, vms } from '../db/schema/index.ts';
+import { changeLogOfRows } from '../live/change-log.ts';
 import { inTransaction, type ChangeSet } from '../pubsub.ts';
 import { ACTION_OF_OPERATION, begin, finish, observe, type DeviceStatus } from './device-state.ts';
 import { deviceStatusWrites, type DeviceRow, type StatusMove } from './device-store.ts';
@@ -51,12 +52,16 @@ export async function queueOperation(
     writes.push(tx.$with('operation_devices_listed').as(tx.insert(operationDevices).values(listed)));
     writes.push(tx.$with('device_history').as(tx.insert(deviceEvents).values(history)));
   }
+  const status: OperationRow['status'] = 'PENDING';
+  changes.operation({ id: operationId, hostId: spec.hostId, vmId: spec.vm?.id ?? null, status });
+  writes.push(...changes.loggedWith(tx));
   const [operation] = await tx
     .with(...writes)
     .insert(operations)
     .values({
       id: operationId,
       type: spec.type,
+      status,
       hostId: spec.hostId,
       vmId: spec.vm?.id ?? null,
       vmFromStatus: spec.vm?.fromStatus ?? null,
@@ -64,7 +69,6 @@ export async function queueOperation(
       deadlineAt: new Date(Date.now() + services.operationTimeoutMs),
     })
     .returning();
-  changes.operation({ id: operation!.id, hostId: operation!.hostId, vmId: operation!.vmId, status: operation!.status });
   return { operation: operation!, devices: moved };
 }
 
@@ -153,19 +157,30 @@ async function settleOperation(tx: Tx, changes: ChangeSet, actor: string, operat
     }
   }
 
+  const status = outcome.succeeded ? 'SUCCEEDED' : 'FAILED';
+  changes.operation({ id: operation.id, hostId: operation.hostId, vmId: operation.vmId, status });
+  writes.push(...changes.loggedWith(tx));
   const [finished] = await tx
     .with(...writes)
     .update(operations)
     .set({
-      status: outcome.succeeded ? 'SUCCEEDED' : 'FAILED',
+      status,
       error: outcome.succeeded ? null : outcome.error?.slice(0, 4000) || 'operation failed',
       finishedAt: new Date(),
       startedAt: operation.startedAt ?? new Date(),
     })
     .where(eq(operations.id, operation.id))
     .returning();
-  changes.operation({ id: finished!.id, hostId: finished!.hostId, vmId: finished!.vmId, status: finished!.status });
   return finished!;
+}
+
+/** The operation if it is still under way; another host's is reported as unknown, so an agent learns nothing about other hosts. */
+function unfinished(operation: OperationRow | undefined, operationId: string): OperationRow {
+  if (!operation) throw new NotFoundError('Operation', operationId);
+  if (operation.status === 'SUCCEEDED' || operation.status === 'FAILED') {
+    throw new OperationFinishedError(operation.id, operation.status);
+  }
+  return operation;
 }
 
 async function lockHostOperation(tx: Tx, hostId: string, operationId: string): Promise<OperationRow> {
@@ -174,28 +189,32 @@ async function lockHostOperation(tx: Tx, hostId: string, operationId: string): P
     .from(operations)
     .where(and(eq(operations.id, operationId), eq(operations.hostId, hostId)))
     .for('no key update');
-  // Another host's operation is reported as unknown: an agent learns nothing about other hosts.
-  if (!operation) throw new NotFoundError('Operation', operationId);
-  if (operation.status === 'SUCCEEDED' || operation.status === 'FAILED') {
-    throw new OperationFinishedError(operation.id, operation.status);
-  }
-  return operation;
+  return unfinished(operation, operationId);
 }
 
-/** The agent has picked the operation up. */
-export async function markOperationRunning(services: Services, hostId: string, operationId: string) {
-  return inTransaction(services.db, async (tx, changes) => {
-    const operation = await lockHostOperation(tx, hostId, operationId);
-    if (operation.status === 'RUNNING') return operation;
-    // The clock restarts when the agent picks it up: a replay after a long disconnect gets its full time.
-    const [running] = await tx
+/**
+ * The agent has picked the operation up: one autocommitted statement moves it from PENDING to
+ * RUNNING and logs the change. Anything else (a replay of a running one, a finished one,
+ * another host's) is told apart by a read, on that rare path only.
+ */
+export async function markOperationRunning(services: Services, hostId: string, operationId: string): Promise<OperationRow> {
+  const { db } = services;
+  // The clock restarts when the agent picks it up: a replay after a long disconnect gets its full time.
+  const started = db.$with('started').as(
+    db
       .update(operations)
       .set({ status: 'RUNNING', startedAt: new Date(), deadlineAt: new Date(Date.now() + services.operationTimeoutMs) })
-      .where(eq(operations.id, operation.id))
-      .returning();
-    changes.operation({ id: running!.id, hostId: running!.hostId, vmId: running!.vmId, status: running!.status });
-    return running!;
-  });
+      .where(and(eq(operations.id, operationId), eq(operations.hostId, hostId), eq(operations.status, 'PENDING')))
+      .returning(),
+  );
+  const logged = changeLogOfRows(db, 'operation:changed', started, { id: started.id, hostId: started.hostId, vmId: started.vmId, status: started.status });
+  const [running] = await db.with(started, logged).select().from(started);
+  if (running) return running;
+  const [operation] = await db
+    .select()
+    .from(operations)
+    .where(and(eq(operations.id, operationId), eq(operations.hostId, hostId)));
+  return unfinished(operation, operationId);
 }
 
 /** The agent reports how an operation of its own host ended. */

@@ -129,6 +129,7 @@ export async function provisionVm(services: Services, input: { name: string; pla
         createdAt: new Date(),
         deletedAt: null,
       };
+      changes.vm({ id: vm.id, hostId: vm.hostId });
       const queued = await queueOperation(tx, changes, services, {
         type: 'PROVISION',
         hostId: vm.hostId,
@@ -136,7 +137,6 @@ export async function provisionVm(services: Services, input: { name: string; pla
         devices: placement.gpus,
         alongside: [tx.$with('provisioned_vm').as(tx.insert(vms).values(vm))],
       });
-      changes.vm({ id: vm.id, hostId: vm.hostId });
       return { vm, ...queued };
     });
   } catch (error) {
@@ -175,6 +175,7 @@ export async function deleteVm(services: Services, vmId: string) {
     if (busy) {
       throw new VmBusyError(vm.id, vm.status, `VM ${vm.name} has ${busy.kind} ${busy.address} ${busy.status.toLowerCase()}; wait for that operation to finish`);
     }
+    changes.vm({ id: vm.id, hostId: vm.hostId });
     const queued = await queueOperation(tx, changes, services, {
       type: 'TEARDOWN',
       hostId: vm.hostId,
@@ -182,7 +183,6 @@ export async function deleteVm(services: Services, vmId: string) {
       devices: held,
       alongside: [vmStatusWrite(tx, vm.id, next)],
     });
-    changes.vm({ id: vm.id, hostId: vm.hostId });
     return { vm: { ...vm, status: next }, ...queued };
   });
 }
@@ -192,6 +192,7 @@ async function changePower(services: Services, vmId: string, action: 'START' | '
   return inTransaction(services.db, async (tx, changes) => {
     const vm = await lockVmOnOnlineHost(tx, vmId);
     const next = beginVm(action, vm);
+    changes.vm({ id: vm.id, hostId: vm.hostId });
     const queued = await queueOperation(tx, changes, services, {
       type: action === 'START' ? 'START_VM' : 'STOP_VM',
       hostId: vm.hostId,
@@ -199,7 +200,6 @@ async function changePower(services: Services, vmId: string, action: 'START' | '
       devices: [],
       alongside: [vmStatusWrite(tx, vm.id, next)],
     });
-    changes.vm({ id: vm.id, hostId: vm.hostId });
     return { vm: { ...vm, status: next }, ...queued };
   });
 }

@@ -1,6 +1,5 @@
-import { and, asc, desc, eq, gt, lt, lte, max, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, lt, lte, max, sql, type SQL, type SQLWrapper, type WithSubquery } from 'drizzle-orm';
 import type { Db, Queryable, Tx } from '../db/client.ts';
-import { NOTIFY_CHANNEL } from '../db/client.ts';
 import { changeLog, changeLogHorizon } from '../db/schema/index.ts';
 import type { ChangeMessage, Topic, Topics } from '../pubsub.ts';
 
@@ -13,38 +12,57 @@ export interface LoggedChange {
 }
 
 /**
- * Appends a transaction's changes to the log and wakes every listening process, in one
- * statement. The transaction-scoped advisory lock is held until commit, so sequences are
- * handed out in commit order: a reader that has seen N can never later find a smaller one
- * committing. Only the short tail of writing transactions is serialised.
+ * The change log's insert of `messages`, in order, under a transaction-scoped advisory lock
+ * held until commit, so sequences are handed out in commit order: a reader that has seen N
+ * can never later find a smaller one committing. Only the short tail of writing transactions
+ * is serialised. Listening processes are woken by the log's own trigger (migrations), once
+ * per statement.
  */
+function changeLogInsert(messages: readonly ChangeMessage[]): SQL {
+  return sql`insert into ${changeLog} (topic, payload)
+    select entry.topic, entry.payload
+    from (select pg_advisory_xact_lock(${CHANGE_LOG_LOCK})) as ordered,
+      rows from (jsonb_to_recordset(${JSON.stringify(messages)}::jsonb) as (topic text, payload jsonb)) with ordinality as entry(topic, payload, n)
+    order by entry.n`;
+}
+
+/** Appends a transaction's changes to the log, in one statement; see changeLogInsert. */
 export async function appendToChangeLog(tx: Tx, messages: readonly ChangeMessage[]) {
   if (messages.length === 0) return;
-  await tx.execute(sql`
-    with ordered as (select pg_advisory_xact_lock(${CHANGE_LOG_LOCK})),
-    logged as (
-      insert into ${changeLog} (topic, payload)
-      select entry.topic, entry.payload
-      from ordered, rows from (jsonb_to_recordset(${JSON.stringify(messages)}::jsonb) as (topic text, payload jsonb)) with ordinality as entry(topic, payload, n)
-      order by entry.n
-    )
-    select pg_notify(${NOTIFY_CHANNEL}, '')`);
+  await tx.execute(changeLogInsert(messages));
+}
+
+/**
+ * The same append as a common table expression, for a transaction's last write to carry: the
+ * changes reach the log without a statement of their own. PostgreSQL runs a data-modifying
+ * CTE whether or not the statement reads it.
+ */
+export function changeLogWrite(tx: Tx, messages: readonly ChangeMessage[]): WithSubquery {
+  return tx.$with('change_log_appended', {}).as(changeLogInsert(messages));
+}
+
+/**
+ * A common table expression logging one change under `topic` for each row of `rows`, another
+ * CTE of the same statement (an UPDATE ... RETURNING, say), with the payload built from its
+ * columns: the write and its change in one autocommitted statement.
+ */
+export function changeLogOfRows<T extends Topic>(db: Queryable, topic: T, rows: WithSubquery, payload: { [K in keyof Topics[T]]-?: SQLWrapper }): WithSubquery {
+  const fields = Object.entries(payload).map(([key, value]) => sql`${key}::text, ${value}`);
+  return db.$with('change_log_appended', {}).as(sql`insert into ${changeLog} (topic, payload)
+    select ${topic}, jsonb_build_object(${sql.join(fields, sql`, `)})
+    from (select pg_advisory_xact_lock(${CHANGE_LOG_LOCK})) as ordered, ${rows}`);
 }
 
 /**
  * Inserts one row and logs it under `topic`, with the row's returned columns as the payload,
  * in one statement run on its own (autocommit): no BEGIN and COMMIT round trips. The advisory
- * lock is taken before the log row, as in appendToChangeLog, and held to the statement's commit.
+ * lock is taken before the log row, as in changeLogInsert, and held to the statement's commit.
  */
 export async function insertAndLog<T extends Topic>(db: Queryable, topic: T, insert: { getSQL(): SQL; execute(): Promise<Topics[T][]> }) {
   await db.execute(sql`
-    with ordered as (select pg_advisory_xact_lock(${CHANGE_LOG_LOCK})),
-    inserted as (${insert.getSQL()}),
-    logged as (
-      insert into ${changeLog} (topic, payload)
-      select ${topic}, to_jsonb(inserted) from ordered, inserted
-    )
-    select pg_notify(${NOTIFY_CHANNEL}, '')`);
+    with inserted as (${insert.getSQL()})
+    insert into ${changeLog} (topic, payload)
+    select ${topic}, to_jsonb(inserted) from (select pg_advisory_xact_lock(${CHANGE_LOG_LOCK})) as ordered, inserted`);
 }
 
 // Every topic, exhaustively: the compiler fails here when one is added to pubsub.ts.

@@ -1,9 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
+import { operations } from '../../server/db/schema/index.ts';
 import postgres from 'postgres';
 import { provisionVm } from '../../server/domain/vms.ts';
 import { assignDevice, detachDevice } from '../../server/domain/devices.ts';
-import { completeOperation } from '../../server/domain/operations.ts';
+import { completeOperation, markOperationRunning } from '../../server/domain/operations.ts';
+import { NotFoundError, OperationFinishedError } from '../../server/domain/errors.ts';
+import { changeLogHead, changesAfter } from '../../server/live/change-log.ts';
 import { fakeHardware } from '../support/agent.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -173,14 +177,40 @@ describe('write statements do not grow with the pool', () => {
     expect(large.provision.length).toBe(small.provision.length);
     expect(large.detach.length).toBe(small.detach.length);
     expect(large.assign.length).toBe(small.assign.length);
-    // Plan, candidate hosts, savepoint, the GPUs taken, the writes, the change log: BEGIN and COMMIT are the driver's.
-    expect(large.provision.length, large.provision.join('\n---\n')).toBeLessThanOrEqual(6);
-    // Host, device group, the writes, the change log.
-    expect(large.detach.length, large.detach.join('\n---\n')).toBeLessThanOrEqual(4);
-    expect(large.assign.length, large.assign.join('\n---\n')).toBeLessThanOrEqual(5);
+    // Plan, candidate hosts, savepoint, the GPUs taken, the writes with their change log entries: BEGIN and COMMIT are the driver's.
+    expect(large.provision.length, large.provision.join('\n---\n')).toBeLessThanOrEqual(5);
+    // Host, device group, the writes with their change log entries.
+    expect(large.detach.length, large.detach.join('\n---\n')).toBeLessThanOrEqual(3);
+    expect(large.assign.length, large.assign.join('\n---\n')).toBeLessThanOrEqual(4);
     // No statement locks more than the rows it names: only the provision's GPU take has no ID, and it has a LIMIT.
     const locking = large.provision.filter((statement) => /for no key update/i.test(statement));
     expect(locking).toHaveLength(1);
     expect(locking[0]).toMatch(/limit \$\d+ for no key update skip locked/i);
   }, 60_000);
+});
+
+describe("an agent's acknowledgement", () => {
+  it('startOperation moves PENDING to RUNNING and logs the change in one statement; a replay, a finished or a foreign operation is told apart', async () => {
+    await seed.plan({ name: 'ack-one', gpuCount: 1 });
+    const { clusterId } = await pool('ack', 1, 1);
+    const [plan] = await queryRows<{ id: string }>(server.app.database.db, sql`select id from service_plans where name = 'ack-one'`);
+    const { vm, operation } = await provisionVm(services(), { name: 'ack-vm', planId: plan!.id, scope: { clusterId } });
+    const { db } = server.app.database;
+    const head = await changeLogHead(db);
+
+    const statements = await statementsOf(() => markOperationRunning(services(), vm.hostId, operation.id));
+    expect(statements, statements.join('\n---\n')).toHaveLength(1);
+    expect(statements[0]).toMatch(/update "operations"[\s\S]*insert into "change_log"/);
+    expect((await changesAfter(db, head, 10)).map((change) => change.message)).toMatchObject([
+      { topic: 'operation:changed', payload: { id: operation.id, hostId: vm.hostId, vmId: vm.id, status: 'RUNNING' } },
+    ]);
+
+    const [running] = await db.select({ startedAt: operations.startedAt }).from(operations).where(eq(operations.id, operation.id));
+    const replay = await markOperationRunning(services(), vm.hostId, operation.id);
+    expect({ status: replay.status, startedAt: replay.startedAt }).toEqual({ status: 'RUNNING', startedAt: running!.startedAt });
+    // Another host's operation is unknown to this host's agent.
+    await expect(markOperationRunning(services(), randomUUID(), operation.id)).rejects.toBeInstanceOf(NotFoundError);
+    await completeOperation(services(), vm.hostId, operation.id, { succeeded: true });
+    await expect(markOperationRunning(services(), vm.hostId, operation.id)).rejects.toBeInstanceOf(OperationFinishedError);
+  });
 });
