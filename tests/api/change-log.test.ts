@@ -93,6 +93,61 @@ describe('the change log', () => {
     expect(logged.map((change) => change.message)).toMatchObject([{ topic: 'audit:logged', payload: { id: entry!.id, actor: 'user:test' } }]);
   });
 
+  it('every statement that appends to the change log wakes the listeners, though none of them sends a NOTIFY itself', async () => {
+    const { db } = server.app.database;
+    let woken = 0;
+    const unlisten = await server.app.database.listen(() => woken++, () => {});
+    try {
+      const statements = await log.during(() => setDriver(deviceIds[0]!, 'woken-driver'));
+      expect(statements.join('\n')).not.toMatch(/notify/i);
+      await eventually(async () => woken > 0);
+      const before = woken;
+      await recordAudit(db, { actor: 'user:test', action: 'attachDevice', targets: [], outcome: 'OK', details: {} });
+      await eventually(async () => woken > before);
+    } finally {
+      await unlisten();
+    }
+  });
+
+  it('the feed reads the rows of a change only when a subscriber in this process will receive it', async () => {
+    const hosts = server.client.subscribe<{ hostChanged: { cursor: string } }>(`subscription { hostChanged { cursor } }`);
+    const change = (driver: string) =>
+      inTransaction(server.app.database.db, async (tx, changes) => {
+        await tx.update(devices).set({ driver }).where(eq(devices.id, rawId(deviceIds[1]!)));
+        changes.device({ id: rawId(deviceIds[1]!), hostId: rawId(hostId), vmIds: [] });
+        changes.host({ id: rawId(hostId) });
+      });
+    /** A device change and a host change in one transaction: the host's event shows the feed has read the batch. */
+    async function deviceAndHostChange(driver: string) {
+      const seen = hosts.events.length;
+      return log.during(async () => {
+        await change(driver);
+        await hosts.next((event) => hosts.events.indexOf(event) >= seen);
+      });
+    }
+    // Live before counting: an event from a change made after it started.
+    await eventually(async () => {
+      await change('warm-up');
+      return hosts.events.length > 0;
+    });
+    const readsDevices = (statements: string[]) => statements.some((statement) => /^\s*select\b[\s\S]*\bfrom "devices"/i.test(statement));
+
+    const unwatched = await deviceAndHostChange('unwatched');
+    expect(unwatched.some((statement) => /from "hosts"/i.test(statement))).toBe(true);
+    expect(readsDevices(unwatched), unwatched.join('\n---\n')).toBe(false);
+
+    const watcher = server.client.subscribe<DeviceEvent>(`subscription { deviceChanged { cursor device { id driver host { name } } } }`);
+    await eventually(async () => {
+      await setDriver(deviceIds[1]!, 'watched-warm-up');
+      return watcher.events.length > 0;
+    });
+    const watched = await deviceAndHostChange('watched');
+    expect(readsDevices(watched)).toBe(true);
+    await watcher.next((event) => event.data?.deviceChanged.device.driver === 'watched');
+    watcher.close();
+    hosts.close();
+  });
+
   it('cursors of one subscriber only increase, and each event shows the state it announces or a newer one', async () => {
     const stream = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: await cursorNow() });
     for (let round = 0; round < 10; round++) {
