@@ -87,6 +87,10 @@ function outcomeOf(result: unknown): string {
 // Calls too frequent and too uneventful to be worth a row each. What an inventory report
 // changes is in each device's own history (device_events), with the agent as actor.
 const NOT_AUDITED = new Set(['heartbeat', 'reportInventory']);
+// An agent's acknowledgements, two per operation: what they change is in the operation's own
+// record (started, finished, error) and its devices' history, with the agent as actor. Only a
+// refusal (another host's operation, a finished one) tells something new, and gets a row.
+const AUDITED_WHEN_REFUSED = new Set(['startOperation', 'completeOperation']);
 
 /** The node type a mutation returns on success, when it returns a node itself (a plan, a user...). */
 function successNodeType(info: GraphQLResolveInfo): string | null {
@@ -141,10 +145,11 @@ export function useAuditTrail(logger: Logger): Plugin<Context> {
       for (const field of Object.values(mutation?.getFields() ?? {})) {
         if (NOT_AUDITED.has(field.name) || AUDITED in field.extensions) continue;
         const resolve = field.resolve ?? defaultFieldResolver;
+        const refusalsOnly = AUDITED_WHEN_REFUSED.has(field.name);
         field.resolve = async (root, args: Record<string, unknown>, context: Context, info) => {
           try {
             const result = await resolve(root, args, context, info);
-            await record(context, info, args, result);
+            if (!refusalsOnly || outcomeOf(result) !== 'OK') await record(context, info, args, result);
             return result;
           } catch (error) {
             await record(context, info, args, error);

@@ -244,6 +244,11 @@ describe('who may call each mutation', () => {
       expect(data[field].__typename).toBe('NotFoundError');
     }
     expect(await stateSnapshot(app.database.db)).toEqual(before);
+    // Refused acknowledgements are what the audit trail keeps of them.
+    const { auditLog } = await admin.data(`query($t: ID!) { auditLog(target: $t) { nodes { actor action outcome } } }`, { t: detachDevice.operation.id });
+    expect(auditLog.nodes).toEqual(
+      expect.arrayContaining(['startOperation', 'completeOperation'].map((action) => ({ actor: 'agent:host-a', action, outcome: 'NotFoundError' }))),
+    );
   });
 });
 
@@ -441,6 +446,23 @@ describe('audit trail', () => {
     expect(created.nodes.map((n: { action: string }) => n.action)).toContain('createUser');
     const { operations } = await admin.data(`query($id: ID!) { operations(filter: { deviceId: $id }) { nodes { actor } } }`, { id: f.attached });
     expect(operations.nodes[0].actor).toMatch(/^token:operator\//);
+  });
+
+  it("an agent's acknowledgements are audited only when refused: the operation's own record keeps them", async () => {
+    const f = await fixture();
+    f.agent.respond = () => ({ succeeded: true });
+    const { detachDevice } = await clients.operator.data(
+      `mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { ... on DeviceOperationSuccess { operation { id } } } }`,
+      { id: f.attached },
+    );
+    const operationId = detachDevice.operation.id;
+    const finished = await eventually(async () => {
+      const { node } = await admin.data(`query($id: ID!) { node(id: $id) { ... on Operation { status finishedAt } } }`, { id: operationId });
+      return node.status === 'SUCCEEDED' && node;
+    });
+    expect(finished.finishedAt).not.toBeNull();
+    const { auditLog } = await admin.data(`query($t: ID!) { auditLog(target: $t) { nodes { action outcome } } }`, { t: operationId });
+    expect(auditLog.nodes).toEqual([{ action: 'detachDevice', outcome: 'OK' }]);
   });
 
   it('passwords and tokens never appear in the logs or the audit trail', async () => {
