@@ -1,7 +1,7 @@
 import type { Database } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
-import { changeLogHead, changesAfter } from './change-log.ts';
-import { loadEvents } from './events.ts';
+import { changeLogHead, changesAfter, type LoggedChange } from './change-log.ts';
+import { loadEvents, type AnyLiveEvent } from './events.ts';
 import type { LiveHub } from './hub.ts';
 
 /** Changes read from the log per statement; a longer backlog is read in several batches. */
@@ -54,6 +54,19 @@ export class ChangeFeed {
     });
   }
 
+  /**
+   * The rows of the changes someone here will receive. Asked again once they are loaded: a
+   * subscriber that arrived meanwhile, resuming from a cursor before this batch, gets its
+   * changes too (the batch is past what its replay reads).
+   */
+  async #loadWanted(changes: readonly LoggedChange[]): Promise<AnyLiveEvent[]> {
+    const wanted = changes.filter((change) => this.hub.wants(change.message));
+    const events = await loadEvents(this.database.feedDb, wanted);
+    const late = changes.filter((change) => !wanted.includes(change) && this.hub.wants(change.message));
+    if (late.length === 0) return events;
+    return [...events, ...(await loadEvents(this.database.feedDb, late))].sort((a, b) => a.seq - b.seq);
+  }
+
   async #drain() {
     do {
       this.#again = false;
@@ -61,8 +74,7 @@ export class ChangeFeed {
         const changes = await changesAfter(this.database.feedDb, this.hub.lastSeq, BATCH);
         const last = changes.at(-1);
         if (last) {
-          const events = await loadEvents(this.database.feedDb, changes);
-          this.hub.publish(events, last.seq);
+          this.hub.publish(await this.#loadWanted(changes), last.seq);
           if (changes.length === BATCH) this.#again = true;
         }
         if (this.#failing) this.logger.info('change log readable again; caught up');

@@ -29,6 +29,10 @@ export function isTopic<T extends Topic>(event: AnyLiveEvent | LiveEvent<T>, top
   return event.topic === topic;
 }
 
+export function isMessageOf<T extends Topic>(message: { topic: Topic; payload: unknown }, topic: T): message is { topic: T; payload: Topics[T] } {
+  return message.topic === topic;
+}
+
 /** What a subscriber coalesces by: later changes of one entity replace earlier undelivered ones. */
 export function entityKey(message: { topic: string; payload: { id: string | number } }): string {
   return `${message.topic}/${message.payload.id}`;

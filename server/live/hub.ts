@@ -1,9 +1,9 @@
 import type { Queryable } from '../db/client.ts';
 import { CursorExpiredError, SubscriberBehindError, ValidationError, type DomainError } from '../domain/errors.ts';
-import type { Topic, Topics } from '../pubsub.ts';
+import type { ChangeMessage, Topic, Topics } from '../pubsub.ts';
 import { changeLogHead, changeLogHorizonSeq, latestChangesPerEntity } from './change-log.ts';
 import { CoalescingQueue } from './coalescing-queue.ts';
-import { entityKey, isTopic, loadEvents, scopesOf, type AnyLiveEvent, type LiveEvent } from './events.ts';
+import { entityKey, isMessageOf, isTopic, loadEvents, scopesOf, type AnyLiveEvent, type LiveEvent } from './events.ts';
 
 /** What a subscription stream yields: a change, or the reason it ends (delivered as the last item). */
 export type LiveItem<T extends Topic> = LiveEvent<T> | { failure: DomainError };
@@ -28,6 +28,8 @@ export interface LiveSource {
 }
 
 interface Subscriber {
+  /** Whether this change (in scope already) would be delivered. */
+  wants(message: ChangeMessage): boolean;
   deliver(event: AnyLiveEvent): void;
 }
 
@@ -61,6 +63,19 @@ export class LiveHub implements LiveSource {
     let count = 0;
     for (const set of this.#subscribers.values()) count += set.size;
     return count;
+  }
+
+  /**
+   * Whether anyone in this process would receive the change: the feed loads rows only for
+   * those, so changes nobody here watches (most device changes, every finished operation an
+   * agent ignores) cost no read.
+   */
+  wants(message: ChangeMessage): boolean {
+    if (this.#listeners.get(message.topic)?.size) return true;
+    for (const scope of ['*', ...scopesOf(message)]) {
+      for (const subscriber of this.#subscribers.get(`${message.topic}|${scope}`) ?? []) if (subscriber.wants(message)) return true;
+    }
+    return false;
   }
 
   /** Hands a batch of loaded changes to every subscriber in scope. */
@@ -101,6 +116,7 @@ export class LiveHub implements LiveSource {
     );
     const keep = watch.keep ?? (() => true);
     const subscriber: Subscriber = {
+      wants: (message) => isMessageOf(message, watch.topic) && keep(message.payload),
       deliver(event) {
         // A cursor from a replica that has read further than this one: skip what it has seen.
         if (isTopic(event, watch.topic) && (after === null || event.seq > after) && keep(event.payload)) queue.push(entityKey(event), event);

@@ -1,8 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../server/db/client.ts';
+import { openDatabase, type Database, type Db } from '../../server/db/client.ts';
+import { clusters, devices, hosts } from '../../server/db/schema/index.ts';
+import { changeLogHead } from '../../server/live/change-log.ts';
+import { createLogger } from '../../server/logger.ts';
+import { inTransaction } from '../../server/pubsub.ts';
+import { ChangeFeed } from '../../server/live/change-feed.ts';
 import { CoalescingQueue } from '../../server/live/coalescing-queue.ts';
 import type { AnyLiveEvent } from '../../server/live/events.ts';
-import { LiveHub } from '../../server/live/hub.ts';
+import { LiveHub, type LiveItem } from '../../server/live/hub.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 function hostEvent(seq: number, id: string): AnyLiveEvent {
@@ -64,6 +69,38 @@ describe('a subscriber queue', () => {
     expect(stream.size).toBe(0);
     hub.publish([hostEvent(2, 'b')], 2);
     expect(stream.size).toBe(1);
+  });
+
+  it('a subscriber that arrives while the feed loads a batch still receives the changes nobody wanted before it', async () => {
+    const hub = new LiveHub(db.feedDb, 10);
+    const late: { stream?: AsyncIterableIterator<LiveItem<'host:changed'>> } = {};
+    let selects = 0;
+    // The feed's second read is the rows of the batch's wanted changes (the first is the log):
+    // a host subscriber arrives then, after the feed decided that nobody wanted the host change.
+    const feedDb = new Proxy<Db>(db.feedDb, {
+      get(target, property) {
+        if (property === 'select' && ++selects === 2) late.stream = hub.watch({ topic: 'host:changed', scope: null });
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    // Not started: no LISTEN and no poll, so the one read below is the only one.
+    const feed = new ChangeFeed({ ...db, feedDb }, hub, createLogger('silent'), 60 * 60 * 1000);
+    const [cluster] = await db.db.insert(clusters).values({ name: 'late' }).returning();
+    const [host] = await db.db.insert(hosts).values({ clusterId: cluster!.id, name: 'late-host', tokenHash: 'x' }).returning();
+    const [device] = await db.db.insert(devices).values({ hostId: host!.id, kind: 'USB', address: '1-1', vendorId: '046d', productId: 'c52b', status: 'ATTACHED' }).returning();
+    const deviceWatcher = hub.watch({ topic: 'device:changed', scope: null });
+    hub.lastSeq = await changeLogHead(db.db);
+    await inTransaction(db.db, async (_tx, changes) => {
+      changes.device({ id: device!.id, hostId: host!.id, vmIds: [] });
+      changes.host({ id: host!.id });
+    });
+    feed.wake();
+    await feed.stop();
+    expect(selects).toBe(3);
+    expect(late.stream).toBeDefined();
+    expect((await late.stream!.next()).value).toMatchObject({ topic: 'host:changed', payload: { id: host!.id }, row: { name: 'late-host' } });
+    expect((await deviceWatcher.next()).value).toMatchObject({ topic: 'device:changed', payload: { id: device!.id } });
   });
 
   it('an ended queue delivers what it held, then its last item, then nothing', async () => {
