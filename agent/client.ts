@@ -21,7 +21,7 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { DiscoveredDevice, HostBackend, HostdevRef, ObservedDevice, ReportedVm } from './backend.ts';
 import { backoffDelay, DEFAULT_BACKOFF, pause, retryUntilDone, type BackoffOptions } from './retry.ts';
-import { WorkQueue } from './work-queue.ts';
+import { WHOLE_HOST, WorkQueue, type Claim } from './work-queue.ts';
 
 export type OperationType = 'DETACH' | 'ATTACH' | 'ASSIGN' | 'RELEASE' | 'PROVISION' | 'TEARDOWN' | 'START_VM' | 'STOP_VM';
 
@@ -69,6 +69,18 @@ interface MutationAnswer {
   finishedStatus?: string;
 }
 
+/**
+ * What an operation touches. Rebinding drivers (detach, attach) takes the whole host, as an
+ * inventory snapshot does; the rest work on one VM and the devices it passes through, so
+ * operations on different VMs run side by side.
+ */
+const ON_ONE_VM: ReadonlySet<string> = new Set<OperationType>(['ASSIGN', 'RELEASE', 'PROVISION', 'TEARDOWN', 'START_VM', 'STOP_VM']);
+
+function claimOf(operation: AgentOperation): Claim {
+  if (!ON_ONE_VM.has(operation.type)) return WHOLE_HOST;
+  return { resources: [...(operation.vm ? [`vm:${operation.vm.name}`] : []), ...operation.devices.map((device) => `device:${device.address}`)] };
+}
+
 /** A backend that can tell when devices come and go (udev, the simulator's hot-plug). */
 export interface InventoryWatcher {
   onInventoryChange(listener: () => void): () => void;
@@ -97,6 +109,8 @@ export interface AgentClientOptions {
   logger: Logger;
   /** Default 10 s; the server marks a host OFFLINE after 30 s of silence by default. */
   heartbeatIntervalMs?: number;
+  /** Operations on different VMs and devices carried out at once, at most. Default 8. */
+  maxConcurrentOperations?: number;
   /** Full inventory report this often, besides every reconnect. Default 5 min. */
   resyncIntervalMs?: number;
   /** A request without an answer this long is retried. Default 30 s. */
@@ -251,7 +265,9 @@ export class AgentClient extends EventEmitter<AgentEvents> {
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.#keepAliveMs = options.keepAliveMs ?? 10_000;
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
-    this.#queue = new WorkQueue((error) => this.#log.error({ err: errorMessage(error) }, 'agent job failed unexpectedly'));
+    this.#queue = new WorkQueue((error) => this.#log.error({ err: errorMessage(error) }, 'agent job failed unexpectedly'), {
+      maxRunning: options.maxConcurrentOperations ?? 8,
+    });
   }
 
   get connected(): boolean {
@@ -278,7 +294,7 @@ export class AgentClient extends EventEmitter<AgentEvents> {
   }
 
   /**
-   * Stops taking work, lets the operation in hand finish and report within `graceMs`, then
+   * Stops taking work, lets the operations in hand finish and report within `graceMs`, then
    * abandons whatever is left (the server replays it on the next connection, or times it out
    * and the next inventory report settles the truth) and closes the socket.
    */
@@ -300,9 +316,9 @@ export class AgentClient extends EventEmitter<AgentEvents> {
     this.#operationsSubscription = null;
     const dropped = this.#queue.close();
     if (this.#queue.busy) {
-      this.#log.info({ graceMs, queued: dropped }, 'stopping: finishing the operation in hand');
+      this.#log.info({ graceMs, queued: dropped }, 'stopping: finishing the operations in hand');
       if (!(await settleWithin(this.#queue.idle(), graceMs))) {
-        this.#log.warn({ graceMs }, 'stopping: abandoning the operation in hand; the server replays it on the next connection or times it out');
+        this.#log.warn({ graceMs }, 'stopping: abandoning the operations in hand; the server replays them on the next connection or times them out');
       }
     }
     this.#abort.abort();
@@ -512,7 +528,7 @@ export class AgentClient extends EventEmitter<AgentEvents> {
       return;
     }
     // One waiting report is enough: it reads the host when it runs, not when it was queued.
-    this.#queue.push(() => this.#reportInventory(reason), 'inventory');
+    this.#queue.push(() => this.#reportInventory(reason), { key: 'inventory' });
   }
 
   async #reportInventory(reason: string) {
@@ -632,13 +648,16 @@ export class AgentClient extends EventEmitter<AgentEvents> {
       return;
     }
     this.#inHand.add(operation.id);
-    const queued = this.#queue.push(async () => {
-      try {
-        await this.#runOperation(operation, log);
-      } finally {
-        this.#inHand.delete(operation.id);
-      }
-    });
+    const queued = this.#queue.push(
+      async () => {
+        try {
+          await this.#runOperation(operation, log);
+        } finally {
+          this.#inHand.delete(operation.id);
+        }
+      },
+      { claim: claimOf(operation) },
+    );
     if (!queued) this.#inHand.delete(operation.id);
     else log.debug({ waiting: this.#queue.waiting }, 'operation queued');
   }

@@ -52,11 +52,67 @@ describe('retry and queue logic', () => {
       log.push(`end ${name}`);
     };
     queue.push(job('op-1'));
-    expect(queue.push(job('inventory-a'), 'inventory')).toBe(true);
-    expect(queue.push(job('inventory-b'), 'inventory')).toBe(false);
+    expect(queue.push(job('inventory-a'), { key: 'inventory' })).toBe(true);
+    expect(queue.push(job('inventory-b'), { key: 'inventory' })).toBe(false);
     queue.push(job('op-2'));
     await queue.idle();
     expect(log).toEqual(['start op-1', 'end op-1', 'start inventory-a', 'end inventory-a', 'start op-2', 'end op-2']);
+  });
+
+  it('jobs on different resources run at once; one on a resource in use waits its turn, in order', async () => {
+    const log: string[] = [];
+    const queue = new WorkQueue(() => {}, { maxRunning: 8 });
+    const job = (name: string, ms: number) => async () => {
+      log.push(`start ${name}`);
+      await new Promise((r) => setTimeout(r, ms));
+      log.push(`end ${name}`);
+    };
+    queue.push(job('vm-a provision', 30), { claim: { resources: ['vm:a', 'device:gpu-1'] } });
+    queue.push(job('vm-b provision', 10), { claim: { resources: ['vm:b', 'device:gpu-2'] } });
+    queue.push(job('vm-a teardown', 5), { claim: { resources: ['vm:a', 'device:gpu-1'] } });
+    // Behind the teardown: it claims vm:a too, and keeps its place after it.
+    queue.push(job('vm-a start', 5), { claim: { resources: ['vm:a'] } });
+    queue.push(job('vm-c provision', 5), { claim: { resources: ['vm:c'] } });
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(queue.running).toBe(3);
+    await queue.idle();
+    expect(log.slice(0, 3)).toEqual(['start vm-a provision', 'start vm-b provision', 'start vm-c provision']);
+    expect(log.indexOf('start vm-a teardown')).toBeGreaterThan(log.indexOf('end vm-a provision'));
+    expect(log.indexOf('start vm-a start')).toBeGreaterThan(log.indexOf('end vm-a teardown'));
+  });
+
+  it('a whole-host job waits for the running ones and holds back every job queued after it', async () => {
+    const log: string[] = [];
+    const queue = new WorkQueue(() => {}, { maxRunning: 8 });
+    const job = (name: string, ms = 5) => async () => {
+      log.push(`start ${name}`);
+      await new Promise((r) => setTimeout(r, ms));
+      log.push(`end ${name}`);
+    };
+    queue.push(job('vm-a', 20), { claim: { resources: ['vm:a'] } });
+    queue.push(job('inventory'), { key: 'inventory' });
+    queue.push(job('vm-b'), { claim: { resources: ['vm:b'] } });
+    await queue.idle();
+    expect(log).toEqual(['start vm-a', 'end vm-a', 'start inventory', 'end inventory', 'start vm-b', 'end vm-b']);
+  });
+
+  it('runs at most maxRunning jobs at once', async () => {
+    const queue = new WorkQueue(() => {}, { maxRunning: 2 });
+    let running = 0;
+    let most = 0;
+    for (let i = 0; i < 6; i++) {
+      queue.push(
+        async () => {
+          most = Math.max(most, ++running);
+          await new Promise((r) => setTimeout(r, 5));
+          running--;
+        },
+        { claim: { resources: [`vm:${i}`] } },
+      );
+    }
+    await queue.idle();
+    expect(most).toBe(2);
   });
 
   it('a failing job does not stop the queue; close() drops what waits and refuses more', async () => {
@@ -321,6 +377,28 @@ describe('AgentClient against the real server', () => {
     expect(await deviceAt(server.client, hostId, gpu!.address)).toMatchObject({ status: 'DETACHED', vm: null });
     expect(await deviceAt(server.client, hostId, audio!.address)).toMatchObject({ status: 'ASSIGNED', vm: { name: 'vm-domains' } });
     expect(await deviceAt(server.client, hostId, usb!.address)).toMatchObject({ status: 'ASSIGNED', vm: { name: 'vm-domains' } });
+  });
+
+  it('carries out operations on different VMs of one host at once', async () => {
+    const { hostId, backend } = await agentFor('client-concurrent', HOST);
+    // Each provision waits on the host until all three are under way: one at a time, each would wait out the 10 s.
+    let inFlight = 0;
+    let most = 0;
+    let release = () => {};
+    const allThree = new Promise<void>((resolve) => (release = resolve));
+    const provision = backend.provisionVm.bind(backend);
+    backend.provisionVm = async (spec) => {
+      most = Math.max(most, ++inFlight);
+      if (inFlight === 3) release();
+      await Promise.race([allThree, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      inFlight--;
+      return provision(spec);
+    };
+    const plan = await createPlan(server.client, { name: 'client-concurrent-cpu', gpuCount: 0 });
+    const provisioned = [];
+    for (const name of ['vm-c1', 'vm-c2', 'vm-c3']) provisioned.push(await vmMutation(server.client, 'provisionVm', { name, planId: plan, hostId }));
+    for (const { operationId } of provisioned) expect((await operationEnded(server.client, operationId)).status).toBe('SUCCEEDED');
+    expect(most).toBe(3);
   });
 
   it('reports the devices without the domains when the host cannot list them', async () => {
