@@ -37,10 +37,11 @@ export const Device = builder.drizzleNode('devices', {
   name: 'Device',
   description: 'A GPU, USB device, NVMe drive or other PCI endpoint on one host.',
   id: { column: (d) => d.id },
-  select: {},
+  // Address and status always: they resolve straight from the row (see Host).
+  select: { columns: { address: true, status: true } },
   fields: (t) => ({
     kind: t.expose('kind', { type: DeviceKindEnum, description: 'GPU, USB, NVME or PCI.' }),
-    address: t.exposeString('address', { description: 'PCI address (0000:65:00.0) or USB port path (1-2.3).' }),
+    address: t.string({ description: 'PCI address (0000:65:00.0) or USB port path (1-2.3).', resolve: (d) => d.address }),
     vendorId: t.exposeString('vendorId', { description: 'PCI/USB vendor ID, 4 hex digits.' }),
     productId: t.exposeString('productId', { description: 'PCI/USB product ID, 4 hex digits.' }),
     vendorName: t.exposeString('vendorName', { nullable: true, description: 'Vendor name from pci.ids / usb.ids.' }),
@@ -54,7 +55,7 @@ export const Device = builder.drizzleNode('devices', {
     iommuGroup: t.exposeInt('iommuGroup', { nullable: true, description: 'IOMMU group; functions of one group move together.' }),
     numaNode: t.exposeInt('numaNode', { nullable: true, description: 'NUMA node the device is attached to.' }),
     driver: t.exposeString('driver', { nullable: true, description: 'Kernel driver bound on the host, as last reported.' }),
-    status: t.expose('status', { type: DeviceStatusEnum, description: 'Lifecycle status.' }),
+    status: t.field({ type: DeviceStatusEnum, description: 'Lifecycle status.', resolve: (d) => d.status }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'Last change of status or description.' }),
     host: t.relation('host', { description: 'The host the device is in.' }),
     vm: t.relation('vm', { nullable: true, description: 'The VM holding the device (assigning, assigned or releasing).' }),

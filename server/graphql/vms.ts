@@ -35,10 +35,11 @@ export const Vm = builder.drizzleNode('vms', {
   name: 'VM',
   description: 'A virtual machine on one host.',
   id: { column: (v) => v.id },
-  select: {},
+  // Name and status always: they resolve straight from the row (see Host).
+  select: { columns: { name: true, status: true } },
   fields: (t) => ({
-    name: t.exposeString('name', { description: 'Unique among live VMs.' }),
-    status: t.expose('status', { type: VmStatusEnum, description: 'Lifecycle and power state.' }),
+    name: t.string({ description: 'Unique among live VMs.', resolve: (v) => v.name }),
+    status: t.field({ type: VmStatusEnum, description: 'Lifecycle and power state.', resolve: (v) => v.status }),
     cores: t.exposeInt('cores', { description: 'Virtual CPUs.' }),
     memoryMb: t.exposeInt('memoryMb', { description: 'Memory in MiB.' }),
     diskGb: t.exposeInt('diskGb', { description: 'Disk in GiB.' }),
