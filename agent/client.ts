@@ -42,10 +42,10 @@ const REPORT_INVENTORY = `mutation ReportInventory($input: ReportInventoryInput!
 const HEARTBEAT = `mutation Heartbeat { heartbeat { __typename ... on Error { message } } }`;
 // The answer's __typename is all an accepted acknowledgement needs: asking for the operation's
 // fields would make the server read the row it has just written once more.
-const START_OPERATION = `mutation StartOperation($input: StartOperationInput!) {
+export const START_OPERATION = `mutation StartOperation($input: StartOperationInput!) {
   startOperation(input: $input) { __typename ... on OperationFinishedError { finishedStatus: status } ... on Error { message } }
 }`;
-const COMPLETE_OPERATION = `mutation CompleteOperation($input: CompleteOperationInput!) {
+export const COMPLETE_OPERATION = `mutation CompleteOperation($input: CompleteOperationInput!) {
   completeOperation(input: $input) { __typename ... on OperationFinishedError { finishedStatus: status } ... on Error { message } }
 }`;
 

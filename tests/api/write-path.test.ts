@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { COMPLETE_OPERATION, START_OPERATION } from '../../agent/client.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
 import { operations } from '../../server/db/schema/index.ts';
@@ -207,6 +209,27 @@ describe('mutation answers', () => {
 });
 
 describe("an agent's acknowledgement", () => {
+  it("the agent's startOperation and completeOperation answers read nothing the mutation did not write", async () => {
+    await seed.plan({ name: 'ack-doc', gpuCount: 0 });
+    const { hosts } = await pool('ack-doc', 1, 1);
+    const [plan] = await queryRows<{ id: string }>(server.app.database.db, sql`select id from service_plans where name = 'ack-doc'`);
+    const host = hosts[0]!;
+    const { operation } = await provisionVm(services(), { name: 'ack-doc-vm', planId: plan!.id, scope: { hostId: rawId(host.hostId) } });
+    const operationId = encodeGlobalID('Operation', operation.id);
+    // Over the agent's WebSocket, as agents send them: signed in once, when it connected.
+    const overSocket = async (document: string, variables: Record<string, unknown>) => {
+      const answer = host.agent.client.subscribe(document, variables);
+      await answer.next();
+      answer.close();
+    };
+    await overSocket(`mutation { heartbeat { __typename } }`, {});
+    // Every statement, the change feed's included: a planned re-read of the answer names its table "d0".
+    const started = await log.during(() => overSocket(START_OPERATION, { input: { operationId } }));
+    expect(started.filter((statement) => !/\bfrom "change_log"/.test(statement)), started.join('\n---\n')).toHaveLength(1);
+    const completed = await log.during(() => overSocket(COMPLETE_OPERATION, { input: { operationId, succeeded: true } }));
+    expect([...started, ...completed].filter((statement) => /"d0"/.test(statement))).toEqual([]);
+  });
+
   it('startOperation moves PENDING to RUNNING and logs the change in one statement; a replay, a finished or a foreign operation is told apart', async () => {
     await seed.plan({ name: 'ack-one', gpuCount: 1 });
     const { clusterId } = await pool('ack', 1, 1);
