@@ -39,17 +39,18 @@ export async function runMutations(options: {
   durationMs: number;
 }): Promise<MutationResult[]> {
   const { client, devices } = options;
-  const { host } = await client.data(`query($id: ID!) { host(id: $id) { devices { id kind status } } }`, { id: options.hostId });
-  const list: { id: string; kind: string; status: string }[] = host.devices;
-  const drive = list.find((d) => d.kind === 'NVME' && d.status === 'ATTACHED');
-  const gpu = list.find((d) => d.kind === 'GPU' && d.status === 'DETACHED');
-  if (!drive || !gpu) throw new Error(`host ${options.hostId} has no attached NVMe drive or no free GPU`);
   const { provisionVm } = await client.data(
     `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id } } ... on Error { message } } }`,
     { input: { name: 'bench-mutations', planId: options.planId, hostId: options.hostId } },
   );
   if (!provisionVm.vm) throw new Error(`provisionVm for the mutations: ${provisionVm.message}`);
   await options.vms.until('bench-mutations', ['RUNNING'], ACK_TIMEOUT_MS);
+  // Chosen once the VM holds its own GPU, so the one assigned below is still free.
+  const { host } = await client.data(`query($id: ID!) { host(id: $id) { devices { id kind status } } }`, { id: options.hostId });
+  const list: { id: string; kind: string; status: string }[] = host.devices;
+  const drive = list.find((d) => d.kind === 'NVME' && d.status === 'ATTACHED');
+  const gpu = list.find((d) => d.kind === 'GPU' && d.status === 'DETACHED');
+  if (!drive || !gpu) throw new Error(`host ${options.hostId} has no attached NVMe drive or no free GPU`);
 
   const timed = async (mutation: string, input: Record<string, string>, latencies: number[], errors: string[]) => {
     const started = performance.now();
