@@ -23,6 +23,7 @@ import { LoginLimiter } from './login-limiter.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { ChangeFeed } from './live/change-feed.ts';
 import { CHANGE_LOG_PRUNE_INTERVAL_MS, pruneChangeLog } from './live/change-log.ts';
+import { boundToCredential } from './live/credential-bound.ts';
 import { LiveHub } from './live/hub.ts';
 import { attachGraphqlWs } from './websocket.ts';
 
@@ -114,15 +115,17 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       useResponseCookies(pendingCookies),
       useAuditTrail(logger),
     ],
-    context: ({ request, req }) => {
+    context: async ({ request, req }) => {
       const setCookies: string[] = [];
       pendingCookies.set(request, setCookies);
-      return createContext(deps, {
+      const context = await createContext(deps, {
         authorization: request.headers.get('authorization'),
         cookieHeader: request.headers.get('cookie'),
         clientAddress: clientAddress(req),
         setCookies,
       });
+      // Subscriptions over server-sent events end with their credential.
+      return { ...context, live: boundToCredential(live, context.principal.kind === 'anonymous' ? null : context.principal.credential) };
     },
   });
 

@@ -8,6 +8,7 @@ import { ChangeFeed } from '../../server/live/change-feed.ts';
 import { CoalescingQueue } from '../../server/live/coalescing-queue.ts';
 import type { AnyLiveEvent } from '../../server/live/events.ts';
 import { LiveHub, type LiveItem } from '../../server/live/hub.ts';
+import { boundToCredential } from '../../server/live/credential-bound.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 function hostEvent(seq: number, id: string): AnyLiveEvent {
@@ -101,6 +102,21 @@ describe('a subscriber queue', () => {
     expect(late.stream).toBeDefined();
     expect((await late.stream!.next()).value).toMatchObject({ topic: 'host:changed', payload: { id: host!.id }, row: { name: 'late-host' } });
     expect((await deviceWatcher.next()).value).toMatchObject({ topic: 'device:changed', payload: { id: device!.id } });
+  });
+
+  it("a stream bound to a credential delivers changes until the credential expires, then says so and ends", async () => {
+    const hub = new LiveHub(db.feedDb, 10);
+    const source = boundToCredential(hub, { kind: 'token', id: 'expiring', expiresAt: new Date(Date.now() + 200) });
+    const stream = source.watch({ topic: 'host:changed', scope: null });
+    hub.publish([hostEvent(1, 'a')], 1);
+    expect((await stream.next()).value).toMatchObject({ seq: 1, payload: { id: 'a' } });
+    const last = await stream.next();
+    expect(!last.done && 'failure' in last.value ? [last.value.failure.constructor.name, last.value.failure.message] : last).toEqual([
+      'NotAuthorizedError',
+      'The credential this subscription was opened with has expired; subscribe again with a valid one',
+    ]);
+    expect((await stream.next()).done).toBe(true);
+    expect(hub.subscriberCount).toBe(0);
   });
 
   it('an ended queue delivers what it held, then its last item, then nothing', async () => {

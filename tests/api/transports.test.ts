@@ -1,6 +1,31 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestClient } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { ADMIN, startTestServer, type TestServer } from '../support/server.ts';
+
+/** A subscription over server-sent events: everything it sent, and whether the server ended it. */
+function sseSubscription(url: string, query: string, headers: Record<string, string>) {
+  const abort = new AbortController();
+  let text = '';
+  const opened = fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers },
+    body: JSON.stringify({ query }),
+    signal: abort.signal,
+  });
+  const ended = opened.then(async (response) => {
+    const reader = response.body!.getReader();
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) return text;
+      text += new TextDecoder().decode(chunk.value);
+    }
+  });
+  return { opened, ended, text: () => text, close: () => abort.abort() };
+}
+
+/** Resolves with `promise`, or 'still open' after `ms`. */
+const within = <T>(promise: Promise<T>, ms: number) => Promise.race([promise, new Promise<'still open'>((resolve) => setTimeout(() => resolve('still open'), ms))]);
 
 describe('transports', () => {
   let server: TestServer;
@@ -37,6 +62,48 @@ describe('transports', () => {
     expect(text).toMatch(/data: \{"data":\{"operationChanged":\{"operation":\{"type":"DETACH","status":"[A-Z]+"\}\}\}\}/);
     abort.abort();
     await agent.disconnect();
+  });
+
+  describe('a subscription over server-sent events ends with its credential', () => {
+    const WATCH = 'subscription { operationChanged { operation { id } } }';
+    const ENDED = /was revoked; subscribe again[\s\S]*"code":"NotAuthorizedError"/;
+
+    it('when its API token is revoked', async () => {
+      const { createApiToken } = await server.client.data(
+        `mutation { createApiToken(input: { name: "sse-revoked", role: VIEWER }) { ... on CreateApiTokenSuccess { token apiToken { id } } } }`,
+      );
+      const stream = sseSubscription(server.url, WATCH, { authorization: `Bearer ${createApiToken.token}` });
+      await stream.opened;
+      expect(await within(stream.ended, 300)).toBe('still open');
+      await server.client.data(`mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`, { id: createApiToken.apiToken.id });
+      expect(await within(stream.ended, 10_000)).toMatch(ENDED);
+    });
+
+    it('when its session signs out', async () => {
+      const signIn = await fetch(`${server.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: 'mutation($input: SignInInput!) { signIn(input: $input) { __typename } }', variables: { input: ADMIN } }),
+      });
+      const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+      const stream = sseSubscription(server.url, WATCH, { cookie });
+      await stream.opened;
+      await new TestClient(server.url, null, cookie).data(`mutation { signOut { __typename } }`);
+      expect(await within(stream.ended, 10_000)).toMatch(ENDED);
+    });
+
+    it("when its host's token is rotated", async () => {
+      const seed = new Seed(server.client, server.url);
+      const { hostId, token, agent } = await seed.host(await seed.cluster('sse-rotated'), 'sse-rotated-host', [
+        { kind: 'USB', address: '1-1', vendorId: '046d', productId: 'c52b' },
+      ]);
+      const stream = sseSubscription(server.url, 'subscription { agentOperations { id } }', { authorization: `Bearer ${token}` });
+      await stream.opened;
+      await server.client.data(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { __typename } }`, { id: hostId });
+      expect(await within(stream.ended, 10_000)).toMatch(ENDED);
+      // The rotation closed the seeded agent's own socket (4403) too.
+      await agent.disconnect().catch(() => {});
+    });
   });
 
   it('serves GraphiQL to browsers', async () => {
