@@ -21,6 +21,8 @@ import { useAuditTrail } from './graphql/audit.ts';
 import { buildSchema } from './graphql/schema.ts';
 import { LoginLimiter } from './login-limiter.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { useNoSuggestions } from './no-suggestions.ts';
+import { yogaLogging } from './yoga-logging.ts';
 import { ChangeFeed } from './live/change-feed.ts';
 import { CHANGE_LOG_PRUNE_INTERVAL_MS, pruneChangeLog } from './live/change-log.ts';
 import { boundToCredential } from './live/credential-bound.ts';
@@ -49,7 +51,8 @@ const ARMOR = {
   maxTokens: { n: 3000 },
   maxDirectives: { n: 20 },
   costLimit: { maxCost: 20_000 },
-  blockFieldSuggestion: { enabled: true },
+  // Off: useNoSuggestions hides every suggestion (enum values and variables too) in production.
+  blockFieldSuggestion: { enabled: false },
 };
 
 /**
@@ -102,14 +105,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     graphqlEndpoint: '/graphql',
     graphiql: config.graphiql ? { subscriptionsProtocol: 'WS' } : false,
     maskedErrors: { maskError: maskUnexpected },
-    logging: {
-      debug: (...args) => logger.debug(args),
-      info: (...args) => logger.info(args),
-      warn: (...args) => logger.warn(args),
-      error: (...args) => logger.error(args),
-    },
+    logging: yogaLogging(logger),
     plugins: [
       EnvelopArmorPlugin(ARMOR),
+      ...(config.introspection ? [] : [useNoSuggestions()]),
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
       ...(config.introspection ? [] : [useDisableIntrospection()]),
       useResponseCookies(pendingCookies),

@@ -1,6 +1,6 @@
 import { buildApp, type App } from '../../server/app.ts';
 import { loadConfig, type Config } from '../../server/config.ts';
-import { createLogger } from '../../server/logger.ts';
+import { createLogger, type Logger } from '../../server/logger.ts';
 import { TestClient } from './client.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
@@ -41,6 +41,8 @@ export interface TestServerOptions {
   onQuery?: (sql: string) => void;
   /** Share a database with another server process (two replicas on one PostgreSQL). */
   database?: TestDatabase;
+  /** Where the server logs; silent unless a test reads its logs. */
+  logger?: Logger;
 }
 
 /** The real app on a free port over a fresh database. */
@@ -56,7 +58,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     dataDir: database.dataDir,
     ...options.config,
   };
-  const app = await buildApp(config, { onQuery: options.onQuery, logger: createLogger('silent') });
+  const app = await buildApp(config, { onQuery: options.onQuery, logger: options.logger ?? createLogger('silent') });
   const port = await app.start(0);
   const url = `http://127.0.0.1:${port}`;
   const client = await signedInClient(url, ADMIN, 'ADMIN');
