@@ -83,7 +83,12 @@ function clientAddress(req: IncomingMessage | undefined) {
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, onQuery: options.onQuery });
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    onQuery: options.onQuery,
+    statementTimeoutMs: config.statementTimeoutMs,
+  });
   const firstAdmin = await ensureFirstAdmin(database.db, { username: config.adminUsername, password: config.adminPassword });
   if (firstAdmin?.generatedPassword) {
     // Printed once, on the start that created the account; only its hash is stored.

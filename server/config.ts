@@ -9,6 +9,8 @@ export interface Config {
   dataDir: string;
   /** An operation unanswered this long fails and its devices revert. */
   operationTimeoutMs: number;
+  /** PostgreSQL cancels any statement running longer (a backstop behind the query limits); PGlite has no such timer. */
+  statementTimeoutMs: number;
   /** A host silent this long is marked OFFLINE. */
   heartbeatTimeoutMs: number;
   /**
@@ -70,6 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: resolve(env.PASSTHRU_DATA_DIR || '.data/pglite'),
     operationTimeoutMs: positiveNumber(env, 'PASSTHRU_OPERATION_TIMEOUT_SECONDS', 60) * 1000,
+    statementTimeoutMs: positiveNumber(env, 'PASSTHRU_STATEMENT_TIMEOUT_SECONDS', 30) * 1000,
     heartbeatTimeoutMs: positiveNumber(env, 'PASSTHRU_HEARTBEAT_TIMEOUT_SECONDS', 30) * 1000,
     heartbeatFlushIntervalMs: positiveNumber(env, 'PASSTHRU_HEARTBEAT_FLUSH_SECONDS', 2) * 1000,
     sweepIntervalMs: positiveNumber(env, 'PASSTHRU_SWEEP_INTERVAL_SECONDS', 1) * 1000,

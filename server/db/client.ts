@@ -42,6 +42,8 @@ export interface OpenOptions {
   dataDir: string;
   /** Called with every SQL statement; tests count statements with it. */
   onQuery?: (sql: string) => void;
+  /** PostgreSQL cancels statements of the server's pools running longer; migrations have none. */
+  statementTimeoutMs?: number;
 }
 
 const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
@@ -53,11 +55,20 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     : undefined;
 
   if (options.databaseUrl) {
-    const client = postgres(options.databaseUrl, { max: 10, onnotice: () => {} });
-    const feedClient = postgres(options.databaseUrl, { max: 2, onnotice: () => {} });
-    const authClient = postgres(options.databaseUrl, { max: 2, onnotice: () => {} });
+    const migrator = postgres(options.databaseUrl, { max: 1, onnotice: () => {} });
+    try {
+      await migratePostgres(drizzlePostgres({ client: migrator, relations }), { migrationsFolder });
+    } finally {
+      await migrator.end({ timeout: 5 });
+    }
+    const settings = {
+      onnotice: () => {},
+      ...(options.statementTimeoutMs ? { connection: { statement_timeout: options.statementTimeoutMs } } : {}),
+    };
+    const client = postgres(options.databaseUrl, { max: 10, ...settings });
+    const feedClient = postgres(options.databaseUrl, { max: 2, ...settings });
+    const authClient = postgres(options.databaseUrl, { max: 2, ...settings });
     const db = drizzlePostgres({ client, relations, logger });
-    await migratePostgres(db, { migrationsFolder });
     return {
       db: db as unknown as Db,
       feedDb: drizzlePostgres({ client: feedClient, relations, logger }) as unknown as Db,
