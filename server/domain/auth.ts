@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
-import { and, count, eq, gt, isNull, lt, or } from 'drizzle-orm';
+import { and, count, eq, gt, inArray, isNull, lt, or } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { userRole } from '../db/schema/enums.ts';
@@ -88,7 +88,12 @@ export async function createUser(db: Db, input: { username: string; password: st
   }
 }
 
-export async function updateUser(db: Db, userId: string, changes: { role?: Role | null; password?: string | null }) {
+/**
+ * Changes a user's role or password. A new password or a lower role ends every session; a new
+ * password also revokes the user's API tokens unless `keepTokens` (a reset after a leak must end
+ * whatever the leaked password minted); a lower role revokes the tokens above it.
+ */
+export async function updateUser(db: Db, userId: string, changes: { role?: Role | null; password?: string | null; keepTokens?: boolean }) {
   if (changes.password != null) checkPassword(changes.password);
   return inTransaction(db, async (tx, bus) => {
     const [user] = await tx.select().from(users).where(eq(users.id, userId)).for('no key update');
@@ -101,21 +106,23 @@ export async function updateUser(db: Db, userId: string, changes: { role?: Role 
       })
       .where(eq(users.id, userId))
       .returning();
-    // A new password or a lower role ends every session; tokens above the new role are revoked.
     if (changes.password != null || (changes.role && !roleAtLeast(changes.role, user.role))) {
       const ended = await tx.delete(sessions).where(eq(sessions.userId, userId)).returning({ id: sessions.id });
       for (const session of ended) bus.credentialRevoked({ kind: 'session', id: session.id });
     }
-    if (changes.role && !roleAtLeast(changes.role, user.role)) {
-      const tooHigh = userRole.enumValues.filter((role) => !roleAtLeast(changes.role!, role));
-      for (const role of tooHigh) {
-        const revoked = await tx
-          .update(apiTokens)
-          .set({ revokedAt: new Date() })
-          .where(and(eq(apiTokens.userId, userId), eq(apiTokens.role, role), isNull(apiTokens.revokedAt)))
-          .returning({ id: apiTokens.id });
-        for (const token of revoked) bus.credentialRevoked({ kind: 'token', id: token.id });
-      }
+    const revokedRoles =
+      changes.password != null && !changes.keepTokens
+        ? userRole.enumValues
+        : changes.role && !roleAtLeast(changes.role, user.role)
+          ? userRole.enumValues.filter((role) => !roleAtLeast(changes.role!, role))
+          : [];
+    if (revokedRoles.length > 0) {
+      const revoked = await tx
+        .update(apiTokens)
+        .set({ revokedAt: new Date() })
+        .where(and(eq(apiTokens.userId, userId), inArray(apiTokens.role, revokedRoles), isNull(apiTokens.revokedAt)))
+        .returning({ id: apiTokens.id });
+      for (const token of revoked) bus.credentialRevoked({ kind: 'token', id: token.id });
     }
     return updated!;
   });

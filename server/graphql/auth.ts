@@ -131,9 +131,10 @@ builder.mutationFields((t) => ({
   }),
   createApiToken: t.fieldWithInput({
     type: CreateApiTokenSuccess,
-    description: 'Create an API token for yourself, with a role no higher than your own.',
+    description:
+      'Create an API token for yourself, with a role no higher than your own. Only a console session may: a token cannot mint tokens, so none outlives or outranks what a person gave.',
     skipTypeScopes: true,
-    authScopes: { viewer: true },
+    authScopes: { signedIn: true },
     input: {
       name: t.input.string({ required: true, description: 'What it is for, e.g. "ci-provisioner".' }),
       role: t.input.field({ type: RoleEnum, required: true, description: 'The most it may do.' }),
@@ -170,16 +171,18 @@ builder.mutationFields((t) => ({
   }),
   updateUser: t.fieldWithInput({
     type: User,
-    description: "Change a user's role or password. Admin. A new password or a lower role ends the user's sessions.",
+    description:
+      "Change a user's role or password. Admin. A new password or a lower role ends the user's sessions; a new password also revokes the user's API tokens (unless keepTokens), a lower role the tokens above it.",
     ...ADMIN_ONLY,
     input: {
       userId: t.input.id({ required: true, description: 'Global ID of the user.' }),
       role: t.input.field({ type: RoleEnum, required: false, description: 'New role.' }),
       password: t.input.string({ required: false, description: 'New password.' }),
+      keepTokens: t.input.boolean({ required: false, description: "Keep the user's API tokens working across a new password (default false)." }),
     },
     errors: { types: [ValidationError, NotFoundError] },
     resolve: async (_root, { input }, ctx) => {
-      const user = await updateUser(ctx.db, idOf('User', String(input.userId)), { role: input.role, password: input.password });
+      const user = await updateUser(ctx.db, idOf('User', String(input.userId)), { role: input.role, password: input.password, keepTokens: input.keepTokens ?? false });
       // Cached principals carry the old role; other processes drop theirs as the bus announces the revocations.
       ctx.principals.forgetUser(user.id);
       return user;

@@ -4,7 +4,7 @@ import { revokeApiToken } from '../../server/domain/auth.ts';
 import { users } from '../../server/db/schema/index.ts';
 import { idOf } from '../../server/graphql/ids.ts';
 import { eventually, TestClient } from '../support/client.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { ADMIN, sessionClient, startTestServer, type TestServer } from '../support/server.ts';
 
 const HOUR = 60 * 60 * 1000;
 // Needs the viewer role, so a refused credential shows as an error.
@@ -23,7 +23,8 @@ describe('a cached principal costs no SQL, and revocation still takes effect at 
   afterAll(() => server.stop());
 
   async function newToken(name: string) {
-    const { createApiToken } = await server.client.data(
+    const session = await sessionClient(server.url, ADMIN);
+    const { createApiToken } = await session.data(
       `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { ... on CreateApiTokenSuccess { token apiToken { id } } } }`,
       { input: { name, role: 'VIEWER' } },
     );

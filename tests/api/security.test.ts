@@ -7,7 +7,7 @@ import { fakeHardware, TestAgent } from '../support/agent.ts';
 import { eventually, TestClient } from '../support/client.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { Seed } from '../support/seed.ts';
-import { ADMIN, signedInClient } from '../support/server.ts';
+import { ADMIN, sessionClient, signedInClient } from '../support/server.ts';
 import { queryRows, stateSnapshot } from '../support/snapshot.ts';
 import { sql } from 'drizzle-orm';
 import { deleteExpiredSessions } from '../../server/domain/auth.ts';
@@ -35,6 +35,8 @@ let url: string;
 let database: TestDatabase;
 const logLines: string[] = [];
 let admin: TestClient;
+/** The admin's console session: only a session mints API tokens. */
+let adminSession: TestClient;
 let seed: Seed;
 const clients = {} as Record<Who, TestClient>;
 let hostB: Awaited<ReturnType<Seed['host']>>;
@@ -62,7 +64,7 @@ async function fixture() {
     `mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { ... on DeviceOperationSuccess { operation { id } } } }`,
     { id: usb[1]!.id },
   );
-  const { createApiToken } = await admin.data(
+  const { createApiToken } = await adminSession.data(
     `mutation { createApiToken(input: { name: "${unique('victim')}", role: VIEWER }) { ... on CreateApiTokenSuccess { apiToken { id } } } }`,
   );
   const { createUser } = await admin.data(
@@ -119,7 +121,7 @@ const MUTATIONS: Call[] = [
   input('rotateHostToken', 'RotateHostTokenInput', 'EnrollHostSuccess', 'admin', (f) => ({ hostId: f.hostId })),
   input('createUser', 'CreateUserInput', 'User', 'admin', () => ({ username: unique('u'), password: 'a long enough password', role: 'VIEWER' })),
   input('updateUser', 'UpdateUserInput', 'User', 'admin', (f) => ({ userId: f.userId, role: 'OPERATOR' })),
-  input('createApiToken', 'CreateApiTokenInput', 'CreateApiTokenSuccess', 'viewer', () => ({ name: unique('t'), role: 'VIEWER' })),
+  input('createApiToken', 'CreateApiTokenInput', 'CreateApiTokenSuccess', 'session', () => ({ name: unique('t'), role: 'VIEWER' })),
   input('signIn', 'SignInInput', 'SignInSuccess', 'public', () => ({ username: ADMIN.username, password: ADMIN.password })),
   { field: 'signOut', needs: 'session', success: 'SignOutSuccess', run: () => [`mutation { signOut { __typename ... on Error { message } } }`] },
   { field: 'heartbeat', needs: 'agent', success: 'Host', asFixtureAgent: true, run: () => [`mutation { heartbeat { __typename ... on Error { message } } }`] },
@@ -150,6 +152,7 @@ beforeAll(async () => {
   );
   url = `http://127.0.0.1:${await app.start(0)}`;
   admin = await signedInClient(url, ADMIN, 'ADMIN');
+  adminSession = await sessionClient(url, ADMIN);
   seed = new Seed(admin, url);
 
   for (const role of ['VIEWER', 'OPERATOR'] as const) {
@@ -173,7 +176,7 @@ beforeAll(async () => {
   expect(revokeApiToken.__typename).toBe('ApiToken');
   clients.revoked = revokedToken;
 
-  const { createApiToken } = await admin.data(
+  const { createApiToken } = await adminSession.data(
     `mutation($at: DateTime!) { createApiToken(input: { name: "short-lived", role: ADMIN, expiresAt: $at }) { ... on CreateApiTokenSuccess { token } } }`,
     { at: new Date(Date.now() + 1500).toISOString() },
   );
@@ -219,8 +222,34 @@ describe('who may call each mutation', () => {
     }
   });
 
+  it('an API token cannot mint tokens: createApiToken needs a console session', async () => {
+    const { data } = await admin.request(`mutation { createApiToken(input: { name: "child", role: VIEWER }) { __typename ... on Error { message } } }`);
+    expect(data.createApiToken).toEqual({ __typename: 'NotAuthorizedError', message: 'Mutation.createApiToken needs a console session, not an API token' });
+  });
+
+  it("a new password revokes the user's API tokens and sessions, unless the admin keeps the tokens", async () => {
+    const user = { username: unique('reset'), password: 'the old password 123' };
+    await admin.data(`mutation($input: CreateUserInput!) { createUser(input: $input) { __typename } }`, { input: { ...user, role: 'OPERATOR' } });
+    const reset = async (keepTokens: boolean | undefined) => {
+      const session = await sessionClient(url, user);
+      const token = await signedInClient(url, user, 'VIEWER');
+      const { users } = await admin.data(`{ users { id username } }`);
+      const userId = users.find((u: { username: string }) => u.username === user.username).id;
+      user.password = `${user.password}!`;
+      const { updateUser } = await admin.data(`mutation($input: UpdateUserInput!) { updateUser(input: $input) { __typename } }`, {
+        input: { userId, password: user.password, ...(keepTokens === undefined ? {} : { keepTokens }) },
+      });
+      expect(updateUser.__typename).toBe('User');
+      const answers = await Promise.all([session, token].map(async (client) => (await client.request(`{ hosts { nodes { id } } }`)).errors?.[0]?.extensions?.code ?? 'OK'));
+      return { session: answers[0], token: answers[1] };
+    };
+    expect(await reset(undefined)).toEqual({ session: 'NotAuthorizedError', token: 'NotAuthorizedError' });
+    expect(await reset(true)).toEqual({ session: 'NotAuthorizedError', token: 'OK' });
+  });
+
   it('revokeApiToken: the owner or an admin, nobody else', async () => {
-    const { createApiToken } = await clients.viewer.data(`mutation { createApiToken(input: { name: "mine", role: VIEWER }) { ... on CreateApiTokenSuccess { apiToken { id } } } }`);
+    const viewerSession = await sessionClient(url, { username: 'viewer', password: 'viewer password 123' });
+    const { createApiToken } = await viewerSession.data(`mutation { createApiToken(input: { name: "mine", role: VIEWER }) { ... on CreateApiTokenSuccess { apiToken { id } } } }`);
     const tokenId = createApiToken.apiToken.id;
     const revoke = (who: Who) => clients[who].request(`mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`, { id: tokenId });
     expect((await revoke('operator')).data.revokeApiToken.__typename).toBe('NotFoundError');
@@ -313,7 +342,7 @@ describe('subscriptions', () => {
   });
 
   it('revoking a token ends its live subscriptions at once', async () => {
-    const { createApiToken } = await admin.data(`mutation { createApiToken(input: { name: "watcher", role: VIEWER }) { ... on CreateApiTokenSuccess { token apiToken { id } } } }`);
+    const { createApiToken } = await adminSession.data(`mutation { createApiToken(input: { name: "watcher", role: VIEWER }) { ... on CreateApiTokenSuccess { token apiToken { id } } } }`);
     const watcher = new TestClient(url, createApiToken.token);
     const stream = watcher.subscribe(`subscription { deviceChanged { device { id } } }`);
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -364,7 +393,8 @@ describe('sign-in', () => {
     const { cookie } = await signIn('viewer', 'viewer password 123');
     const session = new TestClient(url, null, cookie!.split(';')[0]!);
     expect((await session.data(`{ me { username } }`)).me).toEqual({ username: 'viewer' });
-    await app.database.db.execute(sql`update sessions set expires_at = now() - interval '1 second'`);
+    // The viewer's sessions only: the admin's mints the fixtures' tokens.
+    await app.database.db.execute(sql`update sessions set expires_at = now() - interval '1 second' where user_id = (select id from users where username = 'viewer')`);
     expect((await session.request(`{ me { username } }`)).data?.me).toBeNull();
     expect(await deleteExpiredSessions(app.database.db)).toBeGreaterThan(0);
     expect(await queryRows(app.database.db, sql`select id from sessions where expires_at < now()`)).toEqual([]);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
-import { ADMIN, startTestServer, type TestServer } from '../support/server.ts';
+import { ADMIN, sessionClient, startTestServer, type TestServer } from '../support/server.ts';
 
 /** A subscription over server-sent events: everything it sent, and whether the server ended it. */
 function sseSubscription(url: string, query: string, headers: Record<string, string>) {
@@ -69,7 +69,7 @@ describe('transports', () => {
     const ENDED = /was revoked; subscribe again[\s\S]*"code":"NotAuthorizedError"/;
 
     it('when its API token is revoked', async () => {
-      const { createApiToken } = await server.client.data(
+      const { createApiToken } = await (await sessionClient(server.url, ADMIN)).data(
         `mutation { createApiToken(input: { name: "sse-revoked", role: VIEWER }) { ... on CreateApiTokenSuccess { token apiToken { id } } } }`,
       );
       const stream = sseSubscription(server.url, WATCH, { authorization: `Bearer ${createApiToken.token}` });

@@ -6,8 +6,8 @@ import { createTestDatabase, type TestDatabase } from './database.ts';
 
 export const ADMIN = { username: 'admin', password: 'correct horse battery staple' };
 
-/** A client with an API token of `role`, created by signing in as `user` (who must have that role or higher). */
-export async function signedInClient(url: string, user: { username: string; password: string }, role: 'VIEWER' | 'OPERATOR' | 'ADMIN') {
+/** A client with a console session of `user`: a session cookie, as the browser has. */
+export async function sessionClient(url: string, user: { username: string; password: string }) {
   const signIn = await fetch(`${url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -18,7 +18,12 @@ export async function signedInClient(url: string, user: { username: string; pass
   });
   const cookie = signIn.headers.get('set-cookie')?.split(';')[0];
   if (!cookie) throw new Error(`sign-in as ${user.username} failed: ${await signIn.text()}`);
-  const session = new TestClient(url, null, cookie);
+  return new TestClient(url, null, cookie);
+}
+
+/** A client with an API token of `role`, minted in a session of `user` (who must have that role or higher). */
+export async function signedInClient(url: string, user: { username: string; password: string }, role: 'VIEWER' | 'OPERATOR' | 'ADMIN') {
+  const session = await sessionClient(url, user);
   const { createApiToken } = await session.data(
     `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { ... on CreateApiTokenSuccess { token } ... on Error { message } } }`,
     { input: { name: `test-${role.toLowerCase()}-${Math.random().toString(36).slice(2, 8)}`, role } },
