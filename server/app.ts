@@ -20,6 +20,7 @@ import { failExpiredOperations } from './domain/operations.ts';
 import { useAuditTrail } from './graphql/audit.ts';
 import { buildSchema } from './graphql/schema.ts';
 import { LoginLimiter } from './login-limiter.ts';
+import { OriginPolicy, securityHeaders } from './origins.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { useNoSuggestions } from './no-suggestions.ts';
 import { yogaLogging } from './yoga-logging.ts';
@@ -105,8 +106,11 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const deps: AppDeps = { database, live, config, loginLimiter: new LoginLimiter(), heartbeats, principals: revocablePrincipalCache(live) };
   const pendingCookies = new WeakMap<Request, string[]>();
 
+  const origins = new OriginPolicy(config.allowedOrigins);
+  const headers = securityHeaders({ https: config.secureCookies, graphiql: config.graphiql });
   const yoga = createYoga<{ req?: IncomingMessage }, Context>({
     schema: buildSchema(),
+    cors: (request) => origins.cors(request),
     graphqlEndpoint: '/graphql',
     graphiql: config.graphiql ? { subscriptionsProtocol: 'WS' } : false,
     maskedErrors: { maskError: maskUnexpected },
@@ -144,13 +148,13 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       return;
     }
     if (consoleFiles && !req.url?.startsWith(yoga.graphqlEndpoint)) {
-      consoleFiles(req, res, () => yoga(req, res));
+      headers.console(req, res, () => consoleFiles(req, res, () => yoga(req, res)));
       return;
     }
-    yoga(req, res);
+    headers.api(req, res, () => yoga(req, res));
   });
 
-  const realtime = attachGraphqlWs({ server, yoga, deps, live, config });
+  const realtime = attachGraphqlWs({ server, yoga, deps, live, config, origins });
 
   let sweeper: NodeJS.Timeout | undefined;
   async function sweep() {

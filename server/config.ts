@@ -30,8 +30,10 @@ export interface Config {
   /** Serve GraphiQL at /graphql and answer introspection; off in production unless asked for. */
   graphiql: boolean;
   introspection: boolean;
-  /** Mark the session cookie Secure (serve over HTTPS, e.g. behind a TLS proxy). */
+  /** Mark the session cookie Secure (serve over HTTPS, e.g. behind a TLS proxy); also sends HSTS. */
   secureCookies: boolean;
+  /** Browser origins besides the server's own whose pages may call the API with the caller's cookie (CORS, WebSocket). */
+  allowedOrigins: string[];
   /** Largest request body accepted, in bytes. */
   maxBodyBytes: number;
   /** Most subscriptions one graphql-ws connection may hold. */
@@ -53,6 +55,17 @@ function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
   if (['1', 'true', 'on', 'yes'].includes(raw)) return true;
   if (['0', 'false', 'off', 'no'].includes(raw)) return false;
   throw new Error(`${name} must be true or false, got "${env[name]}"`);
+}
+
+/** A comma-separated list of origins (scheme://host[:port]), each checked. */
+function origins(env: NodeJS.ProcessEnv, name: string): string[] {
+  const listed = (env[name] ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+  for (const entry of listed) {
+    if (!URL.canParse(entry) || new URL(entry).origin !== entry) {
+      throw new Error(`${name} takes origins such as https://dashboard.example.com (scheme, host and port, no path), got "${entry}"`);
+    }
+  }
+  return listed;
 }
 
 function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -83,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     graphiql: flag(env, 'PASSTHRU_GRAPHIQL', !production),
     introspection: flag(env, 'PASSTHRU_INTROSPECTION', !production),
     secureCookies: flag(env, 'PASSTHRU_SECURE_COOKIES', production),
+    allowedOrigins: origins(env, 'PASSTHRU_ALLOWED_ORIGINS'),
     maxBodyBytes: positiveNumber(env, 'PASSTHRU_MAX_BODY_BYTES', 1024 * 1024),
     maxSubscriptionsPerSocket: positiveNumber(env, 'PASSTHRU_MAX_SUBSCRIPTIONS_PER_SOCKET', 100),
     subscriberQueueLimit: positiveNumber(env, 'PASSTHRU_SUBSCRIBER_QUEUE_LIMIT', 1000),

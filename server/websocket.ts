@@ -5,6 +5,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
+import type { OriginPolicy } from './origins.ts';
 import { createContext, type AppDeps, type Context, type Presented } from './context.ts';
 import type { Credential } from './domain/auth.ts';
 import { CURSOR, type LiveHub, type LiveSource } from './live/hub.ts';
@@ -68,9 +69,16 @@ export function attachGraphqlWs(options: {
   deps: AppDeps;
   live: LiveHub;
   config: Config;
+  origins: OriginPolicy;
 }) {
-  const { server, yoga, deps, live, config } = options;
-  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: config.maxBodyBytes });
+  const { server, yoga, deps, live, config, origins } = options;
+  const wsServer = new WebSocketServer({
+    server,
+    path: yoga.graphqlEndpoint,
+    maxPayload: config.maxBodyBytes,
+    // A page of another origin must not open a socket with the visitor's session cookie (401).
+    verifyClient: ({ req }: { req: IncomingMessage }) => !req.headers.cookie || origins.allows(req.headers.origin, req.headers.host),
+  });
   const sockets = new Map<WebSocket, SocketState>();
   const closeSocket = (socket: WebSocket, reason: string) => socket.close(CloseCode.Forbidden, reason);
   const multiplexer = new SubscriptionMultiplexer(live, config.subscriberQueueLimit);
