@@ -19,6 +19,7 @@ import { HeartbeatBatcher } from './domain/heartbeats.ts';
 import { failExpiredOperations } from './domain/operations.ts';
 import { useAuditTrail } from './graphql/audit.ts';
 import { buildSchema } from './graphql/schema.ts';
+import { clientAddressOf } from './client-address.ts';
 import { LoginLimiter } from './login-limiter.ts';
 import { OriginPolicy, securityHeaders } from './origins.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -78,10 +79,6 @@ function useResponseCookies(pending: WeakMap<Request, string[]>): Plugin {
   };
 }
 
-function clientAddress(req: IncomingMessage | undefined) {
-  return req?.socket.remoteAddress ?? 'unknown';
-}
-
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const database = await openDatabase({
@@ -103,10 +100,11 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     timeoutMs: config.heartbeatTimeoutMs,
     onError: (error) => logger.error({ err: error }, 'writing heartbeats failed; keeping them for the next flush'),
   });
-  const deps: AppDeps = { database, live, config, loginLimiter: new LoginLimiter(), heartbeats, principals: revocablePrincipalCache(live) };
+  const deps: AppDeps = { database, live, config, loginLimiter: new LoginLimiter(database.db), heartbeats, principals: revocablePrincipalCache(live) };
   const pendingCookies = new WeakMap<Request, string[]>();
 
   const origins = new OriginPolicy(config.allowedOrigins);
+  const clientAddress = clientAddressOf(config.trustedProxies);
   const headers = securityHeaders({ https: config.secureCookies, graphiql: config.graphiql });
   const yoga = createYoga<{ req?: IncomingMessage }, Context>({
     schema: buildSchema(),
@@ -154,7 +152,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     headers.api(req, res, () => yoga(req, res));
   });
 
-  const realtime = attachGraphqlWs({ server, yoga, deps, live, config, origins });
+  const realtime = attachGraphqlWs({ server, yoga, deps, live, config, origins, clientAddress });
 
   let sweeper: NodeJS.Timeout | undefined;
   async function sweep() {
@@ -173,6 +171,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   async function prune() {
     try {
       await pruneChangeLog(database.db, { maxAgeMs: config.changeLogMaxAgeMs, maxRows: config.changeLogMaxRows });
+      await deps.loginLimiter.prune();
     } catch (error) {
       logger.error({ err: error }, 'pruning the change log failed');
     }

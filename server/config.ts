@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import proxyaddr from 'proxy-addr';
 
 /** Everything the server reads from the environment, parsed in one place. */
 export interface Config {
@@ -34,6 +35,8 @@ export interface Config {
   secureCookies: boolean;
   /** Browser origins besides the server's own whose pages may call the API with the caller's cookie (CORS, WebSocket). */
   allowedOrigins: string[];
+  /** Proxies whose X-Forwarded-For names the client (proxy-addr syntax: loopback, 10.0.0.0/8, an address). */
+  trustedProxies: string[];
   /** Largest request body accepted, in bytes. */
   maxBodyBytes: number;
   /** Most subscriptions one graphql-ws connection may hold. */
@@ -68,6 +71,17 @@ function origins(env: NodeJS.ProcessEnv, name: string): string[] {
   return listed;
 }
 
+/** A comma-separated list of proxy-addr trust entries, checked by compiling it. */
+function proxies(env: NodeJS.ProcessEnv, name: string): string[] {
+  const listed = (env[name] ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+  try {
+    proxyaddr.compile(listed);
+  } catch (error) {
+    throw new Error(`${name} takes addresses, CIDR ranges, loopback, linklocal or uniquelocal: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return listed;
+}
+
 function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -97,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     introspection: flag(env, 'PASSTHRU_INTROSPECTION', !production),
     secureCookies: flag(env, 'PASSTHRU_SECURE_COOKIES', production),
     allowedOrigins: origins(env, 'PASSTHRU_ALLOWED_ORIGINS'),
+    trustedProxies: proxies(env, 'PASSTHRU_TRUSTED_PROXIES'),
     maxBodyBytes: positiveNumber(env, 'PASSTHRU_MAX_BODY_BYTES', 1024 * 1024),
     maxSubscriptionsPerSocket: positiveNumber(env, 'PASSTHRU_MAX_SUBSCRIPTIONS_PER_SOCKET', 100),
     subscriberQueueLimit: positiveNumber(env, 'PASSTHRU_SUBSCRIBER_QUEUE_LIMIT', 1000),

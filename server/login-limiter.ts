@@ -1,37 +1,51 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { lt } from 'drizzle-orm';
+import { RateLimiterDrizzle, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Db } from './db/client.ts';
+import { loginAttempts } from './db/schema/index.ts';
 import { TooManyAttemptsError } from './domain/errors.ts';
 
+/** Attempts one account may take in ACCOUNT_WINDOW_S, from anywhere. */
+export const ACCOUNT_ATTEMPTS = 10;
+const ACCOUNT_WINDOW_S = 15 * 60;
+/** Attempts one client address may take a minute, whatever the accounts (a shared NAT or proxy gets this much). */
+export const ADDRESS_ATTEMPTS = 50;
+
 /**
- * Slows password guessing: a few failures per username and address, and a wider budget per
- * address. Kept in memory, so each server process counts on its own.
+ * Slows password guessing. An attempt is counted before its password is checked, so a burst of
+ * guesses past the budget is refused without being verified: per account whatever the
+ * address, and per client address. The counts are rows in the database (rate-limiter-flexible's
+ * drizzle store), so every server process shares them.
  */
 export class LoginLimiter {
-  private readonly perAccount = new RateLimiterMemory({ points: 5, duration: 60 });
-  private readonly perAddress = new RateLimiterMemory({ points: 30, duration: 60 });
+  readonly #perAccount: RateLimiterDrizzle;
+  readonly #perAddress: RateLimiterDrizzle;
 
-  /** Throws TooManyAttemptsError while either budget is spent. */
-  async check(username: string, address: string) {
-    for (const [limiter, key] of [
-      [this.perAccount, `${username}|${address}`],
-      [this.perAddress, address],
-    ] as const) {
-      const state = await limiter.get(key);
-      if (state && state.remainingPoints <= 0) throw new TooManyAttemptsError(Math.ceil(state.msBeforeNext / 1000));
+  constructor(private readonly db: Db) {
+    const store = { storeClient: db, schema: loginAttempts, clearExpiredByTimeout: false };
+    this.#perAccount = new RateLimiterDrizzle({ ...store, keyPrefix: 'account', points: ACCOUNT_ATTEMPTS, duration: ACCOUNT_WINDOW_S });
+    this.#perAddress = new RateLimiterDrizzle({ ...store, keyPrefix: 'address', points: ADDRESS_ATTEMPTS, duration: 60 });
+  }
+
+  /** Counts an attempt; throws TooManyAttemptsError, saying when to try again, once either budget is spent. */
+  async attempt(username: string, address: string) {
+    const counted = await Promise.allSettled([this.#perAccount.consume(username), this.#perAddress.consume(address)]);
+    const waits: number[] = [];
+    for (const result of counted) {
+      if (result.status === 'fulfilled') continue;
+      // A spent budget rejects with its state; anything else is the store failing.
+      if (!(result.reason instanceof RateLimiterRes)) throw result.reason;
+      waits.push(result.reason.msBeforeNext);
     }
+    if (waits.length > 0) throw new TooManyAttemptsError(Math.ceil(Math.max(...waits) / 1000));
   }
 
-  async failed(username: string, address: string) {
-    await Promise.all([
-      this.perAccount.consume(`${username}|${address}`).catch(ignoreSpent),
-      this.perAddress.consume(address).catch(ignoreSpent),
-    ]);
+  /** The right password gives the account its budget back. */
+  async succeeded(username: string) {
+    await this.#perAccount.delete(username);
   }
 
-  async succeeded(username: string, address: string) {
-    await this.perAccount.delete(`${username}|${address}`);
+  /** Drops counts whose window has passed. */
+  async prune(now = new Date()) {
+    await this.db.delete(loginAttempts).where(lt(loginAttempts.expire, now));
   }
-}
-
-function ignoreSpent(error: unknown) {
-  if (!(error instanceof RateLimiterRes)) throw error;
 }

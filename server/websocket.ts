@@ -55,9 +55,6 @@ function sharing(document: DocumentNode, operationName: string | null | undefine
   return { liveVariables: { ...variables, [cursorVariable]: null }, cursor: Number(cursor) };
 }
 
-function clientAddress(req: IncomingMessage | undefined) {
-  return req?.socket.remoteAddress ?? 'unknown';
-}
 
 /**
  * graphql-ws on the API path: authenticated in connection_init, closed when its credential is
@@ -70,8 +67,9 @@ export function attachGraphqlWs(options: {
   live: LiveHub;
   config: Config;
   origins: OriginPolicy;
+  clientAddress: (req: IncomingMessage) => string;
 }) {
-  const { server, yoga, deps, live, config, origins } = options;
+  const { server, yoga, deps, live, config, origins, clientAddress } = options;
   const wsServer = new WebSocketServer({
     server,
     path: yoga.graphqlEndpoint,

@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
+import pLimit from 'p-limit';
 import { and, count, eq, gt, inArray, isNull, lt, or } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { isUniqueViolation } from '../db/errors.ts';
@@ -150,11 +152,17 @@ export async function ensureFirstAdmin(db: Db, configured: { username: string; p
 
 export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 
+/** Longest username a sign-in looks up (and counts attempts under); real ones are shorter. */
+export const USERNAME_MAX = 64;
+
+/** Password checks at once: argon2 is made to be costly, so a burst of sign-ins waits its turn instead of taking every core. */
+export const passwordChecks = pLimit(Math.max(2, availableParallelism()));
+
 /** Checks a password and opens a session; the same answer for an unknown user and a wrong password. */
 export async function signIn(db: Db, username: string, password: string) {
-  const [user] = await db.select().from(users).where(eq(users.username, username.slice(0, 64)));
+  const [user] = await db.select().from(users).where(eq(users.username, username.slice(0, USERNAME_MAX)));
   // Verify against a dummy hash for unknown users too, so timing does not reveal which usernames exist.
-  const valid = await argon2Verify(user?.passwordHash ?? DUMMY_HASH, password.slice(0, 1024)).catch(() => false);
+  const valid = await passwordChecks(() => argon2Verify(user?.passwordHash ?? DUMMY_HASH, password.slice(0, 1024)).catch(() => false));
   if (!user || !valid) throw new NotAuthorizedError('Wrong username or password');
   const token = newSecret('pth_session');
   const expiresAt = new Date(Date.now() + SESSION_TTL_MS);

@@ -1,7 +1,7 @@
 import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
 import { ADMIN_ONLY } from './hosts.ts';
-import { createApiToken, createUser, revokeApiToken, signIn, signOut, updateUser, type ApiTokenRow, type UserRow } from '../domain/auth.ts';
+import { createApiToken, createUser, revokeApiToken, signIn, signOut, updateUser, USERNAME_MAX, type ApiTokenRow, type UserRow } from '../domain/auth.ts';
 import { NotAuthorizedError, NotFoundError, TooManyAttemptsError, ValidationError } from '../domain/errors.ts';
 import { userRole } from '../db/schema/enums.ts';
 import type { Context } from '../context.ts';
@@ -105,16 +105,13 @@ builder.mutationFields((t) => ({
     },
     errors: { types: [TooManyAttemptsError] },
     resolve: async (_root, { input }, ctx) => {
-      await ctx.loginLimiter.check(input.username, ctx.clientAddress);
-      try {
-        const { user, token, session } = await signIn(ctx.db, input.username, input.password);
-        await ctx.loginLimiter.succeeded(input.username, ctx.clientAddress);
-        ctx.setSessionCookie(token, session.expiresAt);
-        return { user };
-      } catch (error) {
-        if (error instanceof NotAuthorizedError) await ctx.loginLimiter.failed(input.username, ctx.clientAddress);
-        throw error;
-      }
+      const username = input.username.slice(0, USERNAME_MAX);
+      // Counted before the password is checked: a burst past the budget is refused unverified.
+      await ctx.loginLimiter.attempt(username, ctx.clientAddress);
+      const { user, token, session } = await signIn(ctx.db, username, input.password);
+      await ctx.loginLimiter.succeeded(username);
+      ctx.setSessionCookie(token, session.expiresAt);
+      return { user };
     },
   }),
   signOut: t.field({

@@ -6,3 +6,4 @@ export * from './devices.ts';
 export * from './operations.ts';
 export * from './users.ts';
 export * from './changes.ts';
+export * from './login-attempts.ts';
