@@ -41,6 +41,11 @@ export interface Config {
   maxBodyBytes: number;
   /** Most subscriptions one graphql-ws connection may hold. */
   maxSubscriptionsPerSocket: number;
+  /** Most graphql-ws connections one credential (session, token, host) may hold open, and their subscriptions together. */
+  maxSocketsPerCredential: number;
+  maxSubscriptionsPerCredential: number;
+  /** Most graphql-ws connections from one client address, signed in or not. */
+  maxSocketsPerAddress: number;
   /** Distinct entities a subscriber may leave undelivered before it is ended with SubscriberBehindError. */
   subscriberQueueLimit: number;
   /** How often the change log is read even without a NOTIFY (a safety net while LISTEN is down). */
@@ -114,6 +119,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustedProxies: proxies(env, 'PASSTHRU_TRUSTED_PROXIES'),
     maxBodyBytes: positiveNumber(env, 'PASSTHRU_MAX_BODY_BYTES', 1024 * 1024),
     maxSubscriptionsPerSocket: positiveNumber(env, 'PASSTHRU_MAX_SUBSCRIPTIONS_PER_SOCKET', 100),
+    maxSocketsPerCredential: positiveNumber(env, 'PASSTHRU_MAX_SOCKETS_PER_CREDENTIAL', 20),
+    maxSubscriptionsPerCredential: positiveNumber(env, 'PASSTHRU_MAX_SUBSCRIPTIONS_PER_CREDENTIAL', 500),
+    maxSocketsPerAddress: positiveNumber(env, 'PASSTHRU_MAX_SOCKETS_PER_ADDRESS', 200),
     subscriberQueueLimit: positiveNumber(env, 'PASSTHRU_SUBSCRIBER_QUEUE_LIMIT', 1000),
     changePollMs: positiveNumber(env, 'PASSTHRU_CHANGE_POLL_SECONDS', 2) * 1000,
     changeLogMaxAgeMs: positiveNumber(env, 'PASSTHRU_CHANGE_LOG_RETENTION_HOURS', 24) * 3600 * 1000,

@@ -18,6 +18,11 @@ interface SocketState {
   expiry?: NodeJS.Timeout;
 }
 
+/** graphql-ws close code for a connection over its credential's or address's share (HTTP 429's). */
+const TOO_MANY = 4429;
+
+const credentialKey = (credential: Credential) => `${credential.kind}:${credential.id}`;
+
 type Enveloped = ReturnType<YogaServerInstance<{ req?: IncomingMessage }, Context>['getEnveloped']>;
 
 /** What onSubscribe hands to the execute/subscribe hooks, as graphql-ws's rootValue. */
@@ -55,7 +60,6 @@ function sharing(document: DocumentNode, operationName: string | null | undefine
   return { liveVariables: { ...variables, [cursorVariable]: null }, cursor: Number(cursor) };
 }
 
-
 /**
  * graphql-ws on the API path: authenticated in connection_init, closed when its credential is
  * revoked or expires, and user subscriptions multiplexed (server/live/multiplexer.ts).
@@ -80,6 +84,23 @@ export function attachGraphqlWs(options: {
   const sockets = new Map<WebSocket, SocketState>();
   const closeSocket = (socket: WebSocket, reason: string) => socket.close(CloseCode.Forbidden, reason);
   const multiplexer = new SubscriptionMultiplexer(live, config.subscriberQueueLimit);
+  // Shares of the server's sockets: one credential, or one machine, cannot take them all.
+  const byCredential = new Map<string, Set<SocketState>>();
+  const byAddress = new Map<string, number>();
+  wsServer.on('connection', (socket, request) => {
+    const address = clientAddress(request);
+    const open = byAddress.get(address) ?? 0;
+    if (open >= config.maxSocketsPerAddress) {
+      socket.close(TOO_MANY, `At most ${config.maxSocketsPerAddress} connections from one address`);
+      return;
+    }
+    byAddress.set(address, open + 1);
+    socket.once('close', () => {
+      const left = (byAddress.get(address) ?? 1) - 1;
+      if (left > 0) byAddress.set(address, left);
+      else byAddress.delete(address);
+    });
+  });
 
   const subscribe = async (args: ExecutionArgs): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> => {
     const handoff = args.rootValue;
@@ -109,7 +130,13 @@ export function attachGraphqlWs(options: {
           return false;
         }
         const credential = context.principal.credential;
+        const siblings = byCredential.get(credentialKey(credential)) ?? new Set<SocketState>();
+        if (siblings.size >= config.maxSocketsPerCredential) {
+          ctx.extra.socket.close(TOO_MANY, `At most ${config.maxSocketsPerCredential} connections per credential`);
+          return false;
+        }
         const state: SocketState = { context, credential, subscriptions: 0 };
+        byCredential.set(credentialKey(credential), siblings.add(state));
         if (credential.expiresAt) {
           const left = Math.max(credential.expiresAt.getTime() - Date.now(), 0);
           state.expiry = setTimeout(() => closeSocket(ctx.extra.socket, 'Credential expired'), Math.min(left, 2 ** 31 - 1));
@@ -118,14 +145,25 @@ export function attachGraphqlWs(options: {
         return true;
       },
       onClose: (ctx) => {
-        clearTimeout(sockets.get(ctx.extra.socket)?.expiry);
+        const state = sockets.get(ctx.extra.socket);
+        if (!state) return;
+        clearTimeout(state.expiry);
         sockets.delete(ctx.extra.socket);
+        if (!state.credential) return;
+        const siblings = byCredential.get(credentialKey(state.credential));
+        siblings?.delete(state);
+        if (siblings?.size === 0) byCredential.delete(credentialKey(state.credential));
       },
       onSubscribe: async (ctx, id, params) => {
         const state = sockets.get(ctx.extra.socket);
         if (!state) return [new GraphQLError('Not connected')];
         if (state.subscriptions >= config.maxSubscriptionsPerSocket) {
           return [new GraphQLError(`At most ${config.maxSubscriptionsPerSocket} subscriptions per connection`)];
+        }
+        let held = 0;
+        for (const sibling of state.credential ? (byCredential.get(credentialKey(state.credential)) ?? []) : []) held += sibling.subscriptions;
+        if (held >= config.maxSubscriptionsPerCredential) {
+          return [new GraphQLError(`At most ${config.maxSubscriptionsPerCredential} subscriptions per credential, across its connections`)];
         }
         const enveloped = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, params });
         const document = enveloped.parse(params.query);

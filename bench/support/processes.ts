@@ -123,6 +123,10 @@ export async function startServer(options: {
       PASSTHRU_DEMO: 'off',
       PASSTHRU_ADMIN_PASSWORD: ADMIN_PASSWORD,
       LOG_LEVEL: 'warn',
+      // The bench's subscribers and agents all come from this machine, many on one credential.
+      PASSTHRU_MAX_SOCKETS_PER_ADDRESS: '1000000',
+      PASSTHRU_MAX_SOCKETS_PER_CREDENTIAL: '1000000',
+      PASSTHRU_MAX_SUBSCRIPTIONS_PER_CREDENTIAL: '1000000',
       ...options.env,
     },
   });

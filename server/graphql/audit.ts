@@ -127,18 +127,42 @@ function inputTargets(args: Record<string, unknown>): string[] {
 const AUDITED = Symbol('audited');
 
 /**
+ * Calls without credentials that were refused are counted, not recorded: anyone can send them,
+ * as fast as they like, and each row would also go out to every audit subscriber. The count is
+ * logged at most once a minute. Failed sign-ins stay in the trail: the sign-in limits bound them.
+ */
+function anonymousRefusals(logger: Logger) {
+  let refused = 0;
+  let reportedAt = 0;
+  return () => {
+    refused += 1;
+    const now = Date.now();
+    if (now - reportedAt < 60_000) return;
+    logger.warn({ refused }, 'calls without credentials refused (counted, not written to the audit trail)');
+    refused = 0;
+    reportedAt = now;
+  };
+}
+
+/**
  * Records every mutation — who, what, on what, and the outcome — after it resolves. Only the
  * Mutation type's fields are wrapped, once per schema: queries and nested fields run unwrapped.
  */
 export function useAuditTrail(logger: Logger): Plugin<Context> {
-  const record = (context: Context, info: GraphQLResolveInfo, args: Record<string, unknown>, result: unknown) =>
-    recordAudit(context.db, {
+  const countAnonymousRefusal = anonymousRefusals(logger);
+  const record = async (context: Context, info: GraphQLResolveInfo, args: Record<string, unknown>, result: unknown) => {
+    if (context.principal.kind === 'anonymous' && outcomeOf(result) !== 'OK' && info.fieldName !== 'signIn') {
+      countAnonymousRefusal();
+      return;
+    }
+    await recordAudit(context.db, {
       actor: context.actor,
       action: info.fieldName,
       targets: [...inputTargets(args), ...resultTargets(result, info)],
       outcome: outcomeOf(result),
       details: args,
     }).catch((error: unknown) => logger.error({ err: error, action: info.fieldName }, 'audit record failed'));
+  };
   return {
     onSchemaChange({ schema }) {
       const mutation = isSchema(schema) ? schema.getMutationType() : null;

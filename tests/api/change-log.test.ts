@@ -26,7 +26,7 @@ describe('the change log', () => {
   beforeAll(async () => {
     server = await startTestServer({
       // Nothing on a timer while statements are counted: the feed reads only when notified.
-      config: { ...NO_TIMERS, maxSubscriptionsPerSocket: 1000 },
+      config: { ...NO_TIMERS, maxSubscriptionsPerSocket: 1000, maxSocketsPerCredential: 1000, maxSubscriptionsPerCredential: 1000, maxSocketsPerAddress: 1000 },
       onQuery: log.onQuery,
     });
     const seed = new Seed(server.client, server.url);
