@@ -27,7 +27,7 @@ import { useNoSuggestions } from './no-suggestions.ts';
 import { yogaLogging } from './yoga-logging.ts';
 import { ChangeFeed } from './live/change-feed.ts';
 import { CHANGE_LOG_PRUNE_INTERVAL_MS, pruneChangeLog } from './live/change-log.ts';
-import { boundToCredential } from './live/credential-bound.ts';
+import { boundToCredential, StreamQuota } from './live/credential-bound.ts';
 import { LiveHub } from './live/hub.ts';
 import { attachGraphqlWs } from './websocket.ts';
 
@@ -104,6 +104,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const pendingCookies = new WeakMap<Request, string[]>();
 
   const origins = new OriginPolicy(config.allowedOrigins);
+  const streams = new StreamQuota(config.maxSubscriptionsPerCredential);
   const clientAddress = clientAddressOf(config.trustedProxies);
   const headers = securityHeaders({ https: config.secureCookies, graphiql: config.graphiql });
   const yoga = createYoga<{ req?: IncomingMessage }, Context>({
@@ -131,7 +132,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         setCookies,
       });
       // Subscriptions over server-sent events end with their credential.
-      return { ...context, live: boundToCredential(live, context.principal.kind === 'anonymous' ? null : context.principal.credential) };
+      return { ...context, live: boundToCredential(live, context.principal.kind === 'anonymous' ? null : context.principal.credential, streams) };
     },
   });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient } from '../support/client.ts';
+import { eventually, TestClient } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { ADMIN, sessionClient, startTestServer, type TestServer } from '../support/server.ts';
 
@@ -104,6 +104,34 @@ describe('transports', () => {
       // The rotation closed the seeded agent's own socket (4403) too.
       await agent.disconnect().catch(() => {});
     });
+  });
+
+  it('caps the server-sent event streams of one credential; an ended one frees its place', async () => {
+    const capped = await startTestServer({ config: { maxSubscriptionsPerCredential: 2 } });
+    try {
+      const headers = { authorization: `Bearer ${capped.client.token}` };
+      const WATCH = 'subscription { hostChanged { host { id } } }';
+      const open = [sseSubscription(capped.url, WATCH, headers), sseSubscription(capped.url, WATCH, headers)];
+      await Promise.all(open.map((stream) => stream.opened));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const third = sseSubscription(capped.url, WATCH, headers);
+      expect(await within(third.ended, 10_000)).toMatch(/At most 2 subscriptions per credential over server-sent events/);
+      open[0]!.close();
+      await open[0]!.ended.catch(() => {});
+      // The place comes back once the server has seen the stream go.
+      await eventually(async () => {
+        const again = sseSubscription(capped.url, WATCH, headers);
+        await again.opened;
+        const answer = await within(again.ended, 300);
+        again.close();
+        await again.ended.catch(() => {});
+        return answer === 'still open';
+      });
+      open[1]!.close();
+      await open[1]!.ended.catch(() => {});
+    } finally {
+      await capped.stop();
+    }
   });
 
   it('serves GraphiQL to browsers', async () => {
