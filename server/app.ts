@@ -22,12 +22,13 @@ import { buildSchema } from './graphql/schema.ts';
 import { clientAddressOf } from './client-address.ts';
 import { LoginLimiter } from './login-limiter.ts';
 import { OriginPolicy, securityHeaders } from './origins.ts';
+import { Quota } from './quota.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { useNoSuggestions } from './no-suggestions.ts';
 import { yogaLogging } from './yoga-logging.ts';
 import { ChangeFeed } from './live/change-feed.ts';
 import { CHANGE_LOG_PRUNE_INTERVAL_MS, pruneChangeLog } from './live/change-log.ts';
-import { boundToCredential, StreamQuota } from './live/credential-bound.ts';
+import { boundToCredential } from './live/credential-bound.ts';
 import { LiveHub } from './live/hub.ts';
 import { attachGraphqlWs } from './websocket.ts';
 
@@ -104,7 +105,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const pendingCookies = new WeakMap<Request, string[]>();
 
   const origins = new OriginPolicy(config.allowedOrigins);
-  const streams = new StreamQuota(config.maxSubscriptionsPerCredential);
+  // Server-sent event streams per credential, capped as its graphql-ws subscriptions are.
+  const streams = new Quota(config.maxSubscriptionsPerCredential);
   const clientAddress = clientAddressOf(config.trustedProxies);
   const headers = securityHeaders({ https: config.secureCookies, graphiql: config.graphiql });
   const yoga = createYoga<{ req?: IncomingMessage }, Context>({

@@ -6,8 +6,9 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
 import type { OriginPolicy } from './origins.ts';
+import { Quota } from './quota.ts';
 import { createContext, type AppDeps, type Context, type Presented } from './context.ts';
-import type { Credential } from './domain/auth.ts';
+import { credentialKey, type Credential } from './domain/auth.ts';
 import { CURSOR, type LiveHub, type LiveSource } from './live/hub.ts';
 import { SubscriptionMultiplexer, type Seat } from './live/multiplexer.ts';
 
@@ -20,8 +21,6 @@ interface SocketState {
 
 /** graphql-ws close code for a connection over its credential's or address's share (HTTP 429's). */
 const TOO_MANY = 4429;
-
-const credentialKey = (credential: Credential) => `${credential.kind}:${credential.id}`;
 
 type Enveloped = ReturnType<YogaServerInstance<{ req?: IncomingMessage }, Context>['getEnveloped']>;
 
@@ -86,20 +85,14 @@ export function attachGraphqlWs(options: {
   const multiplexer = new SubscriptionMultiplexer(live, config.subscriberQueueLimit);
   // Shares of the server's sockets: one credential, or one machine, cannot take them all.
   const byCredential = new Map<string, Set<SocketState>>();
-  const byAddress = new Map<string, number>();
+  const byAddress = new Quota(config.maxSocketsPerAddress);
   wsServer.on('connection', (socket, request) => {
     const address = clientAddress(request);
-    const open = byAddress.get(address) ?? 0;
-    if (open >= config.maxSocketsPerAddress) {
-      socket.close(TOO_MANY, `At most ${config.maxSocketsPerAddress} connections from one address`);
+    if (!byAddress.take(address)) {
+      socket.close(TOO_MANY, `At most ${byAddress.limit} connections from one address`);
       return;
     }
-    byAddress.set(address, open + 1);
-    socket.once('close', () => {
-      const left = (byAddress.get(address) ?? 1) - 1;
-      if (left > 0) byAddress.set(address, left);
-      else byAddress.delete(address);
-    });
+    socket.once('close', () => byAddress.release(address));
   });
 
   const subscribe = async (args: ExecutionArgs): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> => {

@@ -36,6 +36,9 @@ export interface Credential {
   name?: string;
 }
 
+/** What names a credential across kinds, for counting what it holds. */
+export const credentialKey = (credential: Pick<Credential, 'kind' | 'id'>) => `${credential.kind}:${credential.id}`;
+
 export const ANONYMOUS: Principal = { kind: 'anonymous' };
 
 export function actorOf(principal: Principal): string {

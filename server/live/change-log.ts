@@ -6,6 +6,9 @@ import type { ChangeMessage, Topic, Topics } from '../pubsub.ts';
 /** Any constant will do: it names the lock that puts log sequences in commit order. */
 const CHANGE_LOG_LOCK = 7_461_223_901;
 
+/** The lock as a one-row FROM item, taken before the log rows it is joined with are inserted. */
+const ORDERED = sql`(select pg_advisory_xact_lock(${CHANGE_LOG_LOCK})) as ordered`;
+
 export interface LoggedChange {
   seq: number;
   message: ChangeMessage;
@@ -21,7 +24,7 @@ export interface LoggedChange {
 function changeLogInsert(messages: readonly ChangeMessage[]): SQL {
   return sql`insert into ${changeLog} (topic, payload)
     select entry.topic, entry.payload
-    from (select pg_advisory_xact_lock(${CHANGE_LOG_LOCK})) as ordered,
+    from ${ORDERED},
       rows from (jsonb_to_recordset(${JSON.stringify(messages)}::jsonb) as (topic text, payload jsonb)) with ordinality as entry(topic, payload, n)
     order by entry.n`;
 }
@@ -50,7 +53,7 @@ export function changeLogOfRows<T extends Topic>(db: Queryable, topic: T, rows: 
   const fields = Object.entries(payload).map(([key, value]) => sql`${key}::text, ${value}`);
   return db.$with('change_log_appended', {}).as(sql`insert into ${changeLog} (topic, payload)
     select ${topic}, jsonb_build_object(${sql.join(fields, sql`, `)})
-    from (select pg_advisory_xact_lock(${CHANGE_LOG_LOCK})) as ordered, ${rows}`);
+    from ${ORDERED}, ${rows}`);
 }
 
 /**
@@ -62,7 +65,7 @@ export async function insertAndLog<T extends Topic>(db: Queryable, topic: T, ins
   await db.execute(sql`
     with inserted as (${insert.getSQL()})
     insert into ${changeLog} (topic, payload)
-    select ${topic}, to_jsonb(inserted) from (select pg_advisory_xact_lock(${CHANGE_LOG_LOCK})) as ordered, inserted`);
+    select ${topic}, to_jsonb(inserted) from ${ORDERED}, inserted`);
 }
 
 // Every topic, exhaustively: the compiler fails here when one is added to pubsub.ts.

@@ -1,30 +1,11 @@
-import type { Credential } from '../domain/auth.ts';
+import { credentialKey, type Credential } from '../domain/auth.ts';
 import { NotAuthorizedError } from '../domain/errors.ts';
 import type { Topic } from '../pubsub.ts';
+import type { Quota } from '../quota.ts';
 import type { LiveHub, LiveItem, LiveSource, Watch } from './hub.ts';
 
 /** setTimeout's longest delay; a later expiry is checked again when it fires. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
-
-/** The server-sent event streams each credential holds open, capped as its graphql-ws subscriptions are. */
-export class StreamQuota {
-  readonly #held = new Map<string, number>();
-
-  constructor(readonly limit: number) {}
-
-  take(key: string): boolean {
-    const held = this.#held.get(key) ?? 0;
-    if (held >= this.limit) return false;
-    this.#held.set(key, held + 1);
-    return true;
-  }
-
-  release(key: string) {
-    const left = (this.#held.get(key) ?? 1) - 1;
-    if (left > 0) this.#held.set(key, left);
-    else this.#held.delete(key);
-  }
-}
 
 /** A stream whose only item says why it was refused. */
 function refusedStream<T extends Topic>(failure: NotAuthorizedError): AsyncIterableIterator<LiveItem<T>> {
@@ -48,11 +29,11 @@ function refusedStream<T extends Topic>(failure: NotAuthorizedError): AsyncItera
  * The hub as one HTTP request's subscriptions see it (server-sent events): each stream ends,
  * its last item a NotAuthorizedError, once the request's credential is revoked in any process
  * (revokeApiToken, signOut, a rotated host token) or expires. graphql-ws closes the whole socket
- * instead (server/websocket.ts).
+ * instead (server/websocket.ts). `quota` caps the streams a credential holds open.
  */
-export function boundToCredential(hub: LiveHub, credential: Credential | null, quota: StreamQuota): LiveSource {
+export function boundToCredential(hub: LiveHub, credential: Credential | null, quota: Quota): LiveSource {
   if (!credential) return hub;
-  const key = `${credential.kind}:${credential.id}`;
+  const key = credentialKey(credential);
   return {
     watch<T extends Topic>(watch: Watch<T>): AsyncIterableIterator<LiveItem<T>> {
       if (!quota.take(key)) return refusedStream(new NotAuthorizedError(`At most ${quota.limit} subscriptions per credential over server-sent events; end one first`));

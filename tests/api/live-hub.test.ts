@@ -8,7 +8,8 @@ import { ChangeFeed } from '../../server/live/change-feed.ts';
 import { CoalescingQueue } from '../../server/live/coalescing-queue.ts';
 import type { AnyLiveEvent } from '../../server/live/events.ts';
 import { LiveHub, type LiveItem } from '../../server/live/hub.ts';
-import { boundToCredential, StreamQuota } from '../../server/live/credential-bound.ts';
+import { boundToCredential } from '../../server/live/credential-bound.ts';
+import { Quota } from '../../server/quota.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 function hostEvent(seq: number, id: string): AnyLiveEvent {
@@ -106,7 +107,7 @@ describe('a subscriber queue', () => {
 
   it("a stream bound to a credential delivers changes until the credential expires, then says so and ends", async () => {
     const hub = new LiveHub(db.feedDb, 10);
-    const source = boundToCredential(hub, { kind: 'token', id: 'expiring', expiresAt: new Date(Date.now() + 200) }, new StreamQuota(10));
+    const source = boundToCredential(hub, { kind: 'token', id: 'expiring', expiresAt: new Date(Date.now() + 200) }, new Quota(10));
     const stream = source.watch({ topic: 'host:changed', scope: null });
     hub.publish([hostEvent(1, 'a')], 1);
     expect((await stream.next()).value).toMatchObject({ seq: 1, payload: { id: 'a' } });

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientAddressOf } from '../../server/client-address.ts';
+import { loginAttempts } from '../../server/db/schema/index.ts';
 import { passwordChecks } from '../../server/domain/auth.ts';
 import { TooManyAttemptsError } from '../../server/domain/errors.ts';
 import { ACCOUNT_ATTEMPTS, ADDRESS_ATTEMPTS, LoginLimiter } from '../../server/login-limiter.ts';
@@ -75,6 +76,18 @@ describe('sign-in limits', () => {
     const second = new LoginLimiter(server.app.database.db);
     for (let i = 0; i < ACCOUNT_ATTEMPTS; i++) await first.attempt('shared-account', `100.64.0.${i}`);
     await expect(second.attempt('shared-account', '100.64.1.1')).rejects.toBeInstanceOf(TooManyAttemptsError);
+  });
+
+  it('drops counts whose window has passed, and only those', async () => {
+    const limiter = new LoginLimiter(server.app.database.db);
+    await limiter.attempt('pruned-account', '100.64.2.1');
+    const keys = async () => (await server.app.database.db.select({ key: loginAttempts.key }).from(loginAttempts)).map((row) => row.key);
+    await limiter.prune();
+    expect(await keys()).toEqual(expect.arrayContaining(['account:pruned-account', 'address:100.64.2.1']));
+    // An hour on, both windows (15 minutes and one) have passed.
+    await limiter.prune(new Date(Date.now() + 60 * 60 * 1000));
+    expect(await keys()).not.toContain('account:pruned-account');
+    expect(await keys()).not.toContain('address:100.64.2.1');
   });
 
   it('reads X-Forwarded-For only from a trusted proxy', () => {
