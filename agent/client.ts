@@ -30,11 +30,12 @@ export interface AgentOperation {
   id: string;
   type: OperationType | string;
   status: string;
-  devices: HostdevRef[];
+  /** The operation's devices: an IOMMU group or a plan's GPUs, far under the page asked for. */
+  devices: { nodes: HostdevRef[] };
   vm: { name: string; cores: number; memoryMb: number; diskGb: number } | null;
 }
 
-const OPERATION_FIELDS = 'id type status devices { kind address vendorId productId } vm { name cores memoryMb diskGb }';
+const OPERATION_FIELDS = 'id type status devices(first: 500) { nodes { kind address vendorId productId } } vm { name cores memoryMb diskGb }';
 const AGENT_OPERATIONS = `subscription AgentOperations { agentOperations { ${OPERATION_FIELDS} } }`;
 const REPORT_INVENTORY = `mutation ReportInventory($input: ReportInventoryInput!) {
   reportInventory(input: $input) { __typename ... on Host { id name } ... on Error { message } }
@@ -78,7 +79,7 @@ const ON_ONE_VM: ReadonlySet<string> = new Set<OperationType>(['ASSIGN', 'RELEAS
 
 function claimOf(operation: AgentOperation): Claim {
   if (!ON_ONE_VM.has(operation.type)) return WHOLE_HOST;
-  return { resources: [...(operation.vm ? [`vm:${operation.vm.name}`] : []), ...operation.devices.map((device) => `device:${device.address}`)] };
+  return { resources: [...(operation.vm ? [`vm:${operation.vm.name}`] : []), ...operation.devices.nodes.map((device) => `device:${device.address}`)] };
 }
 
 /** A backend that can tell when devices come and go (udev, the simulator's hot-plug). */
@@ -689,7 +690,7 @@ export class AgentClient extends EventEmitter<AgentEvents> {
         return;
     }
 
-    const devices = operation.devices.map((d) => d.address);
+    const devices = operation.devices.nodes.map((d) => d.address);
     log.info({ devices }, 'operation started');
     const begun = Date.now();
     const outcome = await this.#execute(operation);
@@ -738,14 +739,14 @@ export class AgentClient extends EventEmitter<AgentEvents> {
     }
     // A failure may have left the host half-way (a domain defined but not started...), and an
     // outcome without the devices' state leaves the server guessing: a full report settles both.
-    if (!outcome.succeeded || (operation.devices.length > 0 && !carried)) this.#queueInventory(`after ${operation.type}`);
+    if (!outcome.succeeded || (operation.devices.nodes.length > 0 && !carried)) this.#queueInventory(`after ${operation.type}`);
   }
 
   /** The operation's devices as the host sees them now; null when it has none or they cannot be read. */
   async #observe(operation: AgentOperation, log: Logger): Promise<ObservedDevice[] | null> {
-    if (operation.devices.length === 0) return null;
+    if (operation.devices.nodes.length === 0) return null;
     try {
-      return await this.#backend.observe(operation.devices);
+      return await this.#backend.observe(operation.devices.nodes);
     } catch (error) {
       log.warn({ err: errorMessage(error) }, 'could not read the devices after the operation; an inventory report follows the outcome');
       return null;
@@ -754,7 +755,7 @@ export class AgentClient extends EventEmitter<AgentEvents> {
 
   async #execute(operation: AgentOperation): Promise<{ succeeded: boolean; error?: string }> {
     const backend = this.#backend;
-    const devices: HostdevRef[] = operation.devices.map((d) => ({ kind: d.kind, address: d.address, vendorId: d.vendorId, productId: d.productId }));
+    const devices: HostdevRef[] = operation.devices.nodes.map((d) => ({ kind: d.kind, address: d.address, vendorId: d.vendorId, productId: d.productId }));
     const vm = () => {
       if (!operation.vm) throw new Error(`${operation.type} operation ${operation.id} names no VM`);
       return operation.vm;

@@ -25,6 +25,7 @@ import { OriginPolicy, securityHeaders } from './origins.ts';
 import { Quota } from './quota.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { useNoSuggestions } from './no-suggestions.ts';
+import { useQueryCostLimit } from './query-cost-limit.ts';
 import { yogaLogging } from './yoga-logging.ts';
 import { ChangeFeed } from './live/change-feed.ts';
 import { CHANGE_LOG_PRUNE_INTERVAL_MS, pruneChangeLog } from './live/change-log.ts';
@@ -53,7 +54,8 @@ const ARMOR = {
   maxAliases: { n: 20 },
   maxTokens: { n: 3000 },
   maxDirectives: { n: 20 },
-  costLimit: { maxCost: 20_000 },
+  // Off: useQueryCostLimit's cost model multiplies by page sizes and reads variables.
+  costLimit: { enabled: false },
   // Off: useNoSuggestions hides every suggestion (enum values and variables too) in production.
   blockFieldSuggestion: { enabled: false },
 };
@@ -118,6 +120,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     logging: yogaLogging(logger),
     plugins: [
       EnvelopArmorPlugin(ARMOR),
+      useQueryCostLimit(),
       ...(config.introspection ? [] : [useNoSuggestions()]),
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
       ...(config.introspection ? [] : [useDisableIntrospection()]),

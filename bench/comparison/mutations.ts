@@ -46,8 +46,8 @@ export async function runMutations(options: {
   if (!provisionVm.vm) throw new Error(`provisionVm for the mutations: ${provisionVm.message}`);
   await options.vms.until('bench-mutations', ['RUNNING'], ACK_TIMEOUT_MS);
   // Chosen once the VM holds its own GPU, so the one assigned below is still free.
-  const { host } = await client.data(`query($id: ID!) { host(id: $id) { devices { id kind status } } }`, { id: options.hostId });
-  const list: { id: string; kind: string; status: string }[] = host.devices;
+  const { host } = await client.data(`query($id: ID!) { host(id: $id) { devices(first: 500) { nodes { id kind status } } } }`, { id: options.hostId });
+  const list: { id: string; kind: string; status: string }[] = host.devices.nodes;
   const drive = list.find((d) => d.kind === 'NVME' && d.status === 'ATTACHED');
   const gpu = list.find((d) => d.kind === 'GPU' && d.status === 'DETACHED');
   if (!drive || !gpu) throw new Error(`host ${options.hostId} has no attached NVMe drive or no free GPU`);

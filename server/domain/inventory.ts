@@ -1,3 +1,4 @@
+import { ANALYZE_AFTER_NEW_DEVICES, refreshPlannerStatistics } from '../db/planner-statistics.ts';
 import { and, asc, eq, ne } from 'drizzle-orm';
 import type { Tx } from '../db/client.ts';
 import { devices, hosts, vms } from '../db/schema/index.ts';
@@ -77,7 +78,8 @@ export async function reportInventory(
 ) {
   validateReport(facts, reported);
   if (reportedVms && reportedVms.length > MAX_REPORTED_DEVICES) throw new ValidationError('vms', `An inventory holds at most ${MAX_REPORTED_DEVICES} VMs`);
-  return inTransaction(services.db, async (tx, changes) => {
+  let newDevices = 0;
+  const reportedHost = await inTransaction(services.db, async (tx, changes) => {
     const [before] = await tx.select().from(hosts).where(eq(hosts.id, hostId)).for('no key update');
     if (!before) throw new NotFoundError('Host', hostId);
     // Only a real change is written and announced; last_seen_at alone goes with the heartbeats.
@@ -138,9 +140,12 @@ export async function reportInventory(
       const [created] = await tx.insert(devices).values({ ...seen, hostId, status }).returning();
       await recordNewDevice(tx, changes, created!, actor);
     }
+    newDevices = fresh.length;
     if (reportedVms) await reconcileDomains(tx, changes, hostId, liveVms, reportedVms, actor);
     return host;
   });
+  if (newDevices >= ANALYZE_AFTER_NEW_DEVICES) await refreshPlannerStatistics(services.db);
+  return reportedHost;
 }
 
 function describedChanged(row: DeviceRow, seen: ReportedDevice) {

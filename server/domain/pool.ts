@@ -1,9 +1,8 @@
-import { asc, desc, eq, getColumns, inArray, max, sql, type SQL } from 'drizzle-orm';
+import { asc, desc, inArray, max, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import type { Queryable } from '../db/client.ts';
 import { deviceStatus } from '../db/schema/enums.ts';
-import { devices, hosts } from '../db/schema/index.ts';
+import { devices } from '../db/schema/index.ts';
 import type { DeviceStatus } from './device-state.ts';
-import type { HostRow } from './hosts.ts';
 
 export interface PoolCounts {
   /** DETACHED: in the pool and free for a VM. */
@@ -18,15 +17,12 @@ export interface PoolCounts {
 }
 
 type Kind = (typeof devices.kind.enumValues)[number];
-/** A host as the pool shows it: every column but its token hash. */
-export type PoolHost = Omit<HostRow, 'tokenHash'>;
+export type KindCounts = PoolCounts & { kind: Kind };
 
 export interface Pool {
-  byKind: (PoolCounts & { kind: Kind })[];
+  byKind: KindCounts[];
   /** Most numerous first. */
-  byModel: (PoolCounts & { kind: Kind; vendorId: string; productId: string; name: string; vendorName: string | null })[];
-  /** By host name, then kind. */
-  byHost: (PoolCounts & { kind: Kind; host: PoolHost })[];
+  byModel: (KindCounts & { vendorId: string; productId: string; name: string; vendorName: string | null })[];
 }
 
 const BUCKET: Record<DeviceStatus, keyof Omit<PoolCounts, 'total'>> = {
@@ -46,67 +42,53 @@ function countOf(bucket: keyof Omit<PoolCounts, 'total'>): SQL<number> {
   return sql<number>`count(*) filter (where ${inArray(devices.status, statuses)})`.mapWith(Number);
 }
 
-const { tokenHash: _secret, ...hostColumns } = getColumns(hosts);
-
 // Which grouping set a row belongs to: grouping() has a bit set for each column the set leaves out.
-const SET = sql<number>`grouping(${devices.hostId}, ${devices.vendorId}, ${devices.productId})`.mapWith(Number);
-const BY_KIND = 0b111;
-const BY_MODEL = 0b100;
-const BY_HOST = 0b011;
+const SET = sql<number>`grouping(${devices.vendorId}, ${devices.productId})`.mapWith(Number);
+const BY_KIND = 0b11;
+const BY_MODEL = 0b00;
 
-/**
- * The pool by kind, by model and by host, counted in one statement: one GROUP BY GROUPING SETS
- * with a FILTER per bucket, the hosts of the per-host rows joined after grouping.
- */
+/** The pool by kind and by model, counted in one statement: GROUP BY GROUPING SETS with a FILTER per bucket. */
 export async function loadPool(db: Queryable): Promise<Pool> {
-  const grouped = db
-    .select({
-      set: SET.as('set'),
-      kind: devices.kind,
-      hostId: devices.hostId,
-      vendorId: devices.vendorId,
-      productId: devices.productId,
-      vendorName: max(devices.vendorName).as('vendor_name'),
-      productName: max(devices.productName).as('product_name'),
-      free: countOf('free').as('free'),
-      assigned: countOf('assigned').as('assigned'),
-      attached: countOf('attached').as('attached'),
-      busy: countOf('busy').as('busy'),
-      missing: countOf('missing').as('missing'),
-      total: sql<number>`count(*)`.mapWith(Number).as('total'),
-    })
-    .from(devices)
-    .groupBy(sql`grouping sets ((${devices.kind}), (${devices.kind}, ${devices.vendorId}, ${devices.productId}), (${devices.hostId}, ${devices.kind}))`)
-    .as('grouped');
   const rows = await db
     .select({
-      set: grouped.set,
-      kind: grouped.kind,
-      vendorId: grouped.vendorId,
-      productId: grouped.productId,
-      vendorName: grouped.vendorName,
-      productName: grouped.productName,
-      free: grouped.free,
-      assigned: grouped.assigned,
-      attached: grouped.attached,
-      busy: grouped.busy,
-      missing: grouped.missing,
-      total: grouped.total,
-      host: hostColumns,
+      set: SET,
+      kind: devices.kind,
+      vendorId: devices.vendorId,
+      productId: devices.productId,
+      vendorName: max(devices.vendorName),
+      productName: max(devices.productName),
+      free: countOf('free'),
+      assigned: countOf('assigned'),
+      attached: countOf('attached'),
+      busy: countOf('busy'),
+      missing: countOf('missing'),
+      total: sql<number>`count(*)`.mapWith(Number),
     })
-    .from(grouped)
-    .leftJoin(hosts, eq(hosts.id, grouped.hostId))
-    // Host names are null outside the per-host set, so each set keeps its own order.
-    .orderBy(grouped.set, asc(hosts.name), desc(grouped.total), asc(grouped.kind), asc(grouped.productName), asc(grouped.vendorId), asc(grouped.productId));
+    .from(devices)
+    .groupBy(sql`grouping sets ((${devices.kind}), (${devices.kind}, ${devices.vendorId}, ${devices.productId}))`)
+    .orderBy(SET, desc(sql`count(*)`), asc(devices.kind), asc(max(devices.productName)), asc(devices.vendorId), asc(devices.productId));
 
-  const pool: Pool = { byKind: [], byModel: [], byHost: [] };
-  for (const { host, ...g } of rows) {
+  const pool: Pool = { byKind: [], byModel: [] };
+  for (const g of rows) {
     const counts = { free: g.free, assigned: g.assigned, attached: g.attached, busy: g.busy, missing: g.missing, total: g.total };
     if (g.set === BY_KIND) pool.byKind.push({ kind: g.kind, ...counts });
-    else if (g.set === BY_MODEL && g.vendorId !== null && g.productId !== null) {
+    else if (g.set === BY_MODEL) {
       const name = g.productName ?? `${g.vendorName ?? 'Unknown'} [${g.vendorId}:${g.productId}]`;
       pool.byModel.push({ kind: g.kind, vendorId: g.vendorId, productId: g.productId, name, vendorName: g.vendorName, ...counts });
-    } else if (g.set === BY_HOST && host) pool.byHost.push({ kind: g.kind, host, ...counts });
+    }
   }
   return pool;
+}
+
+/**
+ * One host's counts per kind (the kinds it has, in kind order) as a JSON value: a subquery a
+ * host's row selects, so a page of hosts with their counts is still one statement.
+ */
+export function hostPoolOf(hostId: SQLWrapper): SQL<KindCounts[]> {
+  return sql<KindCounts[]>`(select coalesce(json_agg(json_build_object(
+      'kind', counts.kind, 'free', counts.free, 'assigned', counts.assigned, 'attached', counts.attached,
+      'busy', counts.busy, 'missing', counts.missing, 'total', counts.total) order by counts.kind), '[]'::json)
+    from (select ${devices.kind} as kind, ${countOf('free')} as free, ${countOf('assigned')} as assigned,
+        ${countOf('attached')} as attached, ${countOf('busy')} as busy, ${countOf('missing')} as missing, count(*) as total
+      from ${devices} where ${devices.hostId} = ${hostId} group by ${devices.kind}) counts)`;
 }

@@ -1,4 +1,5 @@
 import SchemaBuilder from '@pothos/core';
+import ComplexityPlugin from '@pothos/plugin-complexity';
 import DrizzlePlugin from '@pothos/plugin-drizzle';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import RelayPlugin from '@pothos/plugin-relay';
@@ -10,6 +11,7 @@ import { relations, type Relations } from '../db/relations.ts';
 import type { Context } from '../context.ts';
 import { roleAtLeast, type Principal, type Role } from '../domain/auth.ts';
 import { NotAuthorizedError } from '../domain/errors.ts';
+import { fieldCost, PAGE_ITEMS_COST, PAGE_SIZE } from './query-cost.ts';
 
 const SCOPE_ROLE: Record<string, Role> = { viewer: 'VIEWER', operator: 'OPERATOR', admin: 'ADMIN' };
 
@@ -59,7 +61,7 @@ export const builder = new SchemaBuilder<{
   DefaultFieldNullability: false;
 }>({
   // Errors first: it wraps the others, so an authorization refusal becomes a typed union member.
-  plugins: [ErrorsPlugin, ScopeAuthPlugin, RelayPlugin, WithInputPlugin, DrizzlePlugin],
+  plugins: [ErrorsPlugin, ScopeAuthPlugin, RelayPlugin, WithInputPlugin, DrizzlePlugin, ComplexityPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
     authorizeOnSubscribe: true,
@@ -80,12 +82,15 @@ export const builder = new SchemaBuilder<{
     client: (ctx) => ctx.db,
     getTableConfig,
     relations,
-    maxConnectionSize: 500,
+    defaultConnectionSize: PAGE_SIZE.default,
+    maxConnectionSize: PAGE_SIZE.max,
   },
+  // Each field's cost; the limit is checked per request, before anything runs (query-cost-limit.ts).
+  complexity: { fieldComplexity: fieldCost },
   relay: {
     clientMutationId: 'omit',
     cursorType: 'String',
-    nodesOnConnection: { description: 'The nodes of this page, without edges.' },
+    nodesOnConnection: { description: 'The nodes of this page, without edges.', complexity: PAGE_ITEMS_COST },
     idFieldOptions: { description: 'Global ID: pass it to node(id:) or to mutations.' },
     nodeTypeOptions: { description: 'An object with a global ID.' },
     pageInfoTypeOptions: { description: 'Where this page sits in the whole list.' },
@@ -95,11 +100,11 @@ export const builder = new SchemaBuilder<{
     endCursorFieldOptions: { description: 'Cursor of the last item; pass as `after` for the next page.' },
     cursorFieldOptions: { description: 'Opaque position of this item.' },
     nodeFieldOptions: { description: 'The item.' },
-    edgesFieldOptions: { description: 'The items of this page, with their cursors.' },
+    edgesFieldOptions: { description: 'The items of this page, with their cursors.', complexity: PAGE_ITEMS_COST },
     pageInfoFieldOptions: { description: 'Position of this page.' },
     beforeArgOptions: { description: 'Items before this cursor.' },
     afterArgOptions: { description: 'Items after this cursor.' },
-    firstArgOptions: { description: 'At most this many items from the start (default 20, at most 500).' },
+    firstArgOptions: { description: `At most this many items from the start (default ${PAGE_SIZE.default}, at most ${PAGE_SIZE.max}).` },
     lastArgOptions: { description: 'At most this many items from the end.' },
     defaultConnectionTypeOptions: { description: 'A page of a list (Relay connection).' },
     defaultEdgeTypeOptions: { description: 'An item of a page and its cursor.' },

@@ -1,6 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import {
   DomainError,
+  type FreeGpus,
   HostOfflineError,
   InvalidTransitionError,
   NoCapacityError,
@@ -14,6 +15,7 @@ import {
   WrongHostError,
 } from '../domain/errors.ts';
 import { builder } from './builder.ts';
+import { PAGE_SIZE } from './query-cost.ts';
 
 export const ErrorInterface = builder.interfaceRef<DomainError>('Error').implement({
   description: 'Every expected failure of a mutation implements this interface.',
@@ -71,13 +73,30 @@ export const FreeGpusRef = builder.objectRef<NoCapacityError['free'][number]>('H
   }),
 });
 
+/**
+ * Free GPUs per host grow with the fleet: the hosts with the most first (then by name), at most
+ * `first` of them.
+ */
+export function mostFreeFirst(free: readonly FreeGpus[], first: number | null | undefined): FreeGpus[] {
+  const size = Math.min(Math.max(first ?? PAGE_SIZE.default, 0), PAGE_SIZE.max);
+  return [...free].sort((a, b) => b.freeGpus - a.freeGpus || a.hostName.localeCompare(b.hostName)).slice(0, size);
+}
+
+/** Describes the `first` argument of such a list. */
+export const HOSTS_SHOWN = `At most this many hosts, most free first (default ${PAGE_SIZE.default}, at most ${PAGE_SIZE.max}).`;
+
 builder.objectType(NoCapacityError, {
   name: 'NoCapacityError',
   description: "No host in the scope has enough free GPUs matching the plan.",
   interfaces: [ErrorInterface],
   fields: (t) => ({
     requiredGpus: t.exposeInt('requiredGpus', { description: 'GPUs the plan needs on one host.' }),
-    free: t.field({ type: [FreeGpusRef], description: 'What is free on each online host of the scope.', resolve: (e) => e.free }),
+    free: t.field({
+      type: [FreeGpusRef],
+      description: 'What is free on the online hosts of the scope, most free first.',
+      args: { first: t.arg.int({ required: false, description: HOSTS_SHOWN }) },
+      resolve: (e, args) => mostFreeFirst(e.free, args.first),
+    }),
   }),
 });
 

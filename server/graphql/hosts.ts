@@ -1,3 +1,5 @@
+import { ne } from 'drizzle-orm';
+import { vms } from '../db/schema/index.ts';
 import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
 import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor } from './changes.ts';
@@ -25,7 +27,7 @@ export const Cluster = builder.drizzleNode('clusters', {
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Unique name of the cluster.' }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the cluster was created.' }),
-    hosts: t.relation('hosts', { description: 'Hosts of the cluster, by name.', query: { orderBy: { name: 'asc' } } }),
+    hosts: t.relatedConnection('hosts', { description: 'Hosts of the cluster, by name.', query: { orderBy: { name: 'asc' } } }),
   }),
 });
 
@@ -46,15 +48,16 @@ export const Host = builder.drizzleNode('hosts', {
     cpuCores: t.exposeInt('cpuCores', { nullable: true, description: 'Logical CPUs, as the agent reports.' }),
     memoryMb: t.exposeInt('memoryMb', { nullable: true, description: 'Memory in MiB, as the agent reports.' }),
     iommuEnabled: t.exposeBoolean('iommuEnabled', { description: 'Whether the kernel has IOMMU groups; passthrough needs it.' }),
-    devices: t.relation('devices', {
+    devices: t.relatedConnection('devices', {
       description: 'Devices of the host, by address.',
       args: { kind: t.arg({ type: DeviceKindEnum, required: false, description: 'Only devices of this kind.' }) },
       query: (args) => ({ where: args.kind ? { kind: args.kind } : {}, orderBy: { address: 'asc' } }),
     }),
-    vms: t.relation('vms', {
+    vms: t.relatedConnection('vms', {
       description: 'Live (not deleted) VMs on the host, by name.',
       query: { where: { status: { ne: 'DELETED' } }, orderBy: { name: 'asc' } },
     }),
+    vmCount: t.relatedCount('vms', { description: 'How many live (not deleted) VMs the host has.', where: ne(vms.status, 'DELETED') }),
   }),
 });
 

@@ -53,7 +53,7 @@ export const Operation = builder.drizzleNode('operations', {
     }),
     host: t.relation('host', { description: 'The host whose agent carries it out.' }),
     vm: t.relation('vm', { nullable: true, description: 'The VM it concerns, if any.' }),
-    devices: t.relation('devices', { description: 'The devices it moves.', query: { orderBy: { address: 'asc' } } }),
+    devices: t.relatedConnection('devices', { description: 'The devices it moves.', query: { orderBy: { address: 'asc' } } }),
   }),
 });
 

@@ -1,10 +1,10 @@
 import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
 import { DeviceKindEnum } from './devices.ts';
-import { FreeGpusRef } from './errors.ts';
+import { FreeGpusRef, HOSTS_SHOWN, mostFreeFirst } from './errors.ts';
 import { ServicePlan } from './plans.ts';
 import { Host } from './hosts.ts';
-import { loadPool, type Pool, type PoolCounts } from '../domain/pool.ts';
+import { hostPoolOf, loadPool, type Pool, type PoolCounts } from '../domain/pool.ts';
 import { checkScope, findPlan, planCapacity, type CapacityView } from '../domain/vms.ts';
 import { ValidationError } from '../domain/errors.ts';
 
@@ -38,26 +38,14 @@ const ModelPool = builder.objectRef<Pool['byModel'][number]>('ModelPool').implem
   }),
 });
 
-const HostPool = builder.objectRef<Pool['byHost'][number]>('HostPool').implement({
-  description: 'Counts for one kind of device on one host.',
-  interfaces: [PoolCountsRef],
-  fields: (t) => ({
-    kind: t.expose('kind', { type: DeviceKindEnum, description: 'The kind.' }),
-    host: t.drizzleField({
-      type: Host,
-      description: 'The host.',
-      resolve: async (query, row, _args, ctx) => {
-        // The pool's own statement brought the host's columns: a selection of columns only costs
-        // no further statement; one that reaches into relations loads them.
-        const selection: { columns?: object; with?: object; extras?: object } = query();
-        const { columns = {}, with: relations = {}, extras = {} } = selection;
-        const onlyColumns = Object.keys(relations).length === 0 && Object.keys(extras).length === 0;
-        if (onlyColumns && Object.keys(columns).every((column) => column in row.host)) return row.host;
-        return (await ctx.db.query.hosts.findFirst(query({ where: { id: row.host.id } }))) ?? row.host;
-      },
-    }),
+builder.drizzleObjectField(Host, 'pool', (t) =>
+  t.field({
+    type: [KindPool],
+    description: 'Counts per kind of device on this host (the kinds it has).',
+    select: { extras: { pool: (host) => hostPoolOf(host.id) } },
+    resolve: (host) => host.pool,
   }),
-});
+);
 
 const PoolRef = builder.objectRef<Pool>('Pool').implement({
   description: 'The device pool at a glance.',
@@ -69,7 +57,6 @@ const PoolRef = builder.objectRef<Pool>('Pool').implement({
       args: { kind: t.arg({ type: DeviceKindEnum, required: false, description: 'Only this kind.' }) },
       resolve: (pool, args) => (args.kind ? pool.byModel.filter((m) => m.kind === args.kind) : pool.byModel),
     }),
-    byHost: t.field({ type: [HostPool], description: 'Per host and kind, by host name.', resolve: (pool) => pool.byHost }),
   }),
 });
 
@@ -96,13 +83,15 @@ const Capacity = builder.objectRef<CapacityView>('Capacity').implement({
     numaNodesSpanned: t.int({ nullable: true, description: 'NUMA nodes those GPUs span.', resolve: (c) => c.placement?.numaNodesSpanned ?? null }),
     freeByHost: t.field({
       type: [FreeGpusRef],
-      description: 'Matching free GPUs on each online host of the scope.',
-      resolve: (c) => c.freeByHost,
+      description: 'Matching free GPUs on the online hosts of the scope, most free first.',
+      args: { first: t.arg.int({ required: false, description: HOSTS_SHOWN }) },
+      resolve: (c, args) => mostFreeFirst(c.freeByHost, args.first),
     }),
     fitsOn: t.field({
       type: [FreeGpusRef],
-      description: 'The online hosts of the scope with enough matching free GPUs for the plan now.',
-      resolve: (c) => c.freeByHost.filter((host) => host.freeGpus >= c.plan.gpuCount),
+      description: 'The online hosts of the scope with enough matching free GPUs for the plan now, most free first.',
+      args: { first: t.arg.int({ required: false, description: HOSTS_SHOWN }) },
+      resolve: (c, args) => mostFreeFirst(c.freeByHost.filter((host) => host.freeGpus >= c.plan.gpuCount), args.first),
     }),
   }),
 });
@@ -110,7 +99,7 @@ const Capacity = builder.objectRef<CapacityView>('Capacity').implement({
 builder.queryFields((t) => ({
   pool: t.field({
     type: PoolRef,
-    description: 'Free / assigned / attached device counts by kind, by model and by host.',
+    description: 'Free / assigned / attached device counts by kind and by model (per host: Host.pool).',
     resolve: (_root, _args, ctx) => loadPool(ctx.db),
   }),
   capacity: t.field({

@@ -47,7 +47,7 @@ export const Vm = builder.drizzleNode('vms', {
     deletedAt: t.expose('deletedAt', { type: 'DateTime', nullable: true, description: 'When it was torn down.' }),
     host: t.relation('host', { description: 'The host it runs on.' }),
     plan: t.relation('plan', { nullable: true, description: 'The service plan it was provisioned from.' }),
-    devices: t.relation('devices', { description: 'Devices passed through to it, by address.', query: { orderBy: { address: 'asc' } } }),
+    devices: t.relatedConnection('devices', { description: 'Devices passed through to it, by address.', query: { orderBy: { address: 'asc' } } }),
   }),
 });
 

@@ -26,7 +26,7 @@ describe('the demo fleet', () => {
 
   async function fleetView() {
     const { clusters, servicePlans } = await server.client.data(
-      `query { clusters { id name hosts { id name status } } servicePlans { name provisionType gpuCount } }`,
+      `query { clusters { id name hosts { nodes { id name status } } } servicePlans { name provisionType gpuCount } }`,
     );
     return { clusters, servicePlans };
   }
@@ -35,10 +35,10 @@ describe('the demo fleet', () => {
     const fleet = await start();
     const view = await eventually(async () => {
       const v = await fleetView();
-      return v.clusters[0]?.hosts.every((h: { status: string }) => h.status === 'ONLINE') ? v : null;
+      return v.clusters[0]?.hosts.nodes.every((h: { status: string }) => h.status === 'ONLINE') ? v : null;
     });
     expect(view.clusters.map((c: { name: string }) => c.name)).toEqual(['demo']);
-    expect(view.clusters[0].hosts.map((h: { name: string }) => h.name)).toEqual(['edge-node-1', 'gpu-node-1', 'gpu-node-2']);
+    expect(view.clusters[0].hosts.nodes.map((h: { name: string }) => h.name)).toEqual(['edge-node-1', 'gpu-node-1', 'gpu-node-2']);
     expect(view.servicePlans).toEqual([
       { name: 'cpu-only', provisionType: 'KVM', gpuCount: 0 },
       { name: 'gpu-duo', provisionType: 'KVM', gpuCount: 2 },
@@ -78,10 +78,10 @@ describe('the demo fleet', () => {
     expect(second.clusterId).toBe(first.clusterId);
     expect(second.hosts.map((h) => h.hostId)).toEqual(first.hosts.map((h) => h.hostId));
     expect(second.planIds).toEqual(first.planIds);
-    await eventually(async () => (await fleetView()).clusters[0].hosts.every((h: { status: string }) => h.status === 'ONLINE'));
+    await eventually(async () => (await fleetView()).clusters[0].hosts.nodes.every((h: { status: string }) => h.status === 'ONLINE'));
     const after = await fleetView();
     expect(after.clusters).toHaveLength(1);
-    expect(after.clusters[0].hosts.map((h: { id: string }) => h.id)).toEqual(before.clusters[0].hosts.map((h: { id: string }) => h.id));
+    expect(after.clusters[0].hosts.nodes.map((h: { id: string }) => h.id)).toEqual(before.clusters[0].hosts.nodes.map((h: { id: string }) => h.id));
     expect(after.servicePlans).toEqual(before.servicePlans);
     // The state file kept the VM on its host, so the report after reconnecting agrees with the server.
     const node = second.hosts.find((h) => h.backend.domain('demo-duo'))!;

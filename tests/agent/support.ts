@@ -44,8 +44,8 @@ export interface DeviceView {
 }
 
 export async function hostDevices(client: TestClient, hostId: string): Promise<DeviceView[]> {
-  const { host } = await client.data(`query($id: ID!) { host(id: $id) { devices { id address kind status driver iommuGroup numaNode vm { id name } } } }`, { id: hostId });
-  return host?.devices ?? [];
+  const { host } = await client.data(`query($id: ID!) { host(id: $id) { devices(first: 500) { nodes { id address kind status driver iommuGroup numaNode vm { id name } } } } }`, { id: hostId });
+  return host?.devices.nodes ?? [];
 }
 
 export async function hostStatus(client: TestClient, hostId: string): Promise<string | null> {
@@ -59,8 +59,8 @@ export async function operation(client: TestClient, id: string): Promise<{ id: s
 }
 
 export async function vm(client: TestClient, id: string): Promise<{ id: string; name: string; status: string; devices: { id: string; address: string; kind: string; status: string }[] } | null> {
-  const { node } = await client.data(`query($id: ID!) { node(id: $id) { ... on VM { id name status devices { id address kind status } } } }`, { id });
-  return node;
+  const { node } = await client.data(`query($id: ID!) { node(id: $id) { ... on VM { id name status devices { nodes { id address kind status } } } } }`, { id });
+  return node && { ...node, devices: node.devices.nodes };
 }
 
 /** Runs a device mutation (detachDevice, attachDevice, releaseDevice, assignDevice) and returns the operation ID. */

@@ -25,7 +25,8 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 async function vmStatus(id: string) {
-  return (await server.client.data(`query($id: ID!) { vm(id: $id) { status devices { id status } } }`, { id })).vm;
+  const { vm } = await server.client.data(`query($id: ID!) { vm(id: $id) { status devices { nodes { id status } } } }`, { id });
+  return { ...vm, devices: vm.devices.nodes };
 }
 
 describe('provisioning with a service plan', () => {

@@ -282,8 +282,8 @@ describe('inventory reconciliation', () => {
     await agent.reportInventory();
     const after = await seed.devices(hostId);
     expect(after.map((d) => d.id).sort()).toEqual(before.map((d) => d.id).sort());
-    const serials = await server.client.data(`query($id: ID!) { host(id: $id) { devices { id address serial } } }`, { id: hostId });
-    const moved = serials.host.devices.find((d: { serial: string }) => d.serial === hardware[0]!.serial);
+    const serials = await server.client.data(`query($id: ID!) { host(id: $id) { devices { nodes { id address serial } } } }`, { id: hostId });
+    const moved = serials.host.devices.nodes.find((d: { serial: string }) => d.serial === hardware[0]!.serial);
     expect(moved).toMatchObject({ id: before.find((d) => d.address === hardware[0]!.address)!.id, address: hardware[1]!.address });
   });
 

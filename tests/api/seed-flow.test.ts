@@ -46,8 +46,8 @@ describe('the seed flow over HTTP and graphql-ws', () => {
     // The agent may already have finished by the time the payload resolves; the stream below sees every step.
     expect(['ASSIGNING', 'ASSIGNED']).toContain(assigned.assignDevice.devices[0].status);
     await watcher.next((e) => e.data?.deviceChanged.device.status === 'ASSIGNED' && e.data.deviceChanged.device.vm?.name === 'vm-1');
-    const { vm } = await server.client.data(`query($id: ID!) { vm(id: $id) { devices { id status } } }`, { id: vmId });
-    expect(vm.devices).toEqual([{ id: usb.id, status: 'ASSIGNED' }]);
+    const { vm } = await server.client.data(`query($id: ID!) { vm(id: $id) { devices { nodes { id status } } } }`, { id: vmId });
+    expect(vm.devices.nodes).toEqual([{ id: usb.id, status: 'ASSIGNED' }]);
 
     await server.client.data(`mutation($id: ID!) { releaseDevice(input: { deviceId: $id }) { ${DEVICE_RESULT} } }`, { id: usb.id });
     await watcher.next((e) => e.data?.deviceChanged.device.status === 'DETACHED' && e.data.deviceChanged.device.vm === null && watcher.events.indexOf(e) > 2);

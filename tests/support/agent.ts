@@ -21,7 +21,7 @@ export interface AgentOperation {
   vm: { id: string; name: string } | null;
 }
 
-const OPERATION_FIELDS = 'id type status devices { id address kind } vm { id name }';
+const OPERATION_FIELDS = 'id type status devices(first: 500) { nodes { id address kind } } vm { id name }';
 
 /**
  * Plays a host agent over the public API with the host's token: reports inventory,
@@ -65,7 +65,7 @@ export class TestAgent {
 
   /** Connects the operation stream and answers operations as they come. */
   async connect() {
-    const subscription = this.client.subscribe<{ agentOperations: AgentOperation }>(`subscription { agentOperations { ${OPERATION_FIELDS} } }`);
+    const subscription = this.client.subscribe<{ agentOperations: Omit<AgentOperation, 'devices'> & { devices: { nodes: AgentOperation['devices'] } } }>(`subscription { agentOperations { ${OPERATION_FIELDS} } }`);
     this.subscription = subscription;
     let handled = 0;
     this.pump = (async () => {
@@ -77,8 +77,9 @@ export class TestAgent {
         }
         while (handled < subscription.events.length) {
           const event = subscription.events[handled++]!;
-          const operation = event.data?.agentOperations;
-          if (!operation) continue;
+          const delivered = event.data?.agentOperations;
+          if (!delivered) continue;
+          const operation = { ...delivered, devices: delivered.devices.nodes };
           this.received.push(operation);
           const answer = this.respond?.(operation) ?? 'hold';
           // A server that went away mid-answer (a test stopping it) is not this agent's failure.

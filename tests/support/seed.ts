@@ -40,8 +40,8 @@ export class Seed {
   }
 
   async devices(hostId: string): Promise<{ id: string; address: string; kind: string; status: string; vm: { id: string } | null }[]> {
-    const { host } = await this.client.data(`query($id: ID!) { host(id: $id) { devices { id address kind status vm { id } } } }`, { id: hostId });
-    return host.devices;
+    const { host } = await this.client.data(`query($id: ID!) { host(id: $id) { devices(first: 500) { nodes { id address kind status vm { id } } } } }`, { id: hostId });
+    return host.devices.nodes;
   }
 
   async device(id: string): Promise<{ id: string; status: string; vm: { id: string; name: string } | null; address: string }> {

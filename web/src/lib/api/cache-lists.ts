@@ -58,27 +58,57 @@ export function placeInLists(cache: Cache, entity: string, field: string, key: s
   }
 }
 
-/** Places `key` in the nodes of every cached Relay connection `Query.field`, honouring its `first`. */
-export function placeInConnections(cache: Cache, field: string, key: string, belongs: (args: Variables | null) => boolean, before: (other: string) => boolean) {
-  for (const info of cache.inspectFields('Query')) {
+/** Arguments that make a page other than the first; the console reads only first pages. */
+const LATER_PAGE = ['after', 'before', 'last'];
+
+/**
+ * Places `key` in the nodes of every cached Relay connection `field` of `entity` (`'Query'` or an
+ * entity key; one page per set of arguments), honouring its `first`.
+ *
+ * An item that belongs but does not fit on a full page (it pushes the last one off, or sorts past
+ * the end) means more items follow: a page that said none did is dropped, for its query to read it
+ * again. So is a page it cannot place the item in: one with no nodes, a later page, or one
+ * `belongs` cannot decide for (it answers null). A page that says more follow keeps saying so when
+ * an item leaves it; it cannot see whether the last item past its end left too.
+ */
+export function placeInConnections(cache: Cache, entity: string, field: string, key: string, belongs: (args: Variables | null) => boolean | null, before: (other: string) => boolean) {
+  for (const info of cache.inspectFields(entity)) {
     if (info.fieldName !== field) continue;
-    const connection = cache.resolve('Query', info.fieldKey);
+    const connection = cache.resolve(entity, info.fieldKey);
     if (typeof connection !== 'string') continue;
+    const is = belongs(info.arguments);
     const nodes = linksOf(cache, connection, 'nodes');
-    const first = info.arguments?.first;
-    const next = nodes && placed(nodes, key, belongs(info.arguments), before, typeof first === 'number' ? first : null);
+    if (is === null || nodes === null || LATER_PAGE.some((name) => info.arguments?.[name] != null)) {
+      cache.invalidate(entity, info.fieldKey);
+      continue;
+    }
+    const first = typeof info.arguments?.first === 'number' ? info.arguments.first : null;
+    const next = placed(nodes, key, is, before, first);
     if (next) cache.link(connection, 'nodes', next);
+
+    const pageInfo = cache.resolve(connection, 'pageInfo');
+    const more = typeof pageInfo === 'string' ? cache.resolve(pageInfo, 'hasNextPage') : null;
+    const overflows = is && !nodes.includes(key) && first !== null && nodes.length >= first;
+    if (overflows && more === false) cache.invalidate(entity, info.fieldKey);
   }
+}
+
+/** The entity keys in the nodes of every cached connection `field` of `entity`, whatever its arguments. */
+export function connectionNodes(cache: Cache, entity: string, field: string): Set<string> {
+  const keys = new Set<string>();
+  for (const info of cache.inspectFields(entity)) {
+    const connection = info.fieldName === field ? cache.resolve(entity, info.fieldKey) : null;
+    if (typeof connection === 'string') for (const key of linksOf(cache, connection, 'nodes') ?? []) keys.add(key);
+  }
+  return keys;
 }
 
 /** The entity keys in the nodes of every cached connection `Query.field` and every `Query.single` link. */
 export function cachedEntities(cache: Cache, field: string, single: string): Set<string> {
-  const keys = new Set<string>();
+  const keys = connectionNodes(cache, 'Query', field);
   for (const info of cache.inspectFields('Query')) {
-    const value = cache.resolve('Query', info.fieldKey);
-    if (typeof value !== 'string') continue;
-    if (info.fieldName === single) keys.add(value);
-    else if (info.fieldName === field) for (const key of linksOf(cache, value, 'nodes') ?? []) keys.add(key);
+    const value = info.fieldName === single ? cache.resolve('Query', info.fieldKey) : null;
+    if (typeof value === 'string') keys.add(value);
   }
   return keys;
 }

@@ -30,5 +30,5 @@ export function matchesAuditArgs(entry: AuditEntry, args: Variables | null): boo
 export const auditLogged: UpdateResolver<ResultOf<typeof AuditEvents>> = ({ auditLogged: { entry } }, _args, cache) => {
   const key = cache.keyOfEntity({ __typename: 'AuditEntry', id: entry.id });
   if (!key) return;
-  placeInConnections(cache, 'auditLog', key, (args) => matchesAuditArgs(entry, args), (other) => Date.parse(entry.at) > Date.parse(stringField(cache, other, 'at')));
+  placeInConnections(cache, 'Query', 'auditLog', key, (args) => matchesAuditArgs(entry, args), (other) => Date.parse(entry.at) > Date.parse(stringField(cache, other, 'at')));
 };

@@ -1,6 +1,6 @@
 import type { UpdateResolver } from '@urql/exchange-graphcache';
 import { graphql, type ResultOf } from '../api/graphql.ts';
-import { invalidateField, placeInConnections, placeInLists, stringArg, stringField } from '../api/cache-lists.ts';
+import { invalidateField, placeInConnections, stringArg, stringField } from '../api/cache-lists.ts';
 
 /** Every host change (status, facts), with what the host pages show of a host itself. */
 export const HostEvents = graphql(`
@@ -20,11 +20,12 @@ export const hostChanged: UpdateResolver<ResultOf<typeof HostEvents>> = ({ hostC
   const before = (other: string) => host.name < stringField(cache, other, 'name');
   placeInConnections(
     cache,
+    'Query',
     'hosts',
     key,
     (args) => (stringArg(args, 'clusterId') ?? host.cluster.id) === host.cluster.id && (stringArg(args, 'status') ?? host.status) === host.status,
     before,
   );
-  placeInLists(cache, clusterKey, 'hosts', key, () => true, before);
+  placeInConnections(cache, clusterKey, 'hosts', key, () => true, before);
   invalidateField(cache, 'Query', 'capacity');
 };

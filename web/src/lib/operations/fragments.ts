@@ -1,5 +1,6 @@
 import { graphql, type ResultOf } from '../api/graphql.ts';
 
+/** What an operation row shows: the first few of its devices, and whether it moves more. */
 export const OperationRowFields = graphql(`
   fragment OperationRowFields on Operation {
     id
@@ -12,7 +13,7 @@ export const OperationRowFields = graphql(`
     durationMs
     host { id name }
     vm { id name }
-    devices { id kind address name }
+    devices(first: 4) { nodes { id kind address name } pageInfo { hasNextPage } }
   }
 `);
 

@@ -15,23 +15,27 @@ export const OperationEvents = graphql(
 
 type OperationEvent = ResultOf<typeof OperationEvents>['operationChanged']['operation'];
 
-/** Whether an operation passes an `operations(filter:)` a page asked for. */
-export function matchesFilter(operation: OperationEvent, filter: Variables | null): boolean {
+/**
+ * Whether an operation passes an `operations(filter:)` a page asked for; null when the event
+ * cannot tell (it names a device the operation's first page of devices does not show).
+ */
+export function matchesFilter(operation: OperationEvent, filter: Variables | null): boolean | null {
   const hostId = stringArg(filter, 'hostId');
   const vmId = stringArg(filter, 'vmId');
   const deviceId = stringArg(filter, 'deviceId');
   const status = filter?.status;
-  return (
+  const matches =
     (hostId === null || hostId === operation.host.id) &&
     (vmId === null || vmId === operation.vm?.id) &&
-    (deviceId === null || operation.devices.some((d) => d.id === deviceId)) &&
-    (!Array.isArray(status) || status.some((s) => s === operation.status))
-  );
+    (!Array.isArray(status) || status.some((s) => s === operation.status));
+  if (!matches || deviceId === null) return matches;
+  const { nodes, pageInfo } = operation.devices;
+  return nodes.some((d) => d.id === deviceId) || (pageInfo.hasNextPage ? null : false);
 }
 
 /** A new operation goes to the top of every list it matches; one that no longer matches (an "in flight" list) leaves it. */
 export const operationChanged: UpdateResolver<ResultOf<typeof OperationEvents>> = ({ operationChanged: { operation } }, _args, cache) => {
   const key = cache.keyOfEntity({ __typename: 'Operation', id: operation.id });
   if (!key) return;
-  placeInConnections(cache, 'operations', key, (args) => matchesFilter(operation, objectArg(args, 'filter')), (other) => operation.createdAt > stringField(cache, other, 'createdAt'));
+  placeInConnections(cache, 'Query', 'operations', key, (args) => matchesFilter(operation, objectArg(args, 'filter')), (other) => operation.createdAt > stringField(cache, other, 'createdAt'));
 };

@@ -1,4 +1,5 @@
 import type { Tone } from '../ui/tones.ts';
+import type { DeviceKind } from '../devices/fragments.ts';
 
 export interface PoolCounts {
   free: number;
@@ -21,3 +22,8 @@ export function segmentsOf(c: PoolCounts): { value: number; tone: Tone; label: s
 }
 
 export const EMPTY_COUNTS: PoolCounts = { free: 0, assigned: 0, attached: 0, busy: 0, missing: 0, total: 0 };
+
+/** The counts of one kind in a `pool` answer, which lists only the kinds present: zero for the rest. */
+export function countsOf<C extends { kind: string }>(pool: readonly C[], kind: DeviceKind): C | typeof EMPTY_COUNTS {
+  return pool.find((c) => c.kind === kind) ?? EMPTY_COUNTS;
+}

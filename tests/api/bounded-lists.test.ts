@@ -1,0 +1,120 @@
+import { getNamedType, isListType, isNonNullType, isObjectType, type GraphQLOutputType } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import { queryRows } from '../support/snapshot.ts';
+import { buildSchema } from '../../server/graphql/schema.ts';
+import { MAX_QUERY_COST, PAGE_SIZE } from '../../server/graphql/query-cost.ts';
+import { fakeHardware } from '../support/agent.ts';
+import { Seed } from '../support/seed.ts';
+import { ADMIN, signedInClient, startTestServer, type TestServer } from '../support/server.ts';
+import type { TestClient } from '../support/client.ts';
+
+const HOUR = 60 * 60 * 1000;
+
+/** The break-in's query: every device of a host, and under each, every device of its host again. */
+const NESTED_DEVICES = `query($id: ID!, $n: Int) { host(id: $id) { pool { total } devices(first: $n) { pageInfo { hasNextPage } nodes { id host { devices(first: $n) { nodes { id } } } } } } }`;
+
+describe('every list that grows with the fleet is a page, and a query is costed before it runs', () => {
+  let server: TestServer;
+  let viewer: TestClient;
+  let statements: string[] | null = null;
+  const crowded: Record<number, string> = {};
+
+  /** A host whose agent reports `count` USB devices; its global ID. */
+  async function hostWithDevices(count: number) {
+    const seed = new Seed(server.client, server.url);
+    const { hostId, agent } = await seed.host(await seed.cluster(`crowded-${count}`), `crowded-${count}`, fakeHardware({ usb: count }));
+    await agent.disconnect();
+    return hostId;
+  }
+
+  /** A request and the SQL statements it caused. */
+  async function traced(query: string, variables: Record<string, unknown>) {
+    statements = [];
+    const answer = await viewer.request(query, variables);
+    const ran = statements;
+    statements = null;
+    return { ...answer, statements: ran };
+  }
+
+  beforeAll(async () => {
+    server = await startTestServer({
+      config: { sweepIntervalMs: HOUR, changePollMs: HOUR, heartbeatFlushIntervalMs: HOUR },
+      onQuery: (statement) => statements?.push(statement),
+    });
+    viewer = await signedInClient(server.url, ADMIN, 'VIEWER');
+    crowded[1000] = await hostWithDevices(1000);
+    crowded[4096] = await hostWithDevices(4096);
+  });
+  afterAll(() => server.stop());
+
+  it.each([1000, 4096])('the nested device query on a host with %i devices is refused before any SQL when it asks for full pages', async (count) => {
+    const { data, errors, statements: ran } = await traced(NESTED_DEVICES, { id: crowded[count], n: PAGE_SIZE.max });
+    expect(data).toBeUndefined();
+    expect(errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_TOO_COSTLY', maxCost: MAX_QUERY_COST });
+    expect(errors?.[0]?.message).toMatch(/smaller pages/);
+    // Refused before it ran: authentication is cached for a signed-in client, the query read nothing.
+    expect(ran.filter((statement) => /from "devices"/.test(statement))).toEqual([]);
+  });
+
+  it.each([1000, 4096])('the same query on %i devices with the default pages answers one bounded page', async (count) => {
+    const { data, errors } = await traced(NESTED_DEVICES, { id: crowded[count] });
+    expect(errors).toBeUndefined();
+    expect(data.host.pool).toEqual([{ total: count }]);
+    expect(data.host.devices.pageInfo.hasNextPage).toBe(true);
+    expect(data.host.devices.nodes).toHaveLength(PAGE_SIZE.default);
+    for (const device of data.host.devices.nodes) expect(device.host.devices.nodes).toHaveLength(PAGE_SIZE.default);
+  });
+
+  it("an inventory report of many new devices refreshes the planner's statistics, so a page of them reads only its page", async () => {
+    const [devicesTable] = await queryRows<{ rows: number }>(server.app.database.db, sql`select reltuples::int as rows from pg_class where relname = 'devices'`);
+    expect(devicesTable!.rows).toBeGreaterThanOrEqual(1000 + 4096);
+  });
+
+  it('a page size passed as a variable is costed like one written in the query', async () => {
+    const inline = await traced(NESTED_DEVICES.replace(', $n: Int', '').replaceAll('$n', String(PAGE_SIZE.max)), { id: crowded[1000] });
+    const variable = await traced(NESTED_DEVICES, { id: crowded[1000], n: PAGE_SIZE.max });
+    expect(inline.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COSTLY');
+    expect(variable.errors?.[0]?.extensions).toEqual(inline.errors?.[0]?.extensions);
+  });
+
+  it('a page never holds more than the largest page, whatever it asks for', async () => {
+    const { data, errors } = await traced(`query($id: ID!) { host(id: $id) { devices(first: 100000) { nodes { id } pageInfo { hasNextPage } } } }`, { id: crowded[1000] });
+    if (errors) expect(errors[0]?.message).toMatch(/500|first/i);
+    else {
+      expect(data.host.devices.nodes).toHaveLength(PAGE_SIZE.max);
+      expect(data.host.devices.pageInfo.hasNextPage).toBe(true);
+    }
+  });
+
+  it('nodes(ids:) costs what it names', async () => {
+    // Each ID costs its page of 20 devices: 5,000 of them (250 kB, under the body limit) are over.
+    const ids = Array.from({ length: 5000 }, () => crowded[1000]);
+    const { errors, statements: ran } = await traced(`query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Host { devices { nodes { id } } } } }`, { ids });
+    expect(errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COSTLY');
+    expect(ran.filter((statement) => /from "hosts"/.test(statement))).toEqual([]);
+  });
+
+  it('every list of objects that grows with the fleet is a connection with a capped first', () => {
+    // Lists whose length is set by an administrator (clusters, plans, users, tokens), by one
+    // operation or plan (a mutation's devices, the GPUs a plan gets), or by the kinds of device.
+    const bounded = new Set([
+      'Query.clusters', 'Query.servicePlans', 'Query.users', 'Query.apiTokens', 'Query.nodes',
+      'DeviceOperationSuccess.devices', 'VmOperationSuccess.devices', 'Capacity.gpus',
+      'Pool.byKind', 'Pool.byModel', 'Host.pool', 'AuditEntry.targets',
+    ]);
+    const isList = (type: GraphQLOutputType) => isListType(type) || (isNonNullType(type) && isListType(type.ofType));
+    const schema = buildSchema();
+    const unbounded: string[] = [];
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (!isObjectType(type) || type.name.startsWith('__') || type.name.endsWith('Connection')) continue;
+      for (const field of Object.values(type.getFields())) {
+        const name = `${type.name}.${field.name}`;
+        if (!isList(field.type) || bounded.has(name) || type.name === 'Subscription') continue;
+        if (!isObjectType(getNamedType(field.type))) continue;
+        if (!field.args.some((arg) => arg.name === 'first' || arg.name === 'last')) unbounded.push(name);
+      }
+    }
+    expect(unbounded).toEqual([]);
+  });
+});

@@ -1,0 +1,25 @@
+import { graphql, type ResultOf } from '../api/graphql.ts';
+import { VmPassthroughFields } from '../vms/fragments.ts';
+
+/** What a host's Summary tab shows of the host itself and its VMs (the first page of them, by name). */
+export const HostSummaryFields = graphql(
+  `
+    fragment HostSummaryFields on Host {
+      id
+      name
+      status
+      cpuCores
+      memoryMb
+      iommuEnabled
+      lastSeenAt
+      cluster { id name }
+      vms(first: 50) {
+        nodes { id name status cores memoryMb plan { id name } ...VmPassthroughFields }
+        pageInfo { hasNextPage }
+      }
+    }
+  `,
+  [VmPassthroughFields],
+);
+
+export type HostSummaryData = ResultOf<typeof HostSummaryFields>;
