@@ -13,6 +13,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
 import { createContext, revocablePrincipalCache, type AppDeps, type Context, type Presented } from './context.ts';
 import { openDatabase, type Database } from './db/client.ts';
+import { isDatabaseUnavailable } from './db/errors.ts';
 import { deleteExpiredSessions, ensureFirstAdmin, type Credential } from './domain/auth.ts';
 import { isDomainError } from './domain/errors.ts';
 import { HeartbeatBatcher } from './domain/heartbeats.ts';
@@ -69,6 +70,9 @@ function maskUnexpected(error: unknown, message: string, isDev?: boolean) {
   while (cause instanceof GraphQLError && cause.originalError) cause = cause.originalError;
   if (isDomainError(cause)) {
     return new GraphQLError(cause.message, { extensions: { code: cause.constructor.name } });
+  }
+  if (isDatabaseUnavailable(cause)) {
+    return new GraphQLError('The database is out of reach; try again in a few seconds', { extensions: { code: 'DATABASE_UNAVAILABLE' } });
   }
   return maskError(error, message, isDev);
 }

@@ -63,6 +63,10 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     }
     const settings = {
       onnotice: () => {},
+      // While the database is gone, a request fails within a few seconds instead of waiting out
+      // the driver's growing reconnect delay (up to 20 s by default).
+      connect_timeout: 5,
+      backoff: (retries: number) => Math.min(0.1 * 2 ** retries, 1),
       ...(options.statementTimeoutMs ? { connection: { statement_timeout: options.statementTimeoutMs } } : {}),
     };
     const client = postgres(options.databaseUrl, { max: 10, ...settings });

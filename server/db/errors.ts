@@ -17,3 +17,19 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
   if (cause?.code !== '23505') return false;
   return constraint === undefined || (cause.constraint_name ?? cause.constraint) === constraint;
 }
+
+/** postgres.js's own codes for a connection it lost or could not open. */
+const CONNECTION_LOST = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'CONNECTION_ENDED']);
+
+/**
+ * True when `error` (or any error it wraps) says the database is out of reach rather than that
+ * the statement was wrong: a connection refused, lost or timed out, a server shutting down or
+ * still starting (57P01-57P03), a connection exception (class 08).
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    const code = 'code' in cause && typeof cause.code === 'string' ? cause.code : null;
+    if (code && (CONNECTION_LOST.has(code) || /^57P0[123]$/.test(code) || code.startsWith('08'))) return true;
+  }
+  return false;
+}
