@@ -16,7 +16,8 @@ import { openDatabase, type Database } from './db/client.ts';
 import { isDatabaseUnavailable } from './db/errors.ts';
 import { deleteExpiredSessions, ensureFirstAdmin, type Credential } from './domain/auth.ts';
 import { isDomainError } from './domain/errors.ts';
-import { HeartbeatBatcher } from './domain/heartbeats.ts';
+import { HeartbeatBatcher, markDisconnectedHostOffline } from './domain/heartbeats.ts';
+import { AgentPresence } from './agent-presence.ts';
 import { failExpiredOperations } from './domain/operations.ts';
 import { useAuditTrail } from './graphql/audit.ts';
 import { buildSchema } from './graphql/schema.ts';
@@ -162,7 +163,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     headers.api(req, res, () => yoga(req, res));
   });
 
-  const realtime = attachGraphqlWs({ server, yoga, deps, live, config, origins, clientAddress });
+  const presence = new AgentPresence({
+    heartbeats,
+    graceMs: config.agentDisconnectGraceMs,
+    markOffline: (hostId, closedAt) => markDisconnectedHostOffline(database.db, hostId, closedAt),
+    onOffline: (hostId) => logger.warn({ hostId }, 'host went offline: its agent disconnected'),
+    onError: (error) => logger.error({ err: error }, 'marking a disconnected host offline failed; the heartbeat timeout will'),
+  });
+  const realtime = attachGraphqlWs({ server, yoga, deps, live, config, origins, clientAddress, presence });
 
   let sweeper: NodeJS.Timeout | undefined;
   async function sweep() {
@@ -204,6 +212,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       clearInterval(sweeper);
       clearInterval(pruner);
       await realtime.dispose();
+      presence.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await feed.stop();

@@ -14,6 +14,8 @@ export interface Config {
   statementTimeoutMs: number;
   /** A host silent this long is marked OFFLINE. */
   heartbeatTimeoutMs: number;
+  /** A host goes OFFLINE this long after its agent's connection closes (unless it reconnects). */
+  agentDisconnectGraceMs: number;
   /**
    * How often a server process writes the heartbeats it received, all hosts in one statement.
    * A host's last_seen_at lags by up to this much, so keep it well under the heartbeat timeout
@@ -106,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     operationTimeoutMs: positiveNumber(env, 'PASSTHRU_OPERATION_TIMEOUT_SECONDS', 60) * 1000,
     statementTimeoutMs: positiveNumber(env, 'PASSTHRU_STATEMENT_TIMEOUT_SECONDS', 30) * 1000,
     heartbeatTimeoutMs: positiveNumber(env, 'PASSTHRU_HEARTBEAT_TIMEOUT_SECONDS', 30) * 1000,
+    agentDisconnectGraceMs: positiveNumber(env, 'PASSTHRU_AGENT_DISCONNECT_GRACE_SECONDS', 5) * 1000,
     heartbeatFlushIntervalMs: positiveNumber(env, 'PASSTHRU_HEARTBEAT_FLUSH_SECONDS', 2) * 1000,
     sweepIntervalMs: positiveNumber(env, 'PASSTHRU_SWEEP_INTERVAL_SECONDS', 1) * 1000,
     logLevel: env.LOG_LEVEL || 'info',

@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
+import type { AgentPresence } from './agent-presence.ts';
 import { GraphQLError, Kind, getOperationAST, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -71,8 +72,9 @@ export function attachGraphqlWs(options: {
   config: Config;
   origins: OriginPolicy;
   clientAddress: (req: IncomingMessage) => string;
+  presence: AgentPresence;
 }) {
-  const { server, yoga, deps, live, config, origins, clientAddress } = options;
+  const { server, yoga, deps, live, config, origins, clientAddress, presence } = options;
   const wsServer = new WebSocketServer({
     server,
     path: yoga.graphqlEndpoint,
@@ -135,6 +137,7 @@ export function attachGraphqlWs(options: {
           state.expiry = setTimeout(() => closeSocket(ctx.extra.socket, 'Credential expired'), Math.min(left, 2 ** 31 - 1));
         }
         sockets.set(ctx.extra.socket, state);
+        if (context.principal.kind === 'agent') presence.connected(context.principal.host.id);
         return true;
       },
       onClose: (ctx) => {
@@ -142,6 +145,7 @@ export function attachGraphqlWs(options: {
         if (!state) return;
         clearTimeout(state.expiry);
         sockets.delete(ctx.extra.socket);
+        if (state.context.principal.kind === 'agent') presence.disconnected(state.context.principal.host.id);
         if (!state.credential) return;
         const siblings = byCredential.get(credentialKey(state.credential));
         siblings?.delete(state);

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { hosts } from '../db/schema/index.ts';
 import { inTransaction } from '../pubsub.ts';
@@ -143,5 +143,22 @@ export async function markSilentHostsOffline(db: Db, timeoutMs: number, options:
     const offline = await tx.update(hosts).set({ status: 'OFFLINE' }).where(inArray(hosts.id, silent)).returning({ id: hosts.id });
     for (const host of offline) changes.host({ id: host.id });
     return offline.length;
+  });
+}
+
+/**
+ * Marks the host OFFLINE once its agent's connection to this process has closed, unless the
+ * agent has been heard of since (a heartbeat through any process, flushed after `closedAt`).
+ * Returns whether it did.
+ */
+export async function markDisconnectedHostOffline(db: Db, hostId: string, closedAt: Date): Promise<boolean> {
+  return inTransaction(db, async (tx, changes) => {
+    const offline = await tx
+      .update(hosts)
+      .set({ status: 'OFFLINE' })
+      .where(and(eq(hosts.id, hostId), eq(hosts.status, 'ONLINE'), or(isNull(hosts.lastSeenAt), lte(hosts.lastSeenAt, closedAt))))
+      .returning({ id: hosts.id });
+    for (const host of offline) changes.host({ id: host.id });
+    return offline.length > 0;
   });
 }

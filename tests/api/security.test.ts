@@ -146,7 +146,7 @@ beforeAll(async () => {
     },
   });
   app = await buildApp(
-    { ...loadConfig({}), databaseUrl: database.databaseUrl, dataDir: database.dataDir, adminUsername: ADMIN.username, adminPassword: ADMIN.password, logLevel: 'debug', heartbeatTimeoutMs: 10 * 60 * 1000,
+    { ...loadConfig({}), databaseUrl: database.databaseUrl, dataDir: database.dataDir, adminUsername: ADMIN.username, adminPassword: ADMIN.password, logLevel: 'debug', heartbeatTimeoutMs: 10 * 60 * 1000, agentDisconnectGraceMs: 10 * 60 * 1000,
       // Fixtures hold operations PENDING on purpose; none may time out while a call is compared before and after.
       operationTimeoutMs: 60 * 60 * 1000 },
     { logger: pino({ level: 'debug' }, sink) },

@@ -57,8 +57,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...loadConfig({}),
     adminUsername: ADMIN.username,
     adminPassword: ADMIN.password,
-    // Test agents do not heartbeat on a timer; tests that need OFFLINE hosts ask for a short timeout.
+    // Test agents do not heartbeat on a timer and come and go between steps; tests that need
+    // OFFLINE hosts ask for a short timeout or disconnect grace.
     heartbeatTimeoutMs: 10 * 60 * 1000,
+    agentDisconnectGraceMs: 10 * 60 * 1000,
     databaseUrl: database.databaseUrl,
     dataDir: database.dataDir,
     ...options.config,
