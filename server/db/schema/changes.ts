@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, check, index, jsonb, text, timestamp } from 'drizzle-orm/pg-core';
+import { bigint, boolean, check, index, jsonb, text } from 'drizzle-orm/pg-core';
 import { pgTable } from './table.ts';
+import { happenedAt } from './columns.ts';
 
 /**
  * The durable change log (an outbox): one row per announced change, written in the transaction
@@ -14,7 +15,7 @@ export const changeLog = pgTable(
     topic: text().notNull(),
     /** The topic's payload (server/pubsub.ts): IDs and scopes, never row data. */
     payload: jsonb().notNull(),
-    at: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    at: happenedAt(),
   },
   (t) => [index('change_log_at_idx').on(t.at)],
 );

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { bigserial, check, foreignKey, index, integer, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
 import { pgTable } from './table.ts';
+import { happenedAt } from './columns.ts';
 import { deviceKind, deviceStatus } from './enums.ts';
 import { hosts } from './hosts.ts';
 import { operations } from './operations.ts';
@@ -55,7 +56,7 @@ export const deviceEvents = pgTable(
     operationId: uuid().references(() => operations.id),
     actor: text().notNull(),
     note: text(),
-    at: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    at: happenedAt(),
   },
   (t) => [index('device_events_device_idx').on(t.deviceId, t.at)],
 );

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { bigserial, check, index, jsonb, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { userRole } from './enums.ts';
 import { pgTable } from './table.ts';
+import { happenedAt } from './columns.ts';
 
 export const users = pgTable(
   'users',
@@ -58,7 +59,7 @@ export const auditLog = pgTable(
   'audit_log',
   {
     id: bigserial({ mode: 'number' }).primaryKey(),
-    at: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    at: happenedAt(),
     actor: text().notNull(),
     action: text().notNull(),
     /** Global IDs of what the call named (device, VM, host, plan...). */
