@@ -94,6 +94,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     dataDir: config.dataDir,
     onQuery: options.onQuery,
     statementTimeoutMs: config.statementTimeoutMs,
+    maxQueuedOperationsPerHost: config.maxQueuedOperationsPerHost,
   });
   const firstAdmin = await ensureFirstAdmin(database.db, { username: config.adminUsername, password: config.adminPassword });
   if (firstAdmin?.generatedPassword) {

@@ -10,6 +10,8 @@ export interface Config {
   dataDir: string;
   /** An operation unanswered this long fails and its devices revert. */
   operationTimeoutMs: number;
+  operationQueueTimeoutMs: number;
+  maxQueuedOperationsPerHost: number;
   /** PostgreSQL cancels any statement running longer (a backstop behind the query limits); PGlite has no such timer. */
   statementTimeoutMs: number;
   /** A host silent this long is marked OFFLINE. */
@@ -106,6 +108,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: resolve(env.PASSTHRU_DATA_DIR || '.data/pglite'),
     operationTimeoutMs: positiveNumber(env, 'PASSTHRU_OPERATION_TIMEOUT_SECONDS', 60) * 1000,
+    operationQueueTimeoutMs: positiveNumber(env, 'PASSTHRU_OPERATION_QUEUE_TIMEOUT_SECONDS', 300) * 1000,
+    maxQueuedOperationsPerHost: positiveNumber(env, 'PASSTHRU_MAX_QUEUED_OPERATIONS_PER_HOST', 64),
     statementTimeoutMs: positiveNumber(env, 'PASSTHRU_STATEMENT_TIMEOUT_SECONDS', 30) * 1000,
     heartbeatTimeoutMs: positiveNumber(env, 'PASSTHRU_HEARTBEAT_TIMEOUT_SECONDS', 30) * 1000,
     agentDisconnectGraceMs: positiveNumber(env, 'PASSTHRU_AGENT_DISCONNECT_GRACE_SECONDS', 5) * 1000,

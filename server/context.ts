@@ -68,7 +68,7 @@ export async function createContext(deps: AppDeps, presented: Presented): Promis
     principal,
     actor,
     clientAddress: presented.clientAddress ?? 'unknown',
-    services: { db: deps.database.db, actor, operationTimeoutMs: deps.config.operationTimeoutMs },
+    services: { db: deps.database.db, actor, operationTimeoutMs: deps.config.operationTimeoutMs, operationQueueTimeoutMs: deps.config.operationQueueTimeoutMs },
     setSessionCookie(token, expiresAt) {
       presented.setCookies?.push(
         serializeCookie(SESSION_COOKIE, token ?? '', {

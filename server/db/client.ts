@@ -44,7 +44,12 @@ export interface OpenOptions {
   onQuery?: (sql: string) => void;
   /** PostgreSQL cancels statements of the server's pools running longer; migrations have none. */
   statementTimeoutMs?: number;
+  /** The admission trigger's bound on a host's queued and running operations (migrations/*_operations_admission). */
+  maxQueuedOperationsPerHost?: number;
 }
+
+/** The custom setting the admission trigger reads on each connection. */
+const ADMISSION_SETTING = 'passthru.max_queued_operations_per_host';
 
 const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
 
@@ -67,7 +72,10 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
       // the driver's growing reconnect delay (up to 20 s by default).
       connect_timeout: 5,
       backoff: (retries: number) => Math.min(0.1 * 2 ** retries, 1),
-      ...(options.statementTimeoutMs ? { connection: { statement_timeout: options.statementTimeoutMs } } : {}),
+      connection: {
+        ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+        ...(options.maxQueuedOperationsPerHost ? { [ADMISSION_SETTING]: options.maxQueuedOperationsPerHost } : {}),
+      },
     };
     const client = postgres(options.databaseUrl, { max: 10, ...settings });
     const feedClient = postgres(options.databaseUrl, { max: 2, ...settings });
@@ -92,6 +100,8 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   const client = await PGlite.create({ dataDir: options.dataDir });
   const db = drizzlePglite({ client, relations, logger });
   await migratePglite(db, { migrationsFolder });
+  // One connection, one session: set once.
+  if (options.maxQueuedOperationsPerHost) await client.query(`select set_config('${ADMISSION_SETTING}', $1, false)`, [String(options.maxQueuedOperationsPerHost)]);
   return {
     db: db as unknown as Db,
     feedDb: db as unknown as Db,

@@ -1,4 +1,4 @@
-type DriverError = { code?: string; constraint_name?: string; constraint?: string };
+type DriverError = { code?: string; constraint_name?: string; constraint?: string; detail?: unknown };
 
 /** The driver error drizzle wraps, or the error itself. */
 function driverError(error: unknown): DriverError | undefined {
@@ -32,4 +32,17 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     if (code && (CONNECTION_LOST.has(code) || /^57P0[123]$/.test(code) || code.startsWith('08'))) return true;
   }
   return false;
+}
+
+/** The SQLSTATE the operations_admit trigger refuses a host's next operation with. */
+const HOST_BUSY = 'PT429';
+
+/** What the admission trigger said when it refused an operation (its detail), or null for any other error. */
+export function admissionRefusal(error: unknown): { hostId: string; queued: number; limit: number } | null {
+  const cause = driverError(error);
+  if (cause?.code !== HOST_BUSY || typeof cause.detail !== 'string') return null;
+  const detail: unknown = JSON.parse(cause.detail);
+  if (!detail || typeof detail !== 'object' || !('host' in detail) || !('queued' in detail) || !('limit' in detail)) return null;
+  const { host, queued, limit } = detail;
+  return typeof host === 'string' && typeof queued === 'number' && typeof limit === 'number' ? { hostId: host, queued, limit } : null;
 }

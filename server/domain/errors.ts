@@ -77,6 +77,16 @@ export class NoCapacityError extends DomainError {
   }
 }
 
+export class HostBusyError extends DomainError {
+  constructor(
+    readonly hostId: string,
+    readonly queued: number,
+    readonly limit: number,
+  ) {
+    super(`The host has ${queued} operations queued or running, its limit of ${limit}; try again when some have finished`);
+  }
+}
+
 export class PlanInUseError extends DomainError {
   constructor(readonly vmCount: number) {
     super(`The plan is used by ${vmCount} VM${vmCount === 1 ? '' : 's'}; delete or move them first`);

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, inArray, lt, type WithSubquery } from 'drizzle-orm';
+import { and, asc, eq, inArray, lt, sql, type SQL, type SQLWrapper, type WithSubquery } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.ts';
 import { deviceEvents, devices, operationDevices, operations, vms } from '../db/schema/index.ts';
 import { changeLogOfRows } from '../live/change-log.ts';
 import { inTransaction, type ChangeSet } from '../pubsub.ts';
 import { ACTION_OF_OPERATION, begin, finish, observe, type DeviceStatus } from './device-state.ts';
 import { deviceStatusWrites, type DeviceRow, type StatusMove } from './device-store.ts';
-import { NotFoundError, OperationFinishedError, ValidationError } from './errors.ts';
+import { admissionRefusal } from '../db/errors.ts';
+import { HostBusyError, NotFoundError, OperationFinishedError, ValidationError } from './errors.ts';
 import type { Services } from './services.ts';
 import { finishVm, VM_ACTION_OF_OPERATION, type VmStatus } from './vm-state.ts';
 
@@ -66,10 +67,21 @@ export async function queueOperation(
       vmId: spec.vm?.id ?? null,
       vmFromStatus: spec.vm?.fromStatus ?? null,
       actor: services.actor,
-      deadlineAt: new Date(Date.now() + services.operationTimeoutMs),
+      // Its run's clock starts when the agent picks it up (markOperationRunning); until then it may wait this long.
+      // From created_at's own clock, so the two are exactly the queue timeout apart.
+      deadlineAt: sql`now() + make_interval(secs => ${services.operationQueueTimeoutMs / 1000})`,
     })
-    .returning();
+    .returning()
+    .catch((error: unknown) => {
+      throw hostBusyOr(error);
+    });
   return { operation: operation!, devices: moved };
+}
+
+/** A refusal by the admission trigger (the host's queue is full) as HostBusyError; any other error as it is. */
+function hostBusyOr(error: unknown): unknown {
+  const refusal = admissionRefusal(error);
+  return refusal ? new HostBusyError(refusal.hostId, refusal.queued, refusal.limit) : error;
 }
 
 /** One device an operation moved, as the agent sees it once the operation has ended. */
@@ -200,10 +212,11 @@ async function lockHostOperation(tx: Tx, hostId: string, operationId: string): P
 export async function markOperationRunning(services: Services, hostId: string, operationId: string): Promise<OperationRow> {
   const { db } = services;
   // The clock restarts when the agent picks it up: a replay after a long disconnect gets its full time.
+  const now = Date.now();
   const started = db.$with('started').as(
     db
       .update(operations)
-      .set({ status: 'RUNNING', startedAt: new Date(), deadlineAt: new Date(Date.now() + services.operationTimeoutMs) })
+      .set({ status: 'RUNNING', startedAt: new Date(now), deadlineAt: new Date(now + services.operationTimeoutMs) })
       .where(and(eq(operations.id, operationId), eq(operations.hostId, hostId), eq(operations.status, 'PENDING')))
       .returning(),
   );
@@ -240,21 +253,37 @@ export async function failExpiredOperations(db: Db, now = new Date()): Promise<n
       .limit(100)
       .for('no key update', { skipLocked: true });
     for (const operation of expired) {
-      const waited = Math.round((operation.deadlineAt.getTime() - operation.createdAt.getTime()) / 1000);
+      const since = operation.startedAt ?? operation.createdAt;
+      const ms = operation.deadlineAt.getTime() - since.getTime();
+      const waited = (ms / 1000).toFixed(ms < 10_000 ? 1 : 0);
       await settleOperation(tx, changes, 'system:timeout', operation, {
         succeeded: false,
-        error: `Timed out after ${waited} s without an answer from the host's agent; the next inventory report settles the device state`,
+        error: operation.startedAt
+          ? `Timed out after ${waited} s running without an answer from the host's agent; the next inventory report settles the device state`
+          : `The host's agent did not pick it up within ${waited} s (the queue timeout); nothing was done on the host`,
       });
     }
     return expired.length;
   });
 }
 
+/**
+ * A PENDING operation's place in its host's queue, as SQL of its row: 1 + the operations of the
+ * same host still PENDING that were queued before it (the order agents pick them up in); null
+ * for any other status.
+ */
+export function queuePositionOf(operation: { id: SQLWrapper; hostId: SQLWrapper; status: SQLWrapper; createdAt: SQLWrapper }): SQL<number | null> {
+  return sql<number | null>`case when ${operation.status} = 'PENDING' then (
+    select count(*)::int + 1 from ${operations} as ahead
+    where ahead.host_id = ${operation.hostId} and ahead.status = 'PENDING'
+      and (ahead.created_at, ahead.id) < (${operation.createdAt}, ${operation.id})) end`;
+}
+
 /** Unfinished operations of a host, oldest first: what an agent replays after reconnecting. */
 export function unfinishedOperations(db: Db, hostId: string) {
   return db.query.operations.findMany({
     where: { hostId, status: { in: ['PENDING', 'RUNNING'] } },
-    orderBy: { createdAt: 'asc' },
+    orderBy: { createdAt: 'asc', id: 'asc' },
   });
 }
 

@@ -1,6 +1,6 @@
 import { and, asc, count, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import type { Queryable, Tx } from '../db/client.ts';
-import { devices, hosts } from '../db/schema/index.ts';
+import { devices, hosts, vms } from '../db/schema/index.ts';
 import { rankHosts, type HostChoice, type NumaFree } from './allocation.ts';
 import type { DeviceRow } from './device-store.ts';
 import { TRANSITIONS } from './device-state.ts';
@@ -22,9 +22,26 @@ export function planGpus(plan: PlanRow): SQL[] {
 
 export const scopeFilter = (scope: Scope) => ('hostId' in scope ? eq(hosts.id, scope.hostId) : eq(hosts.clusterId, scope.clusterId));
 
+/**
+ * What a host has left for more VMs: the memory (MiB) and cores its agent reports, less what its
+ * live VMs take; null until the agent has reported them.
+ */
+const headroom = {
+  memoryMb: sql<number | null>`(${hosts.memoryMb} - coalesce((select sum(v.memory_mb)::int from ${vms} as v where v.host_id = ${hosts.id} and v.status <> 'DELETED'), 0))`,
+  cores: sql<number | null>`(${hosts.cpuCores} - coalesce((select sum(v.cores)::int from ${vms} as v where v.host_id = ${hosts.id} and v.status <> 'DELETED'), 0))`,
+};
+
+type Headroom = { memoryMb: number | null; cores: number | null };
+
+/** Most memory left first, then most cores, then by name: VMs without GPUs spread over the hosts. */
+function byHeadroom(a: Headroom & { hostName: string }, b: Headroom & { hostName: string }): number {
+  const more = (x: number | null, y: number | null) => (y ?? -Infinity) - (x ?? -Infinity);
+  return more(a.memoryMb, b.memoryMb) || more(a.cores, b.cores) || a.hostName.localeCompare(b.hostName);
+}
+
 export interface Candidates {
   /** Every host of the scope, with its status: the scope's own checks need offline ones too. */
-  hosts: { hostId: string; hostName: string; online: boolean; nodes: NumaFree[] }[];
+  hosts: { hostId: string; hostName: string; online: boolean; nodes: NumaFree[]; headroom: Headroom }[];
   /** Online hosts that can take the plan, best first. */
   choices: HostChoice[];
   /** Matching free GPUs on each online host, for a NoCapacityError. */
@@ -34,7 +51,15 @@ export interface Candidates {
 /** The scope's hosts with their matching free GPUs per NUMA node, in one statement and without a lock. */
 export async function readCandidates(db: Queryable, plan: PlanRow, scope: Scope): Promise<Candidates> {
   const rows = await db
-    .select({ hostId: hosts.id, hostName: hosts.name, status: hosts.status, numaNode: devices.numaNode, free: count(devices.id) })
+    .select({
+      hostId: hosts.id,
+      hostName: hosts.name,
+      status: hosts.status,
+      numaNode: devices.numaNode,
+      free: count(devices.id),
+      headroomMemoryMb: headroom.memoryMb,
+      headroomCores: headroom.cores,
+    })
     .from(hosts)
     .leftJoin(devices, and(eq(devices.hostId, hosts.id), ...planGpus(plan)))
     .where(scopeFilter(scope))
@@ -42,7 +67,13 @@ export async function readCandidates(db: Queryable, plan: PlanRow, scope: Scope)
     .orderBy(asc(hosts.name));
   const byHost = new Map<string, Candidates['hosts'][number]>();
   for (const row of rows) {
-    const host = byHost.get(row.hostId) ?? { hostId: row.hostId, hostName: row.hostName, online: row.status === 'ONLINE', nodes: [] };
+    const host = byHost.get(row.hostId) ?? {
+      hostId: row.hostId,
+      hostName: row.hostName,
+      online: row.status === 'ONLINE',
+      nodes: [],
+      headroom: { memoryMb: row.headroomMemoryMb, cores: row.headroomCores },
+    };
     if (row.free > 0) host.nodes.push({ numaNode: row.numaNode, free: row.free });
     byHost.set(row.hostId, host);
   }
@@ -50,7 +81,10 @@ export async function readCandidates(db: Queryable, plan: PlanRow, scope: Scope)
   const online = all.filter((host) => host.online);
   const choices =
     plan.gpuCount === 0
-      ? online.map((host) => ({ hostId: host.hostId, hostName: host.hostName, numaOrder: [], numaNodesSpanned: 0, freeOnHost: 0 }))
+      ? online
+          .map((host) => ({ hostName: host.hostName, hostId: host.hostId, ...host.headroom }))
+          .sort(byHeadroom)
+          .map((host) => ({ hostId: host.hostId, hostName: host.hostName, numaOrder: [], numaNodesSpanned: 0, freeOnHost: 0 }))
       : rankHosts(online, plan.gpuCount);
   return {
     hosts: all,

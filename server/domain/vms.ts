@@ -38,19 +38,17 @@ export interface CapacityView {
 
 /** The plan's matching free GPUs in the scope and the placement a provision would get now; reads, locks nothing. */
 export async function planCapacity(db: Queryable, plan: PlanRow, scope: Scope): Promise<CapacityView> {
+  if (plan.gpuCount === 0) {
+    // The host a provision would choose: the same ranking, by what the hosts have left.
+    const { choices, freeByHost } = await readCandidates(db, plan, scope);
+    const [best] = choices;
+    return { plan, placement: best ? { hostId: best.hostId, gpus: [], numaNodesSpanned: 0 } : null, freeByHost };
+  }
   const onlineHosts = await db
     .select({ id: hosts.id, name: hosts.name })
     .from(hosts)
     .where(and(scopeFilter(scope), eq(hosts.status, 'ONLINE')))
     .orderBy(asc(hosts.name));
-  if (plan.gpuCount === 0) {
-    const host = onlineHosts[0];
-    return {
-      plan,
-      placement: host ? { hostId: host.id, gpus: [], numaNodesSpanned: 0 } : null,
-      freeByHost: onlineHosts.map((h) => ({ hostId: h.id, hostName: h.name, freeGpus: 0 })),
-    };
-  }
   const free: FreeGpu[] = await db
     .select({ id: devices.id, hostId: devices.hostId, hostName: hosts.name, numaNode: devices.numaNode })
     .from(devices)

@@ -5,7 +5,7 @@ import type { LiveEvent } from '../live/events.ts';
 import { assignDevice, attachDevice, detachDevice, releaseDevice } from '../domain/devices.ts';
 import type { DeviceRow } from '../domain/device-store.ts';
 import type { OperationRow } from '../domain/operations.ts';
-import { HostOfflineError, InvalidTransitionError, NotFoundError, VmBusyError, WrongHostError } from '../domain/errors.ts';
+import { HostBusyError, HostOfflineError, InvalidTransitionError, NotFoundError, VmBusyError, WrongHostError } from '../domain/errors.ts';
 import { deviceKind, deviceStatus } from '../db/schema/enums.ts';
 import { Operation } from './operations.ts';
 
@@ -125,7 +125,7 @@ export const DeviceOperationSuccess = builder.objectRef<DeviceOperationResult>('
   }),
 });
 
-const deviceErrors = [NotFoundError, InvalidTransitionError, HostOfflineError];
+const deviceErrors = [NotFoundError, InvalidTransitionError, HostOfflineError, HostBusyError];
 
 builder.mutationFields((t) => ({
   detachDevice: t.fieldWithInput({

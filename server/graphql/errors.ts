@@ -2,6 +2,7 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import {
   DomainError,
   type FreeGpus,
+  HostBusyError,
   HostOfflineError,
   InvalidTransitionError,
   NoCapacityError,
@@ -48,6 +49,17 @@ builder.objectType(InvalidTransitionError, {
   fields: (t) => ({
     deviceId: t.id({ description: 'Global ID of the device that refused.', resolve: (e) => encodeGlobalID('Device', e.deviceId) }),
     status: t.exposeString('status', { description: 'The status the device is in.' }),
+  }),
+});
+
+builder.objectType(HostBusyError, {
+  name: 'HostBusyError',
+  description: 'The host already has as many operations queued or running as it may (PASSTHRU_MAX_QUEUED_OPERATIONS_PER_HOST); nothing was queued.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    hostId: t.id({ description: 'Global ID of the busy host.', resolve: (e) => encodeGlobalID('Host', e.hostId) }),
+    queued: t.exposeInt('queued', { description: 'Operations queued or running on it now.' }),
+    limit: t.exposeInt('limit', { description: 'The most it may have.' }),
   }),
 });
 

@@ -3,7 +3,7 @@ import { idOf } from './ids.ts';
 import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor, hostAndVmScope } from './changes.ts';
 import type { LiveEvent } from '../live/events.ts';
 import { AGENT_ONLY, agentHost } from './hosts.ts';
-import { completeOperation, markOperationRunning, unfinishedOperations } from '../domain/operations.ts';
+import { completeOperation, markOperationRunning, queuePositionOf, unfinishedOperations } from '../domain/operations.ts';
 import { NotFoundError, OperationFinishedError, ValidationError } from '../domain/errors.ts';
 import { operationStatus, operationType } from '../db/schema/enums.ts';
 
@@ -50,6 +50,12 @@ export const Operation = builder.drizzleNode('operations', {
       description: 'Milliseconds from queueing to the end; null while unfinished.',
       select: { columns: { createdAt: true, finishedAt: true } },
       resolve: (o) => (o.finishedAt ? o.finishedAt.getTime() - o.createdAt.getTime() : null),
+    }),
+    queuePosition: t.int({
+      nullable: true,
+      description: "While PENDING, its place in its host's queue (1: next for the agent to pick up); null once picked up.",
+      select: { extras: { queuePosition: queuePositionOf } },
+      resolve: (o) => o.queuePosition,
     }),
     host: t.relation('host', { description: 'The host whose agent carries it out.' }),
     vm: t.relation('vm', { nullable: true, description: 'The VM it concerns, if any.' }),

@@ -8,6 +8,7 @@ import { deleteVm, provisionVm, startVm, stopVm, type Scope, type VmRow } from '
 import type { DeviceRow } from '../domain/device-store.ts';
 import type { OperationRow } from '../domain/operations.ts';
 import {
+  HostBusyError,
   HostOfflineError,
   InvalidTransitionError,
   NoCapacityError,
@@ -108,7 +109,7 @@ builder.mutationFields((t) => ({
       clusterId: t.input.id({ required: false, description: 'Provision on any online host of this cluster.' }),
       hostId: t.input.id({ required: false, description: 'Provision on this host.' }),
     },
-    errors: { types: [ValidationError, NotFoundError, NoCapacityError, HostOfflineError] },
+    errors: { types: [ValidationError, NotFoundError, NoCapacityError, HostOfflineError, HostBusyError] },
     resolve: (_root, { input }, ctx) =>
       provisionVm(ctx.services, { name: input.name, planId: idOf('ServicePlan', String(input.planId)), scope: scopeOf(input) }),
   }),
@@ -116,21 +117,21 @@ builder.mutationFields((t) => ({
     type: VmOperationSuccess,
     description: 'Tear a VM down. Every device it holds returns to the pool (DETACHED).',
     input: { vmId: t.input.id({ required: true, description: 'Global ID of the VM.' }) },
-    errors: { types: [NotFoundError, VmBusyError, HostOfflineError, InvalidTransitionError] },
+    errors: { types: [NotFoundError, VmBusyError, HostOfflineError, HostBusyError, InvalidTransitionError] },
     resolve: (_root, { input }, ctx) => deleteVm(ctx.services, idOf('VM', String(input.vmId))),
   }),
   startVm: t.fieldWithInput({
     type: VmOperationSuccess,
     description: 'Power a stopped VM on.',
     input: { vmId: t.input.id({ required: true, description: 'Global ID of the VM.' }) },
-    errors: { types: [NotFoundError, VmBusyError, HostOfflineError] },
+    errors: { types: [NotFoundError, VmBusyError, HostOfflineError, HostBusyError] },
     resolve: (_root, { input }, ctx) => startVm(ctx.services, idOf('VM', String(input.vmId))),
   }),
   stopVm: t.fieldWithInput({
     type: VmOperationSuccess,
     description: 'Power a running VM off. It keeps its devices.',
     input: { vmId: t.input.id({ required: true, description: 'Global ID of the VM.' }) },
-    errors: { types: [NotFoundError, VmBusyError, HostOfflineError] },
+    errors: { types: [NotFoundError, VmBusyError, HostOfflineError, HostBusyError] },
     resolve: (_root, { input }, ctx) => stopVm(ctx.services, idOf('VM', String(input.vmId))),
   }),
 }));

@@ -305,7 +305,7 @@ describe('AgentClient against the real server', () => {
   });
 
   it('an operation the server timed out meanwhile is settled by the inventory report that follows', async () => {
-    const timeoutServer = await startTestServer({ config: { operationTimeoutMs: 1_500, sweepIntervalMs: 200 } });
+    const timeoutServer = await startTestServer({ config: { operationTimeoutMs: 1_500, operationQueueTimeoutMs: 1_500, sweepIntervalMs: 200 } });
     try {
       const cluster = await createCluster(timeoutServer.client);
       const { hostId, token } = await enroll(timeoutServer.client, cluster, 'client-timeout');

@@ -57,15 +57,15 @@ describe('agent protocol', () => {
     await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: nvme!.id });
     await eventually(async () => agent.received.length === 1);
     const operationId = agent.received[0]!.id;
-    const queued = await server.client.data(`query($id: ID!) { node(id: $id) { ... on Operation { deadlineAt } } }`, { id: operationId });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const queued = await server.client.data(`query($id: ID!) { node(id: $id) { ... on Operation { createdAt deadlineAt } } }`, { id: operationId });
     const { startOperation } = await agent.client.data(
-      `mutation($id: ID!) { startOperation(input: { operationId: $id }) { ... on Operation { status deadlineAt } } }`,
+      `mutation($id: ID!) { startOperation(input: { operationId: $id }) { ... on Operation { status startedAt deadlineAt } } }`,
       { id: operationId },
     );
-    // Picking it up restarts the clock.
+    // Queued, it may wait the queue timeout; picked up, its own timeout runs from then.
+    expect(Date.parse(queued.node.deadlineAt) - Date.parse(queued.node.createdAt)).toBe(server.config.operationQueueTimeoutMs);
     expect(startOperation.status).toBe('RUNNING');
-    expect(Date.parse(startOperation.deadlineAt)).toBeGreaterThan(Date.parse(queued.node.deadlineAt));
+    expect(Date.parse(startOperation.deadlineAt) - Date.parse(startOperation.startedAt)).toBe(server.config.operationTimeoutMs);
     await agent.disconnect(); // the agent dies mid-operation
 
     const back = new TestAgent(server.url, token, agent.devices);

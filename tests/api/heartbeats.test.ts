@@ -17,7 +17,7 @@ let testDatabase: TestDatabase;
 let database: Database;
 let statements: string[] = [];
 const TIMEOUT_MS = 30_000;
-const services = () => ({ db: database.db, actor: 'test', operationTimeoutMs: 60_000 });
+const services = () => ({ db: database.db, actor: 'test', operationTimeoutMs: 60_000, operationQueueTimeoutMs: 60_000 });
 
 beforeAll(async () => {
   testDatabase = await createTestDatabase();

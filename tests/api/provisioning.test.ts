@@ -156,3 +156,20 @@ describe('provisioning with a service plan', () => {
     for (const host of hosts) await host.agent.disconnect();
   });
 });
+
+describe('placement of plans without GPUs', () => {
+  it('spreads VMs over the hosts with the most memory (then cores) left, and capacity names the host a provision would take', async () => {
+    const clusterId = await seed.cluster('spread');
+    const planId = await seed.plan({ name: 'cpu-only', gpuCount: 0, cores: 16, memoryMb: 65_536 });
+    for (const name of ['spread-a', 'spread-b', 'spread-c']) await seed.host(clusterId, name, fakeHardware({ usb: 1 }));
+    const placed: string[] = [];
+    for (let n = 0; n < 4; n++) {
+      const { capacity } = await server.client.data(`query($p: ID!, $c: ID!) { capacity(planId: $p, clusterId: $c) { host { name } } }`, { p: planId, c: clusterId });
+      const { provisionVm } = await server.client.data(PROVISION, { input: { name: `spread-vm-${n}`, planId, clusterId } });
+      expect(provisionVm.vm.host.name).toBe(capacity.host.name);
+      placed.push(provisionVm.vm.host.name);
+    }
+    // Equal hosts first by name; then each next VM goes where the most memory is left.
+    expect(placed).toEqual(['spread-a', 'spread-b', 'spread-c', 'spread-a']);
+  });
+});

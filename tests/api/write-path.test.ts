@@ -44,7 +44,7 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-const services = () => ({ db: server.app.database.db, actor: 'user:test', operationTimeoutMs: HOUR });
+const services = () => ({ db: server.app.database.db, actor: 'user:test', operationTimeoutMs: HOUR, operationQueueTimeoutMs: HOUR });
 const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1]!;
 
 /** A cluster of `hosts` hosts with `gpus` free GPUs each, whose agents have reported and gone quiet. */

@@ -76,14 +76,16 @@ describe('operationChanged updates the operation lists in place', () => {
     `,
     [OperationRowFields],
   );
-  const operation = (id: string, createdAt: string, status: string) => ({
+  const operation = (id: string, createdAt: string, status: string, queuePosition: number | null = status === 'PENDING' ? 1 : null) => ({
     __typename: 'Operation',
     id,
     type: 'DETACH',
     status,
+    queuePosition,
     actor: 'user:admin',
     error: null,
     createdAt,
+    startedAt: status === 'PENDING' ? null : createdAt,
     finishedAt: null,
     durationMs: null,
     host,
@@ -116,6 +118,24 @@ describe('operationChanged updates the operation lists in place', () => {
       ['o1', 'SUCCEEDED'],
     ]);
     expect(api.asked).toEqual(['Ops', 'Ops']);
+  });
+
+  it("one that leaves its host's queue makes the places of the ones behind it read again", async () => {
+    let picked = false;
+    const api = fakeApi(schema, () =>
+      connection([
+        operation('o2', '2030-01-01T10:01:00.000Z', 'PENDING', picked ? 1 : 2),
+        operation('o1', '2030-01-01T10:00:00.000Z', picked ? 'RUNNING' : 'PENDING', picked ? null : 1),
+      ]),
+    );
+    const all = watch(api.client.query(Operations, { first: 10, filter: null }));
+    api.client.subscription(OperationEvents, {}).subscribe(() => {});
+    const places = () => all()?.operations.nodes.map((o) => [o.id, o.queuePosition]);
+    await vi.waitFor(() => expect(places()).toEqual([['o2', 2], ['o1', 1]]));
+
+    picked = true;
+    api.emit('OperationEvents', event(operation('o1', '2030-01-01T10:00:00.000Z', 'RUNNING')));
+    await vi.waitFor(() => expect(places()).toEqual([['o2', 1], ['o1', null]]));
   });
 });
 

@@ -6,9 +6,11 @@ export const OperationRowFields = graphql(`
     id
     type
     status
+    queuePosition
     actor
     error
     createdAt
+    startedAt
     finishedAt
     durationMs
     host { id name }

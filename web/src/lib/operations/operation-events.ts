@@ -1,6 +1,6 @@
 import type { UpdateResolver, Variables } from '@urql/exchange-graphcache';
 import { graphql, type ResultOf } from '../api/graphql.ts';
-import { objectArg, placeInConnections, stringArg, stringField } from '../api/cache-lists.ts';
+import { cachedEntities, objectArg, placeInConnections, stringArg, stringField } from '../api/cache-lists.ts';
 import { OperationRowFields } from './fragments.ts';
 
 /** Every operation queued, started or finished, with what an operation row shows. */
@@ -38,4 +38,14 @@ export const operationChanged: UpdateResolver<ResultOf<typeof OperationEvents>> 
   const key = cache.keyOfEntity({ __typename: 'Operation', id: operation.id });
   if (!key) return;
   placeInConnections(cache, 'Query', 'operations', key, (args) => matchesFilter(operation, objectArg(args, 'filter')), (other) => operation.createdAt > stringField(cache, other, 'createdAt'));
+  // One that just left its host's queue (picked up, or failed unpicked) moved the ones behind it
+  // up: their places are read again.
+  const leftQueue = operation.status === 'RUNNING' || (operation.status === 'FAILED' && operation.startedAt === null);
+  if (leftQueue) {
+    for (const other of cachedEntities(cache, 'operations', 'operation')) {
+      const host = cache.resolve(other, 'host');
+      const sameHost = typeof host === 'string' && cache.resolve(host, 'id') === operation.host.id;
+      if (other !== key && sameHost && cache.resolve(other, 'status') === 'PENDING') cache.invalidate(other, 'queuePosition');
+    }
+  }
 };
