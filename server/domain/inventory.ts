@@ -7,7 +7,7 @@ import { observe, observeAssignment } from './device-state.ts';
 import { recordNewDevice, writeDeviceStatus, type DeviceRow, type StatusChangeContext } from './device-store.ts';
 import { NotFoundError, ValidationError } from './errors.ts';
 import type { Services } from './services.ts';
-import { observePower } from './vm-state.ts';
+import { observeVm } from './vm-state.ts';
 
 export interface HostFactsInput {
   cpuCores: number;
@@ -170,17 +170,17 @@ async function reconcileDomains(
   reportedVms: ReportedVm[],
   actor: StatusChangeContext,
 ) {
-  const vmByName = new Map(liveVms.map((vm) => [vm.name, vm]));
+  const domainByName = new Map(reportedVms.map((domain) => [domain.name, domain]));
   const holder = new Map<string, string>();
-  for (const domain of reportedVms) {
-    const vm = vmByName.get(domain.name);
-    if (!vm) continue;
-    for (const address of domain.deviceAddresses) holder.set(address, vm.id);
-    const power = observePower(vm.status, domain.running);
-    if (power) {
-      await tx.update(vms).set({ status: power }).where(eq(vms.id, vm.id));
+  for (const vm of liveVms) {
+    const domain = domainByName.get(vm.name) ?? null;
+    const next = observeVm(vm.status, domain);
+    if (next) {
+      await tx.update(vms).set({ status: next, deletedAt: next === 'DELETED' ? new Date() : null }).where(eq(vms.id, vm.id));
       changes.vm({ id: vm.id, hostId });
     }
+    // The devices a domain holds are its VM's, unless an operation is still moving the VM.
+    if (domain && (next ?? vm.status) !== 'DELETED') for (const address of domain.deviceAddresses) holder.set(address, vm.id);
   }
   const current = await tx.select().from(devices).where(eq(devices.hostId, hostId)).orderBy(asc(devices.id)).for('no key update');
   for (const device of current) {

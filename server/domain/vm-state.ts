@@ -50,9 +50,22 @@ export const VM_ACTION_OF_OPERATION = {
   STOP_VM: 'STOP',
 } as const satisfies Record<string, VmAction | null>;
 
-/** A settled VM's power as the hypervisor reports it; null when it agrees or the VM is mid-operation. */
-export function observePower(current: VmStatus, running: boolean): VmStatus | null {
-  if (current !== 'RUNNING' && current !== 'STOPPED') return null;
-  const seen: VmStatus = running ? 'RUNNING' : 'STOPPED';
+/** Statuses an operation is moving a VM through: only its outcome settles them. */
+const IN_FLIGHT: ReadonlySet<VmStatus> = new Set(Object.values(VM_TRANSITIONS).map((transition) => transition.via));
+
+/**
+ * A settled VM as its host's domains show it (level-triggered, like devices): the status it
+ * takes, or null when it agrees or an operation is moving it. `domain` is null when the host has
+ * no domain of its name.
+ * - A domain's power wins over RUNNING/STOPPED, and brings a FAILED VM back (a provision the
+ *   server gave up on that the host finished).
+ * - A RUNNING or STOPPED VM without a domain is gone (a teardown the server gave up on that the
+ *   host finished, or one removed on the host): DELETED. A FAILED one without a domain stays
+ *   FAILED, for its operator to see and delete.
+ */
+export function observeVm(current: VmStatus, domain: { running: boolean } | null): VmStatus | null {
+  if (IN_FLIGHT.has(current) || current === 'DELETED') return null;
+  if (!domain) return current === 'FAILED' ? null : 'DELETED';
+  const seen: VmStatus = domain.running ? 'RUNNING' : 'STOPPED';
   return seen === current ? null : seen;
 }

@@ -62,7 +62,7 @@ describe('a queued operation waits out the queue timeout; its run timeout starts
   let server: TestServer;
 
   beforeAll(async () => {
-    server = await startTestServer({ config: { operationQueueTimeoutMs: 500, operationTimeoutMs: 60_000, sweepIntervalMs: 100 } });
+    server = await startTestServer({ config: { operationQueueTimeoutMs: 2000, operationTimeoutMs: 60_000, sweepIntervalMs: 100 } });
   });
   afterAll(() => server.stop());
 
@@ -75,8 +75,8 @@ describe('a queued operation waits out the queue timeout; its run timeout starts
     const failed = await eventually(async () => {
       const o = await operation(waiting!);
       return o.status === 'FAILED' ? o : null;
-    }, 5000);
-    expect(failed.error).toBe("The host's agent did not pick it up within 0.5 s (the queue timeout); nothing was done on the host");
+    }, 15_000);
+    expect(failed.error).toBe("The host's agent did not pick it up within 2.0 s (the queue timeout); nothing was done on the host");
     expect((await operation(picked!)).status).toBe('RUNNING');
   });
 });

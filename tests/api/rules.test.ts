@@ -269,6 +269,47 @@ describe('inventory reconciliation', () => {
     }
   });
 
+  it("a VM's existence follows the host: a provision and a teardown the server gave up on but the host finished", async () => {
+    const quick = await startTestServer({ config: { operationTimeoutMs: 400, operationQueueTimeoutMs: 400, sweepIntervalMs: 100 } });
+    try {
+      const quickSeed = new Seed(quick.client, quick.url);
+      const { hostId, agent } = await quickSeed.host(await quickSeed.cluster(), 'late-host', fakeHardware({ gpus: 2 }));
+      const planId = await quickSeed.plan({ name: 'late-plan', gpuCount: 1 });
+      const vmStatus = async (id: string) => (await quick.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id })).vm.status;
+
+      // The host creates the domain with a GPU, but its answer never arrives: FAILED, GPU back in the pool.
+      agent.respond = () => 'hold';
+      const { provisionVm } = await quick.client.data(
+        `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id } devices { id address } } } }`,
+        { input: { name: 'vm-late', planId, hostId } },
+      );
+      const vmId = provisionVm.vm.id;
+      const [gpu] = provisionVm.devices;
+      await eventually(async () => (await vmStatus(vmId)) === 'FAILED');
+      expect((await quickSeed.device(gpu.id)).status).toBe('DETACHED');
+
+      // The host's domains say it runs with that GPU: RUNNING, and the GPU is its.
+      agent.vms = [{ name: 'vm-late', running: true, deviceAddresses: [gpu.address] }];
+      await agent.reportInventory();
+      expect(await vmStatus(vmId)).toBe('RUNNING');
+      expect(await quickSeed.device(gpu.id)).toMatchObject({ status: 'ASSIGNED', vm: { name: 'vm-late' } });
+
+      // The host tears it down, but again its answer never arrives: the VM reverts to RUNNING.
+      await quick.client.data(`mutation($id: ID!) { deleteVm(input: { vmId: $id }) { __typename } }`, { id: vmId });
+      await eventually(async () => (await quick.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: vmId })).vm.status === 'RUNNING');
+      expect((await quickSeed.device(gpu.id)).status).toBe('ASSIGNED');
+
+      // Its domain is gone from the host: DELETED, and the GPU back in the pool.
+      agent.vms = [];
+      await agent.reportInventory();
+      expect(await vmStatus(vmId)).toBe('DELETED');
+      expect(await quickSeed.device(gpu.id)).toMatchObject({ status: 'DETACHED', vm: null });
+      await agent.disconnect();
+    } finally {
+      await quick.stop();
+    }
+  });
+
   it('a device keeps its identity when its address changes but its serial does not', async () => {
     const clusterId = await seed.cluster(unique('cluster'));
     const hardware = fakeHardware({ nvme: 2 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { vmStatus } from '../../server/db/schema/enums.ts';
 import { VmBusyError } from '../../server/domain/errors.ts';
-import { beginVm, finishVm, observePower, VM_TRANSITIONS, type VmAction } from '../../server/domain/vm-state.ts';
+import { beginVm, finishVm, observeVm, VM_TRANSITIONS, type VmAction, type VmStatus } from '../../server/domain/vm-state.ts';
 
 const STATUSES = vmStatus.enumValues;
 const vm = (status: (typeof STATUSES)[number]) => ({ id: 'v1', name: 'vm-1', status });
@@ -28,13 +28,31 @@ describe('VM lifecycle', () => {
     expect(finishVm('PROVISION', 'PROVISIONING', null, false)).toBe('FAILED');
   });
 
-  it('power follows the hypervisor only for settled VMs', () => {
-    expect(observePower('RUNNING', false)).toBe('STOPPED');
-    expect(observePower('STOPPED', true)).toBe('RUNNING');
-    expect(observePower('RUNNING', true)).toBeNull();
-    for (const status of STATUSES.filter((s) => s !== 'RUNNING' && s !== 'STOPPED')) {
-      expect(observePower(status, true)).toBeNull();
-      expect(observePower(status, false)).toBeNull();
+  // What the host's domains make of a VM: [status, domain (null: none of its name), becomes].
+  const FOLLOWS_THE_HOST: [VmStatus, { running: boolean } | null, VmStatus | null][] = [
+    ['RUNNING', { running: true }, null],
+    ['RUNNING', { running: false }, 'STOPPED'],
+    ['STOPPED', { running: true }, 'RUNNING'],
+    ['STOPPED', { running: false }, null],
+    // A provision the server gave up on that the host finished.
+    ['FAILED', { running: true }, 'RUNNING'],
+    ['FAILED', { running: false }, 'STOPPED'],
+    ['FAILED', null, null],
+    // A teardown the server gave up on that the host finished (or a domain removed on the host).
+    ['RUNNING', null, 'DELETED'],
+    ['STOPPED', null, 'DELETED'],
+    ['DELETED', null, null],
+    ['DELETED', { running: true }, null],
+  ];
+  for (const [status, domain, becomes] of FOLLOWS_THE_HOST) {
+    it(`a ${status} VM ${domain ? `whose domain is ${domain.running ? 'running' : 'shut off'}` : 'without a domain'} ${becomes ? `becomes ${becomes}` : 'stays as it is'}`, () => {
+      expect(observeVm(status, domain)).toBe(becomes);
+    });
+  }
+
+  it('an operation in flight is settled by its outcome, never by the domains', () => {
+    for (const { via } of Object.values(VM_TRANSITIONS)) {
+      for (const domain of [null, { running: true }, { running: false }]) expect(observeVm(via, domain)).toBeNull();
     }
   });
 });
