@@ -92,6 +92,15 @@ export function finish(action: DeviceAction, current: DeviceStatus, fromStatus: 
   return succeeded ? transition.to : fromStatus;
 }
 
+/**
+ * A success the agent reports after the server timed the operation out and reverted the device:
+ * applied (the transition's target) only if the device is still where the timeout put it back;
+ * null when something has moved it since.
+ */
+export function finishLate(action: DeviceAction, current: DeviceStatus, fromStatus: DeviceStatus): DeviceStatus | null {
+  return current === fromStatus ? TRANSITIONS[action].to : null;
+}
+
 export interface Observation {
   /** The device is in the agent's latest inventory. */
   present: boolean;

@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, inArray, lt, sql, type SQL, type SQLWrapper, type WithSubquery } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, lt, or, sql, type SQL, type SQLWrapper, type WithSubquery } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.ts';
 import { deviceEvents, devices, operationDevices, operations, vms } from '../db/schema/index.ts';
 import { changeLogOfRows } from '../live/change-log.ts';
 import { inTransaction, type ChangeSet } from '../pubsub.ts';
-import { ACTION_OF_OPERATION, begin, finish, observe, type DeviceStatus } from './device-state.ts';
+import { ACTION_OF_OPERATION, begin, finish, finishLate, observe, type DeviceStatus } from './device-state.ts';
 import { deviceStatusWrites, type DeviceRow, type StatusMove } from './device-store.ts';
 import { admissionRefusal } from '../db/errors.ts';
 import { HostBusyError, NotFoundError, OperationFinishedError, ValidationError } from './errors.ts';
 import type { Services } from './services.ts';
-import { finishVm, VM_ACTION_OF_OPERATION, type VmStatus } from './vm-state.ts';
+import { finishVm, finishVmLate, VM_ACTION_OF_OPERATION, type VmStatus } from './vm-state.ts';
 
 export type OperationRow = typeof operations.$inferSelect;
 export type OperationType = OperationRow['type'];
@@ -113,14 +113,23 @@ function validateObserved(observed: ObservedDevice[]) {
  * Ends an operation: completes or reverts each device through the state machine, settles the
  * VM, and records the result. Runs inside the caller's transaction with the operation locked.
  */
-async function settleOperation(tx: Tx, changes: ChangeSet, actor: string, operation: OperationRow, outcome: Outcome) {
+/**
+ * How an operation ends: its agent reports it, the sweep times it out, or its agent reports a
+ * success after the sweep had timed it out (late: applied only from where the timeout left it).
+ */
+type Ending = 'reported' | 'timedOut' | 'late';
+
+async function settleOperation(tx: Tx, changes: ChangeSet, actor: string, operation: OperationRow, outcome: Outcome, ending: Ending) {
+  const late = ending === 'late';
+  const contradicted = () => new OperationFinishedError(operation.id, operation.status);
   // The VM's and the devices' new statuses are written in the statement that ends the operation.
   const writes: WithSubquery[] = [];
   // VM before devices: the lock order of devices.ts.
   const vmAction = VM_ACTION_OF_OPERATION[operation.type];
   if (vmAction && operation.vmId) {
     const [vm] = await tx.select().from(vms).where(eq(vms.id, operation.vmId)).for('no key update');
-    const next = vm && finishVm(vmAction, vm.status, operation.vmFromStatus, outcome.succeeded);
+    const next = vm && (late ? finishVmLate(vmAction, vm.status, operation.vmFromStatus) : finishVm(vmAction, vm.status, operation.vmFromStatus, outcome.succeeded));
+    if (late && !next) throw contradicted();
     if (vm && next) {
       const settled = tx.update(vms).set({ status: next, deletedAt: next === 'DELETED' ? new Date() : null }).where(eq(vms.id, vm.id));
       writes.push(tx.$with('vm_settled').as(settled));
@@ -142,7 +151,9 @@ async function settleOperation(tx: Tx, changes: ChangeSet, actor: string, operat
     for (const { device, fromStatus } of moves) {
       const seen = observed.get(device.address);
       observed.delete(device.address);
-      const finished = finish(action, device.status, fromStatus as DeviceStatus, outcome.succeeded) ?? device.status;
+      const lateFinish = late ? finishLate(action, device.status, fromStatus as DeviceStatus) : null;
+      if (late && !lateFinish) throw contradicted();
+      const finished = lateFinish ?? finish(action, device.status, fromStatus as DeviceStatus, outcome.succeeded) ?? device.status;
       // What the agent sees now wins over what the operation meant to do, as in an inventory report.
       const next = seen
         ? (observe(finished, { present: seen.present, boundToVfio: seen.driver === 'vfio-pci', driverIsMeaningful: device.kind !== 'USB' }) ?? finished)
@@ -163,7 +174,7 @@ async function settleOperation(tx: Tx, changes: ChangeSet, actor: string, operat
       const { updates, history } = deviceStatusWrites(tx, changes, statusMoves, {
         actor,
         operationId: operation.id,
-        note: outcome.succeeded ? null : outcome.error ?? 'operation failed',
+        note: late ? 'late success from the agent, applied: nothing had moved the device since the timeout' : outcome.succeeded ? null : outcome.error ?? 'operation failed',
       });
       writes.push(...updates, tx.$with('device_history').as(tx.insert(deviceEvents).values(history)));
     }
@@ -179,7 +190,8 @@ async function settleOperation(tx: Tx, changes: ChangeSet, actor: string, operat
       status,
       error: outcome.succeeded ? null : outcome.error?.slice(0, 4000) || 'operation failed',
       finishedAt: new Date(),
-      startedAt: operation.startedAt ?? new Date(),
+      // An agent that reports without having said it started did start; a timeout does not say so.
+      startedAt: operation.startedAt ?? (ending === 'timedOut' ? null : new Date()),
     })
     .where(eq(operations.id, operation.id))
     .returning();
@@ -195,13 +207,14 @@ function unfinished(operation: OperationRow | undefined, operationId: string): O
   return operation;
 }
 
-async function lockHostOperation(tx: Tx, hostId: string, operationId: string): Promise<OperationRow> {
+/** The host's operation, locked, finished or not; undefined for another host's or none. */
+async function lockAnyHostOperation(tx: Tx, hostId: string, operationId: string): Promise<OperationRow | undefined> {
   const [operation] = await tx
     .select()
     .from(operations)
     .where(and(eq(operations.id, operationId), eq(operations.hostId, hostId)))
     .for('no key update');
-  return unfinished(operation, operationId);
+  return operation;
 }
 
 /**
@@ -230,13 +243,44 @@ export async function markOperationRunning(services: Services, hostId: string, o
   return unfinished(operation, operationId);
 }
 
-/** The agent reports how an operation of its own host ended. */
+/**
+ * The agent reports how an operation of its own host ended. A success for one the server timed
+ * out while it ran is applied after all when nothing has contradicted it since: no later
+ * operation on its VM or devices, each still where the timeout put it back (else
+ * OperationFinishedError, and the next inventory report settles the truth).
+ */
 export async function completeOperation(services: Services, hostId: string, operationId: string, outcome: Outcome) {
   validateObserved(outcome.devices ?? []);
   return inTransaction(services.db, async (tx, changes) => {
-    const operation = await lockHostOperation(tx, hostId, operationId);
-    return settleOperation(tx, changes, services.actor, operation, outcome);
+    const operation = await lockAnyHostOperation(tx, hostId, operationId);
+    if (!timedOutRunning(operation) || !outcome.succeeded || (await touchedSince(tx, operation))) {
+      return settleOperation(tx, changes, services.actor, unfinished(operation, operationId), outcome, 'reported');
+    }
+    return settleOperation(tx, changes, services.actor, operation, outcome, 'late');
   });
+}
+
+/** Failed by the sweep after its agent had picked it up (a queue timeout means the agent never did). */
+function timedOutRunning(operation: OperationRow | undefined): operation is OperationRow {
+  return operation?.status === 'FAILED' && operation.startedAt !== null && operation.finishedAt !== null && operation.finishedAt >= operation.deadlineAt;
+}
+
+/** Whether a later operation of the host names the operation's VM or any of its devices. */
+async function touchedSince(tx: Tx, operation: OperationRow): Promise<boolean> {
+  const theirDevices = tx.select({ deviceId: operationDevices.deviceId }).from(operationDevices).where(eq(operationDevices.operationId, operation.id));
+  const later = tx
+    .select({ id: operations.id })
+    .from(operations)
+    .leftJoin(operationDevices, eq(operationDevices.operationId, operations.id))
+    .where(
+      and(
+        eq(operations.hostId, operation.hostId),
+        gt(operations.createdAt, operation.createdAt),
+        or(operation.vmId ? eq(operations.vmId, operation.vmId) : undefined, inArray(operationDevices.deviceId, theirDevices)),
+      ),
+    )
+    .limit(1);
+  return (await later).length > 0;
 }
 
 /**
@@ -256,12 +300,10 @@ export async function failExpiredOperations(db: Db, now = new Date()): Promise<n
       const since = operation.startedAt ?? operation.createdAt;
       const ms = operation.deadlineAt.getTime() - since.getTime();
       const waited = (ms / 1000).toFixed(ms < 10_000 ? 1 : 0);
-      await settleOperation(tx, changes, 'system:timeout', operation, {
-        succeeded: false,
-        error: operation.startedAt
-          ? `Timed out after ${waited} s running without an answer from the host's agent; the next inventory report settles the device state`
-          : `The host's agent did not pick it up within ${waited} s (the queue timeout); nothing was done on the host`,
-      });
+      const error = operation.startedAt
+        ? `Timed out after ${waited} s running without an answer from the host's agent; its late answer or the next inventory report settles the device state`
+        : `The host's agent did not pick it up within ${waited} s (the queue timeout); nothing was done on the host`;
+      await settleOperation(tx, changes, 'system:timeout', operation, { succeeded: false, error }, 'timedOut');
     }
     return expired.length;
   });

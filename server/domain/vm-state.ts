@@ -39,6 +39,12 @@ export function finishVm(action: VmAction, current: VmStatus, fromStatus: VmStat
   return transition.onFailure ?? fromStatus ?? transition.via;
 }
 
+/** A late success for the VM (see finishLate for devices): only from where the timeout put it back. */
+export function finishVmLate(action: VmAction, current: VmStatus, fromStatus: VmStatus | null): VmStatus | null {
+  const transition = VM_TRANSITIONS[action];
+  return current === (transition.onFailure ?? fromStatus) ? transition.to : null;
+}
+
 export const VM_ACTION_OF_OPERATION = {
   DETACH: null,
   ATTACH: null,

@@ -4,6 +4,7 @@ import {
   TRANSITIONS,
   begin,
   finish,
+  finishLate,
   holdsVm,
   observe,
   observeAssignment,
@@ -109,5 +110,15 @@ describe('device state machine', () => {
       expect(observe('ASSIGNED', usb(true))).toBeNull();
       expect(observe('MISSING', usb(true))).toBe('ATTACHED');
     });
+  });
+
+  describe('a late success (the server timed the operation out and reverted the device)', () => {
+    for (const action of ACTIONS) {
+      const [from, , to] = ALLOWED[action];
+      it(`${action} is applied (${from} -> ${to}) only while the device is still ${from}`, () => {
+        expect(finishLate(action, from, from)).toBe(to);
+        for (const status of DEVICE_STATUSES.filter((s) => s !== from)) expect(finishLate(action, status, from)).toBeNull();
+      });
+    }
   });
 });

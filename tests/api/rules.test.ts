@@ -269,6 +269,43 @@ describe('inventory reconciliation', () => {
     }
   });
 
+  it('a late success from the agent for an operation timed out while running is applied if nothing moved its devices since, and refused if something did', async () => {
+    const quick = await startTestServer({ config: { operationTimeoutMs: 400, sweepIntervalMs: 100 } });
+    try {
+      const quickSeed = new Seed(quick.client, quick.url);
+      const { hostId, agent } = await quickSeed.host(await quickSeed.cluster(), 'late-answers', fakeHardware({ usb: 2 }));
+      const [kept, moved] = await quickSeed.devices(hostId);
+      agent.respond = () => 'hold';
+      const START = `mutation($id: ID!) { startOperation(input: { operationId: $id }) { __typename } }`;
+      const detach = async (id: string) =>
+        (await quick.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { ... on DeviceOperationSuccess { operation { id } } } }`, { id })).detachDevice.operation.id as string;
+      const operation = async (id: string) => (await quick.client.data(`query($id: ID!) { node(id: $id) { ... on Operation { status error } } }`, { id })).node;
+
+      // Both picked up, neither answered in time: FAILED, both devices back ATTACHED.
+      const first = await detach(kept!.id);
+      const second = await detach(moved!.id);
+      for (const id of [first, second]) await agent.client.data(START, { id });
+      await eventually(async () => (await operation(first)).status === 'FAILED' && (await operation(second)).status === 'FAILED');
+      expect((await quickSeed.device(kept!.id)).status).toBe('ATTACHED');
+
+      // Something moves the second device meanwhile: a new detach is queued for it.
+      await detach(moved!.id);
+
+      const lateFirst = await agent.complete(first, true);
+      expect(lateFirst.completeOperation).toEqual({ __typename: 'Operation', status: 'SUCCEEDED' });
+      expect((await quickSeed.device(kept!.id)).status).toBe('DETACHED');
+      expect((await operation(first)).error).toBeNull();
+
+      const lateSecond = await agent.complete(second, true);
+      expect(lateSecond.completeOperation.__typename).toBe('OperationFinishedError');
+      expect((await operation(second)).status).toBe('FAILED');
+      expect((await quickSeed.device(moved!.id)).status).toBe('DETACHING');
+      await agent.disconnect();
+    } finally {
+      await quick.stop();
+    }
+  });
+
   it("a VM's existence follows the host: a provision and a teardown the server gave up on but the host finished", async () => {
     const quick = await startTestServer({ config: { operationTimeoutMs: 400, operationQueueTimeoutMs: 400, sweepIntervalMs: 100 } });
     try {

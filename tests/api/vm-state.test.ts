@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { vmStatus } from '../../server/db/schema/enums.ts';
 import { VmBusyError } from '../../server/domain/errors.ts';
-import { beginVm, finishVm, observeVm, VM_TRANSITIONS, type VmAction, type VmStatus } from '../../server/domain/vm-state.ts';
+import { beginVm, finishVm, finishVmLate, observeVm, VM_TRANSITIONS, type VmAction, type VmStatus } from '../../server/domain/vm-state.ts';
 
 const STATUSES = vmStatus.enumValues;
 const vm = (status: (typeof STATUSES)[number]) => ({ id: 'v1', name: 'vm-1', status });
@@ -54,5 +54,14 @@ describe('VM lifecycle', () => {
     for (const { via } of Object.values(VM_TRANSITIONS)) {
       for (const domain of [null, { running: true }, { running: false }]) expect(observeVm(via, domain)).toBeNull();
     }
+  });
+
+  it('a late success is applied only from where the timeout put the VM back', () => {
+    expect(finishVmLate('PROVISION', 'FAILED', null)).toBe('RUNNING');
+    expect(finishVmLate('TEARDOWN', 'STOPPED', 'STOPPED')).toBe('DELETED');
+    expect(finishVmLate('START', 'STOPPED', 'STOPPED')).toBe('RUNNING');
+    expect(finishVmLate('STOP', 'RUNNING', 'RUNNING')).toBe('STOPPED');
+    expect(finishVmLate('TEARDOWN', 'RUNNING', 'STOPPED')).toBeNull();
+    expect(finishVmLate('PROVISION', 'DELETED', null)).toBeNull();
   });
 });
