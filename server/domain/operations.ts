@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, gt, inArray, lt, or, sql, type SQL, type SQLWrapper, type WithSubquery } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, lt, ne, or, sql, type SQL, type SQLWrapper, type WithSubquery } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.ts';
 import { deviceEvents, devices, operationDevices, operations, vms } from '../db/schema/index.ts';
 import { changeLogOfRows } from '../live/change-log.ts';
@@ -275,7 +275,9 @@ async function touchedSince(tx: Tx, operation: OperationRow): Promise<boolean> {
     .where(
       and(
         eq(operations.hostId, operation.hostId),
-        gt(operations.createdAt, operation.createdAt),
+        ne(operations.id, operation.id),
+        // Its own created_at, read in SQL: the row's microseconds do not survive a JavaScript Date.
+        gt(operations.createdAt, tx.select({ at: operations.createdAt }).from(operations).where(eq(operations.id, operation.id))),
         or(operation.vmId ? eq(operations.vmId, operation.vmId) : undefined, inArray(operationDevices.deviceId, theirDevices)),
       ),
     )
