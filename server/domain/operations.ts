@@ -174,6 +174,8 @@ async function settleOperation(tx: Tx, changes: ChangeSet, actor: string, operat
       const { updates, history } = deviceStatusWrites(tx, changes, statusMoves, {
         actor,
         operationId: operation.id,
+        // The timeout cleared the VM of a device it put back in the pool; a late ASSIGN names it again.
+        ...(late ? { vmId: operation.vmId } : {}),
         note: late ? 'late success from the agent, applied: nothing had moved the device since the timeout' : outcome.succeeded ? null : outcome.error ?? 'operation failed',
       });
       writes.push(...updates, tx.$with('device_history').as(tx.insert(deviceEvents).values(history)));

@@ -306,6 +306,32 @@ describe('inventory reconciliation', () => {
     }
   });
 
+  it('a late success of a provision timed out while running brings the VM back RUNNING with its GPU, named again', async () => {
+    const quick = await startTestServer({ config: { operationTimeoutMs: 400, sweepIntervalMs: 100 } });
+    try {
+      const quickSeed = new Seed(quick.client, quick.url);
+      const { hostId, agent } = await quickSeed.host(await quickSeed.cluster(), 'late-provision', fakeHardware({ gpus: 1 }));
+      const planId = await quickSeed.plan({ name: 'late-provision-plan', gpuCount: 1 });
+      agent.respond = () => 'hold';
+      const { provisionVm } = await quick.client.data(
+        `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id } operation { id } devices { id } } } }`,
+        { input: { name: 'vm-late-provision', planId, hostId } },
+      );
+      await agent.client.data(`mutation($id: ID!) { startOperation(input: { operationId: $id }) { __typename } }`, { id: provisionVm.operation.id });
+      const vmStatus = async () => (await quick.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: provisionVm.vm.id })).vm.status;
+      await eventually(async () => (await vmStatus()) === 'FAILED');
+      expect(await quickSeed.device(provisionVm.devices[0].id)).toMatchObject({ status: 'DETACHED', vm: null });
+
+      const late = await agent.complete(provisionVm.operation.id, true);
+      expect(late.completeOperation).toEqual({ __typename: 'Operation', status: 'SUCCEEDED' });
+      expect(await vmStatus()).toBe('RUNNING');
+      expect(await quickSeed.device(provisionVm.devices[0].id)).toMatchObject({ status: 'ASSIGNED', vm: { name: 'vm-late-provision' } });
+      await agent.disconnect();
+    } finally {
+      await quick.stop();
+    }
+  });
+
   it("a VM's existence follows the host: a provision and a teardown the server gave up on but the host finished", async () => {
     const quick = await startTestServer({ config: { operationTimeoutMs: 400, operationQueueTimeoutMs: 400, sweepIntervalMs: 100 } });
     try {
