@@ -3,7 +3,7 @@ import type { Tx } from '../db/client.ts';
 import { devices, hosts, vms } from '../db/schema/index.ts';
 import { inTransaction } from '../pubsub.ts';
 import type { DeviceRow } from './device-store.ts';
-import { HostOfflineError, NotFoundError, VmBusyError, WrongHostError } from './errors.ts';
+import { HostOfflineError, IommuGroupInUseError, NotFoundError, VmBusyError, WrongHostError } from './errors.ts';
 import { queueOperation } from './operations.ts';
 import type { Services } from './services.ts';
 
@@ -75,7 +75,17 @@ export async function assignDevice(services: Services, deviceId: string, vmId: s
     const host = await lockOnlineHostOfDevice(tx, deviceId);
     const [vm] = await tx.select().from(vms).where(eq(vms.id, vmId)).for('share');
     if (!vm || vm.status === 'DELETED') throw new NotFoundError('VM', vmId);
-    const device = await lockDevice(tx, deviceId);
+    // The whole group is locked: VFIO hands a group to one VM, so no function of it may be held by another.
+    const { group, vmNames } = await lockIommuGroup(tx, host.id, deviceId);
+    const device = group.find((member) => member.id === deviceId);
+    if (!device) throw new NotFoundError('Device', deviceId);
+    const elsewhere = group.find((member) => member.id !== deviceId && member.vmId !== null && member.vmId !== vmId);
+    if (elsewhere) {
+      throw new IommuGroupInUseError(
+        elsewhere.id,
+        `${device.kind} ${device.address} shares IOMMU group ${device.iommuGroup} with ${elsewhere.address}, which VM ${vmNames.get(elsewhere.vmId ?? '') ?? 'another VM'} holds; VFIO passes a whole group to one VM, so release it there first`,
+      );
+    }
     if (vm.hostId !== device.hostId) {
       throw new WrongHostError(
         `${device.kind} ${device.address} is on host ${host.name} but VM ${vm.name} runs on another host; a device can only be assigned to a VM on its own host`,

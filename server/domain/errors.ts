@@ -57,6 +57,15 @@ export class WrongHostError extends DomainError {
   }
 }
 
+export class IommuGroupInUseError extends DomainError {
+  constructor(
+    readonly deviceId: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export interface FreeGpus {
   hostId: string;
   hostName: string;

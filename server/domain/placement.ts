@@ -12,9 +12,13 @@ import type { PlanRow, Scope } from './vms.ts';
 // provision locks only the GPUs it takes (and shares its host's lock), so provisions in one
 // cluster run side by side; the database's row locks still hand each GPU to one of them.
 
-/** The devices a plan can take: its GPU model, in the status an assignment starts from. */
+/** No other function of the device's IOMMU group is held by a VM: VFIO passes a group to one VM. */
+const groupUnheld = sql`not exists (select 1 from ${devices} as member where member.host_id = ${devices.hostId}
+  and member.iommu_group = ${devices.iommuGroup} and member.id <> ${devices.id} and member.vm_id is not null)`;
+
+/** The devices a plan can take: its GPU model, in the status an assignment starts from, its IOMMU group free of other VMs. */
 export function planGpus(plan: PlanRow): SQL[] {
-  const conditions = [eq(devices.kind, 'GPU'), eq(devices.status, TRANSITIONS.ASSIGN.from)];
+  const conditions = [eq(devices.kind, 'GPU'), eq(devices.status, TRANSITIONS.ASSIGN.from), groupUnheld];
   if (plan.gpuVendorId) conditions.push(eq(devices.vendorId, plan.gpuVendorId));
   if (plan.gpuProductId) conditions.push(eq(devices.productId, plan.gpuProductId));
   return conditions;

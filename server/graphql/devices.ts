@@ -5,7 +5,7 @@ import type { LiveEvent } from '../live/events.ts';
 import { assignDevice, attachDevice, detachDevice, releaseDevice } from '../domain/devices.ts';
 import type { DeviceRow } from '../domain/device-store.ts';
 import type { OperationRow } from '../domain/operations.ts';
-import { HostBusyError, HostOfflineError, InvalidTransitionError, NotFoundError, VmBusyError, WrongHostError } from '../domain/errors.ts';
+import { HostBusyError, HostOfflineError, InvalidTransitionError, IommuGroupInUseError, NotFoundError, VmBusyError, WrongHostError } from '../domain/errors.ts';
 import { deviceKind, deviceStatus } from '../db/schema/enums.ts';
 import { Operation } from './operations.ts';
 
@@ -149,7 +149,7 @@ builder.mutationFields((t) => ({
       deviceId: t.input.id({ required: true, description: 'Global ID of the device.' }),
       vmId: t.input.id({ required: true, description: 'Global ID of the VM.' }),
     },
-    errors: { types: [...deviceErrors, WrongHostError, VmBusyError] },
+    errors: { types: [...deviceErrors, WrongHostError, VmBusyError, IommuGroupInUseError] },
     resolve: (_root, { input }, ctx) =>
       assignDevice(ctx.services, idOf('Device', String(input.deviceId)), idOf('VM', String(input.vmId))),
   }),

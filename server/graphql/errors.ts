@@ -5,6 +5,7 @@ import {
   HostBusyError,
   HostOfflineError,
   InvalidTransitionError,
+  IommuGroupInUseError,
   NoCapacityError,
   NotFoundError,
   OperationFinishedError,
@@ -68,6 +69,13 @@ builder.objectType(HostOfflineError, {
   description: "The host's agent is not connected, so nothing on it can change.",
   interfaces: [ErrorInterface],
   fields: (t) => ({ hostId: t.id({ description: 'Global ID of the offline host.', resolve: (e) => encodeGlobalID('Host', e.hostId) }) }),
+});
+
+builder.objectType(IommuGroupInUseError, {
+  name: 'IommuGroupInUseError',
+  description: "Another function of the device's IOMMU group is held by another VM; VFIO passes a whole group to one VM.",
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ deviceId: t.id({ description: 'Global ID of the function another VM holds.', resolve: (e) => encodeGlobalID('Device', e.deviceId) }) }),
 });
 
 builder.objectType(WrongHostError, {

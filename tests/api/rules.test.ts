@@ -72,6 +72,30 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 describe('device rules', () => {
+  it('keeps an IOMMU group with one VM: a function whose group-mate another VM holds is neither assigned nor provisioned', async () => {
+    const gpu = { kind: 'GPU' as const, address: '0000:47:00.0', vendorId: '10de', productId: '2204', iommuGroup: 21, numaNode: 0, driver: 'vfio-pci' };
+    const audio = { kind: 'PCI' as const, address: '0000:47:00.1', vendorId: '10de', productId: '1aef', iommuGroup: 21, numaNode: 0, driver: 'vfio-pci' };
+    const { devices, vmId, hostId, planId } = await hostWithVm([gpu, audio]);
+    const [vmB] = [(await mutate('provisionVm', { name: unique('vm-b'), planId, hostId })).vm.id as string];
+    await eventually(async () => (await server.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: vmB })).vm.status === 'RUNNING');
+    const gpuRow = devices.find((d) => d.address === gpu.address)!;
+    const audioRow = devices.find((d) => d.address === audio.address)!;
+
+    expect((await mutate('assignDevice', { deviceId: audioRow.id, vmId: vmB })).__typename).toBe('DeviceOperationSuccess');
+    await settled(audioRow.id, 'ASSIGNED');
+    await expectRefused(
+      'IommuGroupInUseError',
+      () => mutate('assignDevice', { deviceId: gpuRow.id, vmId }),
+      /shares IOMMU group 21 with 0000:47:00\.1, which VM vm-b-\w+ holds/,
+    );
+    // A plan's GPU is never one whose group-mate another VM holds either.
+    const gpuPlan = await seed.plan({ name: unique('group-plan'), gpuCount: 1 });
+    const { capacity } = await server.client.data(`query($p: ID!, $h: ID!) { capacity(planId: $p, hostId: $h) { fits } }`, { p: gpuPlan, h: hostId });
+    expect(capacity.fits).toBe(false);
+    // The same VM may take the rest of its group.
+    expect((await mutate('assignDevice', { deviceId: gpuRow.id, vmId: vmB })).__typename).toBe('DeviceOperationSuccess');
+  });
+
   it('assigns only a DETACHED device', async () => {
     const { devices, vmId } = await hostWithVm();
     const attached = devices.find((d) => d.kind === 'USB')!;
