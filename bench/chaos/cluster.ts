@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { SimHostConfig } from '../../agent/backends/sim/index.ts';
 import { TcpProxy } from '../../tests/agent/support.ts';
-import { ChaosPostgres } from './postgres.ts';
+import { PostgresInstance } from '../../tests/faults/support/postgres-instance.ts';
 import { graphql, poll } from './util.ts';
 
 export const repoRoot = new URL('../../', import.meta.url).pathname;
@@ -255,7 +255,7 @@ export class Cluster {
   planId = '';
 
   private constructor(
-    readonly database: ChaosPostgres,
+    readonly database: PostgresInstance,
     readonly options: ClusterOptions,
   ) {}
 
@@ -263,7 +263,7 @@ export class Cluster {
     mkdirSync(join(options.dir, 'logs'), { recursive: true });
     mkdirSync(join(options.dir, 'hosts'), { recursive: true });
     options.log('starting PostgreSQL (initdb in a temporary folder)');
-    const database = await ChaosPostgres.create(join(options.dir, 'logs', 'postgres.log'));
+    const database = await PostgresInstance.create({ logFile: join(options.dir, 'logs', 'postgres.log') });
     const cluster = new Cluster(database, options);
     try {
       await cluster.#startServers();

@@ -1,11 +1,14 @@
+// A PostgreSQL server of the fault tests' and the chaos run's own: initdb in a temporary folder,
+// its own port and socket directory. They kill it with -9 and start it again, many times; the
+// shared server on 5432 is never touched. A start that does not come up is retried, and the
+// postmaster's output can go to a log file so a failed restart says why.
+
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-// A PostgreSQL server of the fault tests' own: initdb in a temporary folder, its own port and
-// socket directory. The tests kill and restart it; the shared server on 5432 is never touched.
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const BIN_ROOT = '/usr/lib/postgresql';
 
@@ -22,8 +25,7 @@ async function freePort(): Promise<number> {
     probe.once('error', reject);
     probe.listen(0, '127.0.0.1', () => {
       const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
+      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
 }
@@ -34,6 +36,14 @@ function asOwner(command: string, args: string[]): [string, string[]] {
   return ['runuser', ['-u', 'postgres', '--', command, ...args]];
 }
 
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)]).toString().split('\n').map(Number).filter(Boolean);
+  } catch {
+    return []; // ps exits 1 when nothing matches
+  }
+}
+
 export class PostgresInstance {
   private server: ChildProcess | null = null;
 
@@ -41,14 +51,16 @@ export class PostgresInstance {
     private readonly bin: string,
     readonly dir: string,
     readonly port: number,
+    /** Where the postmaster writes; null: nowhere. */
+    private readonly logFile: string | null,
   ) {}
 
-  static async create(): Promise<PostgresInstance> {
+  static async create(options: { logFile?: string } = {}): Promise<PostgresInstance> {
     const bin = postgresBin();
     if (!bin) throw new Error('PostgreSQL is not installed');
     const dir = mkdtempSync(join(tmpdir(), 'passthru-faults-pg-'));
     chmodSync(dir, 0o777);
-    const instance = new PostgresInstance(bin, dir, await freePort());
+    const instance = new PostgresInstance(bin, dir, await freePort(), options.logFile ?? null);
     const [command, args] = asOwner(join(bin, 'initdb'), ['-D', join(dir, 'data'), '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
     execFileSync(command, args, { stdio: 'ignore' });
     await instance.start();
@@ -59,20 +71,32 @@ export class PostgresInstance {
     return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
   }
 
-  /** Starts the server and resolves once it accepts connections. */
-  async start() {
+  /** Starts the server and resolves once it accepts connections; retries a start that fails. */
+  async start(attempts = 5) {
+    for (let attempt = 1; ; attempt++) {
+      if (await this.#startOnce()) return;
+      if (attempt >= attempts) throw new Error(`PostgreSQL on port ${this.port} did not start after ${attempts} attempts; see ${this.logFile ?? 'its log (pass logFile to keep it)'}`);
+      await this.kill();
+      await sleep(1000);
+    }
+  }
+
+  async #startOnce(): Promise<boolean> {
     const [command, args] = asOwner(join(this.bin, 'postgres'), [
-      '-D', join(this.dir, 'data'), '-p', String(this.port), '-k', this.dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off',
+      '-D', join(this.dir, 'data'), '-p', String(this.port), '-k', this.dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=200',
     ]);
-    this.server = spawn(command, args, { stdio: 'ignore' });
-    const deadline = Date.now() + 30_000;
+    const log = this.logFile ? openSync(this.logFile, 'a') : 'ignore';
+    const server = spawn(command, args, { stdio: ['ignore', log, log] });
+    if (typeof log === 'number') closeSync(log);
+    this.server = server;
+    const deadline = Date.now() + 15_000;
     for (;;) {
       try {
         execFileSync(join(this.bin, 'pg_isready'), ['-q', '-h', '127.0.0.1', '-p', String(this.port)]);
-        return;
+        return true;
       } catch {
-        if (Date.now() > deadline) throw new Error(`PostgreSQL on port ${this.port} did not start`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        if (server.exitCode !== null || server.signalCode !== null || Date.now() > deadline) return false;
+        await sleep(100);
       }
     }
   }
@@ -82,30 +106,21 @@ export class PostgresInstance {
     const server = this.server;
     this.server = null;
     if (!server?.pid) return;
-    const postmaster = this.postmasterPid() ?? server.pid;
-    const backends = execFileSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)]).toString().split('\n').map(Number).filter(Boolean);
-    for (const pid of [postmaster, ...backends]) {
+    const postmaster = process.getuid?.() === 0 ? (childrenOf(server.pid)[0] ?? null) : server.pid;
+    const targets = postmaster ? [postmaster, ...childrenOf(postmaster)] : [server.pid];
+    for (const pid of targets) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
         // Already gone.
       }
     }
-    await new Promise<void>((resolve) => (server.exitCode !== null ? resolve() : server.once('exit', () => resolve())));
-    // A killed postmaster leaves its pid file; the next start must not take it for a live one.
+    if (server.exitCode === null && server.signalCode === null) await new Promise<void>((resolve) => server.once('exit', () => resolve()));
     rmSync(join(this.dir, 'data', 'postmaster.pid'), { force: true });
   }
 
-  /** runuser forks: the postmaster is its child then. */
-  private postmasterPid(): number | null {
-    if (!this.server?.pid) return null;
-    if (process.getuid?.() !== 0) return this.server.pid;
-    const child = execFileSync('ps', ['-o', 'pid=', '--ppid', String(this.server.pid)]).toString().trim().split('\n').map(Number).find(Boolean);
-    return child ?? null;
-  }
-
   async destroy() {
-    await this.kill();
+    await this.kill().catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
