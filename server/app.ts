@@ -25,6 +25,7 @@ import { clientAddressOf } from './client-address.ts';
 import { LoginLimiter } from './login-limiter.ts';
 import { OriginPolicy, securityHeaders } from './origins.ts';
 import { Quota } from './quota.ts';
+import { probes } from './probes.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { useNoSuggestions } from './no-suggestions.ts';
 import { useQueryCostLimit } from './query-cost-limit.ts';
@@ -149,7 +150,13 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   // The console's built files at /, the API at /graphql.
   const consoleFiles = existsSync(config.webDir) ? sirv(config.webDir, { single: true, etag: true }) : null;
+  const probeFor = probes(database, feed);
   const server = createServer((req, res) => {
+    const probe = probeFor(req);
+    if (probe) {
+      void probe(res);
+      return;
+    }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > config.maxBodyBytes) {
       res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });

@@ -37,6 +37,11 @@ export class ChangeFeed {
     this.#poll = setInterval(() => this.wake(), this.pollMs);
   }
 
+  /** The last read of the change log succeeded: subscribers are being fed. */
+  get caughtUp(): boolean {
+    return !this.#failing;
+  }
+
   async stop() {
     clearInterval(this.#poll);
     await this.#unlisten?.();

@@ -31,6 +31,12 @@ async function readHosts(url: string, token: string | null, write = false): Prom
   }
 }
 
+/** A probe's HTTP status and JSON body. */
+async function probe(url: string, path: string): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(10_000) });
+  return { status: response.status, body: await response.json() };
+}
+
 // A PostgreSQL server of its own, killed with -9 while requests are in flight: initdb needs
 // PostgreSQL installed (CI installs it).
 describe.skipIf(!postgresBin())('the database disappears under load', () => {
@@ -81,9 +87,14 @@ describe.skipIf(!postgresBin())('the database disappears under load', () => {
     // Answered, not hung: an error that says the database is out of reach.
     expect(whileGone.status).toBe(200);
     expect(whileGone).toMatchObject({ code: 'DATABASE_UNAVAILABLE', error: 'The database is out of reach; try again in a few seconds' });
+    // The probes: alive, and not ready while the database is gone.
+    expect(await probe(url, '/healthz')).toEqual({ status: 200, body: { status: 'alive' } });
+    expect(await probe(url, '/readyz')).toMatchObject({ status: 503, body: { status: 'not ready', checks: { database: false } } });
 
     await database.start();
     await eventually(async () => (await readHosts(url, token)).error === null, 15_000, 200);
+    await eventually(async () => (await probe(url, '/readyz')).status === 200, 15_000, 200);
+    expect((await probe(url, '/readyz')).body).toEqual({ status: 'ready', checks: { database: true, changeFeed: true } });
     loading = false;
     await Promise.all(clients);
     expect(exited).toBeNull();
