@@ -166,11 +166,16 @@ describe('the change log', () => {
     const seen = await first.next((e) => e.data?.deviceChanged.device.driver === 'seen');
     first.close();
 
-    // Missed while away: three changes of one device and one of another.
+    // Missed while away: three changes of one device and one of another. Another subscriber
+    // sees the last of them, so this process's feed has read them all before the resume (a
+    // resume replays what the feed has read; what it reads later arrives live, coalesced).
+    const tail = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: seen.data!.deviceChanged.cursor });
     await setDriver(deviceIds[0]!, 'missed-1');
     await setDriver(deviceIds[0]!, 'missed-2');
     await setDriver(deviceIds[1]!, 'missed-other');
     await setDriver(deviceIds[0]!, 'missed-3');
+    await tail.next((e) => e.data?.deviceChanged.device.driver === 'missed-3');
+    tail.close();
 
     const resumed = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: seen.data!.deviceChanged.cursor });
     await resumed.next((e) => e.data?.deviceChanged.device.driver === 'missed-3');
