@@ -3,7 +3,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../support/processes.ts';
 import { join } from 'node:path';
 import type { SimHostConfig } from '../../agent/backends/sim/index.ts';
 import { TcpProxy } from '../../tests/agent/support.ts';
@@ -24,17 +24,6 @@ export const TIMEOUTS = {
   agentHeartbeat: '2s',
   agentResync: '5s',
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 export interface ExitRecord {
   process: string;

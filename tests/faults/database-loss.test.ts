@@ -1,18 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../../bench/support/processes.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/client.ts';
 import { ADMIN, signedInClient } from '../support/server.ts';
 import { PostgresInstance, postgresBin } from './support/postgres-instance.ts';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /** One read that needs the database; the answer's HTTP status and first error, or the transport's failure. */
 async function readHosts(url: string, token: string | null, write = false): Promise<{ status: number; error: string | null; code?: string }> {
