@@ -61,8 +61,9 @@ export async function readCandidates(db: Queryable, plan: PlanRow, scope: Scope)
       status: hosts.status,
       numaNode: devices.numaNode,
       free: count(devices.id),
-      headroomMemoryMb: headroom.memoryMb,
-      headroomCores: headroom.cores,
+      // Only a plan without GPUs ranks hosts by what they have left: others skip the subqueries.
+      headroomMemoryMb: plan.gpuCount === 0 ? headroom.memoryMb : sql<number | null>`null`,
+      headroomCores: plan.gpuCount === 0 ? headroom.cores : sql<number | null>`null`,
     })
     .from(hosts)
     .leftJoin(devices, and(eq(devices.hostId, hosts.id), ...planGpus(plan)))
