@@ -1,16 +1,17 @@
 import type { UpdateResolver } from '@urql/exchange-graphcache';
 import { graphql, type ResultOf } from '../api/graphql.ts';
+import { HostFactsFields } from './fragments.ts';
 import { invalidateField, placeInConnections, stringArg, stringField } from '../api/cache-lists.ts';
 
 /** Every host change (status, facts), with what the host pages show of a host itself. */
-export const HostEvents = graphql(`
-  subscription HostEvents($after: String) {
-    hostChanged(after: $after) {
-      cursor
-      host { id name status cpuCores memoryMb iommuEnabled lastSeenAt cluster { id name } }
+export const HostEvents = graphql(
+  `
+    subscription HostEvents($after: String) {
+      hostChanged(after: $after) { cursor host { ...HostFactsFields } }
     }
-  }
-`);
+  `,
+  [HostFactsFields],
+);
 
 /** A new host joins the host lists (by name) and its cluster; a host's status decides what fits. */
 export const hostChanged: UpdateResolver<ResultOf<typeof HostEvents>> = ({ hostChanged: { host } }, _args, cache) => {
