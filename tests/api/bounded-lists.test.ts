@@ -78,6 +78,16 @@ describe('every list that grows with the fleet is a page, and a query is costed 
     expect(variable.errors?.[0]?.extensions).toEqual(inline.errors?.[0]?.extensions);
   });
 
+  it('a subscription is costed too: one whose event could be the nested query with full pages is refused, over graphql-ws', async () => {
+    const stream = viewer.subscribe(
+      `subscription($n: Int) { deviceChanged { device { host { devices(first: $n) { nodes { host { devices(first: $n) { nodes { id } } } } } } } } }`,
+      { n: PAGE_SIZE.max },
+    );
+    const refused = await stream.next((event) => Boolean(event.errors?.length));
+    expect(refused.errors?.[0]?.message).toMatch(/over the limit of 50000: ask for smaller pages/);
+    stream.close();
+  });
+
   it('a page never holds more than the largest page, whatever it asks for', async () => {
     const { data, errors } = await traced(`query($id: ID!) { host(id: $id) { devices(first: 100000) { nodes { id } pageInfo { hasNextPage } } } }`, { id: crowded[1000] });
     if (errors) expect(errors[0]?.message).toMatch(/500|first/i);
