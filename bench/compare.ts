@@ -32,6 +32,7 @@ import { runMutations } from './comparison/mutations.ts';
 import { runRead } from './comparison/read.ts';
 import { printMutations, printRead, printStatements, printWrite, verdict, type WriteRow } from './comparison/report.ts';
 import { floorCycles, passthruCycles } from './comparison/write.ts';
+import { PRODUCTION_ENV } from './comparison/targets.ts';
 import { startWriteFleet } from './comparison/write-fleet.ts';
 
 const QUICK = flag('quick');
@@ -73,7 +74,7 @@ if (settings.cpuProfileDir) log(`CPU profiles in ${settings.cpuProfileDir}/read 
 // --- write and mutations ---
 const writeDatabase = await createBenchDatabase();
 onCleanup(() => writeDatabase.drop());
-const server = await startServer({ port: await freePort(), core: 0, databaseUrl: writeDatabase.url, dataDir: join(work, 'pglite'), logDir: work, cpuProfileDir: settings.cpuProfileDir && join(settings.cpuProfileDir, 'write') });
+const server = await startServer({ port: await freePort(), core: 0, databaseUrl: writeDatabase.url, dataDir: join(work, 'pglite'), logDir: work, cpuProfileDir: settings.cpuProfileDir && join(settings.cpuProfileDir, 'write'), env: PRODUCTION_ENV });
 onCleanup(() => server.stop('SIGINT'));
 const admin = await adminClient(server.url, 'ADMIN');
 const watch = await watchStatuses(writeDatabase);

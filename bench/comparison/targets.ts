@@ -17,6 +17,12 @@ export interface TargetOptions {
   cpuProfileDir?: string | undefined;
 }
 
+/**
+ * Every server of the comparison runs as in production: NODE_ENV=production, which, among
+ * others, turns off graphql-js's development-only checks (its cross-realm instanceof test).
+ */
+export const PRODUCTION_ENV = { NODE_ENV: 'production' };
+
 /** Settings for a read fleet without agents: its hosts stay ONLINE for the whole run. */
 const READ_FLEET_ENV = { PASSTHRU_HEARTBEAT_TIMEOUT_SECONDS: '86400' };
 const QUIET_ENV = { PASSTHRU_SWEEP_INTERVAL_SECONDS: '3600', PASSTHRU_CHANGE_POLL_SECONDS: '3600', PASSTHRU_HEARTBEAT_FLUSH_SECONDS: '3600' };
@@ -32,7 +38,7 @@ export async function startTarget(name: TargetName, options: TargetOptions): Pro
       dataDir: join(options.logDir, 'pglite'),
       logDir: options.logDir,
       cpuProfileDir: options.cpuProfileDir,
-      env: { ...READ_FLEET_ENV, ...(options.quiet ? QUIET_ENV : {}) },
+      env: { ...PRODUCTION_ENV, ...READ_FLEET_ENV, ...(options.quiet ? QUIET_ENV : {}) },
     });
   } else {
     const logFile = join(options.logDir, `${name}-${port}.log`);
@@ -42,6 +48,7 @@ export async function startTarget(name: TargetName, options: TargetOptions): Pro
       core: options.core,
       logFile,
       env: {
+        ...PRODUCTION_ENV,
         DATABASE_URL: options.databaseUrl,
         // PostGraphile v4 needs its own graphql 15 (see the preloaded file).
         ...(name === 'postgraphile' ? { NODE_OPTIONS: `--require ${join(repoRoot, 'bench/support/postgraphile-graphql.cjs')}` } : {}),
