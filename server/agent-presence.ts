@@ -26,6 +26,11 @@ export class AgentPresence {
     this.#options = options;
   }
 
+  /** Hosts with at least one agent socket open to this process. */
+  get connectedHosts(): number {
+    return this.#connections.size;
+  }
+
   connected(hostId: string) {
     this.#connections.set(hostId, (this.#connections.get(hostId) ?? 0) + 1);
     clearTimeout(this.#pending.get(hostId));

@@ -11,6 +11,7 @@ import { createYoga, maskError, type Plugin } from 'graphql-yoga';
 import sirv from 'sirv';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
+import { observeTransactionWaits } from './pubsub.ts';
 import { createContext, revocablePrincipalCache, type AppDeps, type Context, type Presented } from './context.ts';
 import { openDatabase, type Database } from './db/client.ts';
 import { isDatabaseUnavailable } from './db/errors.ts';
@@ -26,6 +27,7 @@ import { LoginLimiter } from './login-limiter.ts';
 import { OriginPolicy, securityHeaders } from './origins.ts';
 import { Quota } from './quota.ts';
 import { probes } from './probes.ts';
+import { Metrics, metricsEndpoint } from './metrics.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { useNoSuggestions } from './no-suggestions.ts';
 import { useQueryCostLimit } from './query-cost-limit.ts';
@@ -103,14 +105,20 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     logger.warn(`Created the first admin. Sign in as "${firstAdmin.username}" with password ${firstAdmin.generatedPassword} and change it.`);
   }
   const live = new LiveHub(database.feedDb, config.subscriberQueueLimit);
-  const feed = new ChangeFeed(database, live, logger, config.changePollMs);
+  const metrics = new Metrics({
+    database,
+    subscriptions: () => live.subscriberCount,
+    connectedAgents: () => presence.connectedHosts,
+  });
+  observeTransactionWaits(database.db, (seconds) => metrics.transactionWaited(seconds));
+  const feed = new ChangeFeed(database, live, logger, config.changePollMs, (committedAt) => metrics.changeDelivered(committedAt));
   await feed.start();
   const heartbeats = new HeartbeatBatcher(database.db, {
     flushIntervalMs: config.heartbeatFlushIntervalMs,
     timeoutMs: config.heartbeatTimeoutMs,
     onError: (error) => logger.error({ err: error }, 'writing heartbeats failed; keeping them for the next flush'),
   });
-  const deps: AppDeps = { database, live, config, loginLimiter: new LoginLimiter(database.db), heartbeats, principals: revocablePrincipalCache(live) };
+  const deps: AppDeps = { database, live, config, loginLimiter: new LoginLimiter(database.db), heartbeats, principals: revocablePrincipalCache(live), metrics };
   const pendingCookies = new WeakMap<Request, string[]>();
 
   const origins = new OriginPolicy(config.allowedOrigins);
@@ -127,6 +135,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     logging: yogaLogging(logger),
     plugins: [
       EnvelopArmorPlugin(ARMOR),
+      metrics.graphqlPlugin(),
       useQueryCostLimit(),
       ...(config.introspection ? [] : [useNoSuggestions()]),
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
@@ -151,23 +160,34 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // The console's built files at /, the API at /graphql.
   const consoleFiles = existsSync(config.webDir) ? sirv(config.webDir, { single: true, etag: true }) : null;
   const probeFor = probes(database, feed);
+  const metricsFor = metricsEndpoint(metrics, config.metricsToken);
   const server = createServer((req, res) => {
     const probe = probeFor(req);
     if (probe) {
+      metrics.observeHttp(req, res, 'probe');
       void probe(res);
+      return;
+    }
+    const scrape = metricsFor(req);
+    if (scrape) {
+      metrics.observeHttp(req, res, 'metrics');
+      void scrape(res);
       return;
     }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > config.maxBodyBytes) {
+      metrics.observeHttp(req, res, 'refused');
       res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
       res.end(JSON.stringify({ errors: [{ message: `Request body over ${config.maxBodyBytes} bytes` }] }));
       req.destroy();
       return;
     }
     if (consoleFiles && !req.url?.startsWith(yoga.graphqlEndpoint)) {
+      metrics.observeHttp(req, res, 'console');
       headers.console(req, res, () => consoleFiles(req, res, () => yoga(req, res)));
       return;
     }
+    metrics.observeHttp(req, res, 'graphql');
     headers.api(req, res, () => yoga(req, res));
   });
 
@@ -184,7 +204,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   async function sweep() {
     try {
       const expired = await failExpiredOperations(database.db);
-      if (expired > 0) logger.warn({ expired }, 'operations timed out and were reverted');
+      for (const operation of expired) metrics.operationFinished(operation);
+      if (expired.length > 0) logger.warn({ expired: expired.length }, 'operations timed out and were reverted');
       const silent = await heartbeats.markSilentHostsOffline();
       if (silent > 0) logger.warn({ silent }, 'hosts went offline');
       await deleteExpiredSessions(database.db);

@@ -43,6 +43,8 @@ export interface Config {
   trustedProxies: string[];
   /** Largest request body accepted, in bytes. */
   maxBodyBytes: number;
+  /** When set, /metrics answers only a scraper that sends it as a bearer token. */
+  metricsToken: string | undefined;
   /** Most subscriptions one graphql-ws connection may hold. */
   maxSubscriptionsPerSocket: number;
   /** Most graphql-ws connections one credential (session, token, host) may hold open, and their subscriptions together. */
@@ -125,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowedOrigins: origins(env, 'PASSTHRU_ALLOWED_ORIGINS'),
     trustedProxies: proxies(env, 'PASSTHRU_TRUSTED_PROXIES'),
     maxBodyBytes: positiveNumber(env, 'PASSTHRU_MAX_BODY_BYTES', 1024 * 1024),
+    metricsToken: env.PASSTHRU_METRICS_TOKEN || undefined,
     maxSubscriptionsPerSocket: positiveNumber(env, 'PASSTHRU_MAX_SUBSCRIPTIONS_PER_SOCKET', 100),
     maxSocketsPerCredential: positiveNumber(env, 'PASSTHRU_MAX_SOCKETS_PER_CREDENTIAL', 20),
     maxSubscriptionsPerCredential: positiveNumber(env, 'PASSTHRU_MAX_SUBSCRIPTIONS_PER_CREDENTIAL', 500),

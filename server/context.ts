@@ -6,6 +6,7 @@ import { actorOf, PrincipalCache, type Principal } from './domain/auth.ts';
 import type { Services } from './domain/services.ts';
 import type { HeartbeatBatcher } from './domain/heartbeats.ts';
 import type { LoginLimiter } from './login-limiter.ts';
+import type { Metrics } from './metrics.ts';
 
 /** Per-process dependencies shared by every request. */
 export interface AppDeps {
@@ -17,6 +18,7 @@ export interface AppDeps {
   heartbeats: HeartbeatBatcher;
   /** Recently resolved principals, so a request usually needs no authentication read. */
   principals: PrincipalCache;
+  metrics: Metrics;
 }
 
 /** A principal cache that drops a credential the moment any process revokes it. */

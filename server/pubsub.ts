@@ -94,6 +94,13 @@ export class ChangeSet {
   }
 }
 
+const transactionWaitObservers = new WeakMap<Db, (seconds: number) => void>();
+
+/** Has `observe` told how long each transaction on `db` waited for a connection and its BEGIN (the metrics). */
+export function observeTransactionWaits(db: Db, observe: (seconds: number) => void) {
+  transactionWaitObservers.set(db, observe);
+}
+
 /**
  * Runs `work` in one transaction and logs its changes in that same transaction, so they are
  * announced when, and only when, it commits. Rows are locked in one order everywhere (see
@@ -101,9 +108,12 @@ export class ChangeSet {
  * transaction runs again, up to three times.
  */
 export async function inTransaction<T>(db: Db, work: (tx: Tx, changes: ChangeSet) => Promise<T>): Promise<T> {
+  const observe = transactionWaitObservers.get(db);
   for (let attempt = 1; ; attempt++) {
+    const asked = performance.now();
     try {
       return await db.transaction(async (tx) => {
+        observe?.((performance.now() - asked) / 1000);
         const changes = new ChangeSet();
         const result = await work(tx, changes);
         await appendToChangeLog(tx, changes.unlogged);

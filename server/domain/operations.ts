@@ -288,10 +288,10 @@ async function touchedSince(tx: Tx, operation: OperationRow): Promise<boolean> {
 }
 
 /**
- * Fails operations past their deadline and reverts their devices. SKIP LOCKED lets several
+ * Fails operations past their deadline and reverts their devices; returns them as they ended. SKIP LOCKED lets several
  * server processes sweep at once without waiting on each other or failing one twice.
  */
-export async function failExpiredOperations(db: Db, now = new Date()): Promise<number> {
+export async function failExpiredOperations(db: Db, now = new Date()): Promise<OperationRow[]> {
   return inTransaction(db, async (tx, changes) => {
     const expired = await tx
       .select()
@@ -300,6 +300,7 @@ export async function failExpiredOperations(db: Db, now = new Date()): Promise<n
       .orderBy(asc(operations.createdAt))
       .limit(100)
       .for('no key update', { skipLocked: true });
+    const failed: OperationRow[] = [];
     for (const operation of expired) {
       const since = operation.startedAt ?? operation.createdAt;
       const ms = operation.deadlineAt.getTime() - since.getTime();
@@ -307,9 +308,9 @@ export async function failExpiredOperations(db: Db, now = new Date()): Promise<n
       const error = operation.startedAt
         ? `Timed out after ${waited} s running without an answer from the host's agent; its late answer or the next inventory report settles the device state`
         : `The host's agent did not pick it up within ${waited} s (the queue timeout); nothing was done on the host`;
-      await settleOperation(tx, changes, 'system:timeout', operation, { succeeded: false, error }, 'timedOut');
+      failed.push(await settleOperation(tx, changes, 'system:timeout', operation, { succeeded: false, error }, 'timedOut'));
     }
-    return expired.length;
+    return failed;
   });
 }
 

@@ -128,12 +128,15 @@ builder.mutationFields((t) => ({
     },
     ...AGENT_ONLY,
     errors: { types: [NotFoundError, OperationFinishedError, ValidationError] },
-    resolve: (_root, { input }, ctx) =>
-      completeOperation(ctx.services, agentHost(ctx).id, idOf('Operation', String(input.operationId)), {
+    resolve: async (_root, { input }, ctx) => {
+      const finished = await completeOperation(ctx.services, agentHost(ctx).id, idOf('Operation', String(input.operationId)), {
         succeeded: input.succeeded,
         error: input.error ?? null,
         devices: input.devices?.map((seen) => ({ address: seen.address, driver: seen.driver ?? null, present: seen.present })) ?? null,
-      }),
+      });
+      ctx.metrics.operationFinished(finished);
+      return finished;
+    },
   }),
 }));
 

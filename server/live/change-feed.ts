@@ -25,6 +25,8 @@ export class ChangeFeed {
     private readonly hub: LiveHub,
     private readonly logger: Logger,
     private readonly pollMs: number,
+    /** Told each change's commit time as it is handed to this process's subscribers (the metrics). */
+    private readonly onDelivered: (committedAt: Date) => void = () => {},
   ) {}
 
   /** Starts at the head of the log: a new process announces only what commits from now on. */
@@ -80,6 +82,7 @@ export class ChangeFeed {
         const last = changes.at(-1);
         if (last) {
           this.hub.publish(await this.#loadWanted(changes), last.seq);
+          for (const change of changes) this.onDelivered(change.at);
           if (changes.length === BATCH) this.#again = true;
         }
         if (this.#failing) this.logger.info('change log readable again; caught up');

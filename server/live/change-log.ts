@@ -98,9 +98,12 @@ export async function changeLogHead(db: Queryable): Promise<number> {
 }
 
 /** Changes after `seq`, oldest first, at most `limit`. */
-export async function changesAfter(db: Queryable, seq: number, limit: number): Promise<LoggedChange[]> {
+export async function changesAfter(db: Queryable, seq: number, limit: number): Promise<(LoggedChange & { at: Date })[]> {
   const rows = await db.select().from(changeLog).where(gt(changeLog.seq, seq)).orderBy(asc(changeLog.seq)).limit(limit);
-  return logged(rows);
+  return rows.flatMap(({ seq, at, topic, payload }) => {
+    const message = { topic, payload };
+    return isChangeMessage(message) ? [{ seq, at, message }] : [];
+  });
 }
 
 /** The newest change of each entity of `topic` in (after, through], oldest first: what a resuming subscriber replays. */
