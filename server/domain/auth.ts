@@ -278,17 +278,19 @@ export async function resolvePrincipal(db: Db, bearer: string | null, sessionTok
 
 const REJECTED: Principal = { kind: 'anonymous', rejected: 'The token is invalid, expired or revoked' };
 
-type SignedIn = Extract<Principal, { kind: 'user' }>;
+type Cacheable = Extract<Principal, { kind: 'user' | 'agent' }>;
 
 /**
- * API tokens' principals by the hash of the token, kept for a few seconds so automation calling
- * many times a second needs no authentication read. Revocation drops an entry at once (`forget`,
- * from the change bus in every process), and an entry is never used past the token's expiry.
- * Sessions are read each time (their expiry and sign-out are decided by their row), and agents
- * too (their principal carries the host row their heartbeat answers with).
+ * API tokens' and host tokens' principals by the hash of the token, kept for a few seconds so
+ * automation and agents calling many times a second need no authentication read. Revocation
+ * (a revoked API token, a rotated host token) drops an entry at once (`forget`, from the change
+ * bus in every process), and an entry is never used past the token's expiry. Sessions are read
+ * each time (their expiry and sign-out are decided by their row). An agent's heartbeat answers
+ * with the host row as its principal was resolved, at most the cache's few seconds old, as a
+ * graphql-ws connection's always was.
  */
 export class PrincipalCache {
-  readonly #entries = new Map<string, { principal: SignedIn; until: number }>();
+  readonly #entries = new Map<string, { principal: Cacheable; until: number }>();
 
   constructor(
     private readonly ttlMs = 5_000,
@@ -297,7 +299,8 @@ export class PrincipalCache {
 
   /** The principal behind these credentials: from the cache when fresh, else resolved and kept. */
   async resolve(db: Db, bearer: string | null, sessionToken: string | null): Promise<Principal> {
-    if (!bearer?.startsWith('pth_api_')) return resolvePrincipal(db, bearer, sessionToken);
+    // API tokens and host tokens: automation and agents call many times a second with the same one.
+    if (!bearer?.startsWith('pth_api_') && !bearer?.startsWith('pth_host_')) return resolvePrincipal(db, bearer, sessionToken);
     const key = hashSecret(bearer);
     const now = Date.now();
     const entry = this.#entries.get(key);
@@ -305,7 +308,7 @@ export class PrincipalCache {
     if (entry && entry.until > now && (!expiresAt || expiresAt.getTime() > now)) return entry.principal;
     this.#entries.delete(key);
     const principal = await resolvePrincipal(db, bearer, sessionToken);
-    if (principal.kind === 'user') {
+    if (principal.kind === 'user' || principal.kind === 'agent') {
       // Oldest first: past the limit, the entry kept longest goes.
       if (this.#entries.size >= this.limit) this.#entries.delete(this.#entries.keys().next().value ?? key);
       this.#entries.set(key, { principal, until: now + this.ttlMs });
@@ -322,6 +325,6 @@ export class PrincipalCache {
 
   /** Drops every entry of a user whose role or password changed. */
   forgetUser(userId: string) {
-    for (const [key, { principal }] of this.#entries) if (principal.user.id === userId) this.#entries.delete(key);
+    for (const [key, { principal }] of this.#entries) if (principal.kind === 'user' && principal.user.id === userId) this.#entries.delete(key);
   }
 }

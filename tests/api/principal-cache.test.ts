@@ -1,9 +1,12 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeApiToken } from '../../server/domain/auth.ts';
+import { rotateHostToken } from '../../server/domain/hosts.ts';
 import { users } from '../../server/db/schema/index.ts';
 import { idOf } from '../../server/graphql/ids.ts';
+import { fakeHardware } from '../support/agent.ts';
 import { eventually, TestClient } from '../support/client.ts';
+import { Seed } from '../support/seed.ts';
 import { ADMIN, sessionClient, startTestServer, type TestServer } from '../support/server.ts';
 
 const HOUR = 60 * 60 * 1000;
@@ -43,6 +46,41 @@ describe('a cached principal costs no SQL, and revocation still takes effect at 
     const { client } = await newToken('cached');
     await client.data('{ __typename }');
     expect(await statementsOf(() => client.data('{ __typename }'))).toEqual([]);
+  });
+
+  /** A host's agent, enrolled and reported, calling over HTTP with its host token. */
+  async function agentOf(name: string) {
+    const seed = new Seed(server.client, server.url);
+    const { hostId, agent } = await seed.host(await seed.cluster(), name, fakeHardware({ usb: 1 }));
+    await agent.disconnect();
+    return { hostId, client: agent.client };
+  }
+  const HEARTBEAT = 'mutation { heartbeat { __typename ... on Error { message } } }';
+
+  it("an agent's host token presented again while cached is not read", async () => {
+    const { client } = await agentOf('cached-agent');
+    await client.data(HEARTBEAT);
+    const statements = await statementsOf(() => client.data(HEARTBEAT));
+    expect(statements.filter((statement) => /from "hosts"/.test(statement))).toEqual([]);
+  });
+
+  it('a rotated host token is refused on the very next request, though it was cached', async () => {
+    const { hostId, client } = await agentOf('rotated-agent');
+    await client.data(HEARTBEAT);
+    await server.client.data(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { __typename } }`, { id: hostId });
+    const { heartbeat } = await client.data(HEARTBEAT);
+    expect(heartbeat).toMatchObject({ __typename: 'NotAuthorizedError', message: expect.stringMatching(/invalid, expired or revoked/) });
+  });
+
+  it('a host token rotated by another replica is dropped when the change bus announces it', async () => {
+    const { hostId, client } = await agentOf('rotated-elsewhere');
+    await client.data(HEARTBEAT);
+    await rotateHostToken({ db: server.app.database.db, actor: 'user:admin', operationTimeoutMs: HOUR, operationQueueTimeoutMs: HOUR }, idOf('Host', hostId));
+    const refused = await eventually(async () => {
+      const { heartbeat } = await client.data(HEARTBEAT);
+      return heartbeat.__typename === 'NotAuthorizedError' ? heartbeat.message : null;
+    });
+    expect(refused).toMatch(/invalid, expired or revoked/);
   });
 
   it('a revoked token is refused on the very next request, though it was cached', async () => {
