@@ -1,12 +1,28 @@
 import { createComplexityRule } from '@pothos/plugin-complexity';
-import { validate, type ExecutionArgs, type GraphQLError } from 'graphql';
+import { validate, type DocumentNode, type ExecutionArgs, type GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { MAX_QUERY_COST, queryTooCostly } from './graphql/query-cost.ts';
+import { costKey, MAX_QUERY_COST, queryTooCostly } from './graphql/query-cost.ts';
+
+/** Different page sizes remembered per document; a document asked with more starts over. */
+const SIZES_PER_DOCUMENT = 32;
 
 /**
  * The refusal of `args` for its cost, with its variables read; null when it is within the limit.
  * Variables that do not fit their types are left to execution, which reports them as usual.
+ * Remembered per parsed document (yoga hands the same one to every request of its text) and
+ * cost-relevant variables, so a document asked again costs a map lookup, not a walk.
  */
+function costRefusalOf(known: WeakMap<DocumentNode, Map<string, GraphQLError | null>>, args: ExecutionArgs): GraphQLError | null {
+  const key = `${args.operationName ?? ''}|${costKey(args.variableValues ?? {})}`;
+  let byKey = known.get(args.document);
+  const remembered = byKey?.get(key);
+  if (remembered !== undefined) return remembered;
+  const refusal = costRefusal(args);
+  if (!byKey || byKey.size >= SIZES_PER_DOCUMENT) known.set(args.document, (byKey = new Map()));
+  byKey.set(key, refusal);
+  return refusal;
+}
+
 function costRefusal(args: ExecutionArgs): GraphQLError | null {
   let refusal: GraphQLError | null = null;
   const rule = createComplexityRule({
@@ -27,13 +43,14 @@ function costRefusal(args: ExecutionArgs): GraphQLError | null {
  * (`first: $n`), and validation results are cached by the document's text alone.
  */
 export function useQueryCostLimit(): Plugin {
+  const known = new WeakMap<DocumentNode, Map<string, GraphQLError | null>>();
   return {
     onExecute: ({ args, setResultAndStopExecution }) => {
-      const refusal = costRefusal(args);
+      const refusal = costRefusalOf(known, args);
       if (refusal) setResultAndStopExecution({ errors: [refusal] });
     },
     onSubscribe: ({ args, setResultAndStopExecution }) => {
-      const refusal = costRefusal(args);
+      const refusal = costRefusalOf(known, args);
       if (refusal) setResultAndStopExecution({ errors: [refusal] });
     },
   };

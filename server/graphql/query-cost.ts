@@ -42,6 +42,21 @@ export function fieldCost(args: Record<string, unknown>, _context: unknown, fiel
   return isList(field.type) ? { field: 1, multiplier: LIST_GUESS } : 1;
 }
 
+/**
+ * What of a request's variables fieldCost can read: a top-level variable is an argument's whole
+ * value, so only numbers (`first: $n`) and list lengths (`ids: $ids`) change a cost; strings,
+ * booleans and input objects never do. Two requests of one document with the same key cost the
+ * same, so the cost can be computed once for both.
+ */
+export function costKey(variables: Readonly<Record<string, unknown>>): string {
+  let key = '';
+  for (const [name, value] of Object.entries(variables)) {
+    if (typeof value === 'number') key += `${name}=${value};`;
+    else if (Array.isArray(value)) key += `${name}#${value.length};`;
+  }
+  return key;
+}
+
 /** The items of a page are counted once, by the page's own multiplier. */
 export const PAGE_ITEMS_COST: FieldComplexityValue = { field: 0, multiplier: 1 };
 

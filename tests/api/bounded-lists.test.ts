@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import { queryRows } from '../support/snapshot.ts';
 import { buildSchema } from '../../server/graphql/schema.ts';
-import { MAX_QUERY_COST, PAGE_SIZE } from '../../server/graphql/query-cost.ts';
+import { costKey, MAX_QUERY_COST, PAGE_SIZE } from '../../server/graphql/query-cost.ts';
 import { fakeHardware } from '../support/agent.ts';
 import { Seed } from '../support/seed.ts';
 import { ADMIN, signedInClient, startTestServer, type TestServer } from '../support/server.ts';
@@ -76,6 +76,18 @@ describe('every list that grows with the fleet is a page, and a query is costed 
     const variable = await traced(NESTED_DEVICES, { id: crowded[1000], n: PAGE_SIZE.max });
     expect(inline.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COSTLY');
     expect(variable.errors?.[0]?.extensions).toEqual(inline.errors?.[0]?.extensions);
+  });
+
+  it("one document asked with a small page, a too-large one, then the small one again is costed by each request's own sizes (its cost is remembered per size)", async () => {
+    const small = await traced(NESTED_DEVICES, { id: crowded[1000], n: 10 });
+    const large = await traced(NESTED_DEVICES, { id: crowded[1000], n: PAGE_SIZE.max });
+    const again = await traced(NESTED_DEVICES, { id: crowded[1000], n: 10 });
+    expect(small.errors).toBeUndefined();
+    expect(large.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COSTLY');
+    expect(again.errors).toBeUndefined();
+    expect(costKey({ id: 'a', n: 10, ids: ['x', 'y'], filter: { first: 9 } })).toBe(costKey({ id: 'b', n: 10, ids: ['z', 'w'], filter: { first: 1 } }));
+    expect(costKey({ n: 10 })).not.toBe(costKey({ n: 11 }));
+    expect(costKey({ ids: ['x'] })).not.toBe(costKey({ ids: ['x', 'y'] }));
   });
 
   it('a subscription is costed too: one whose event could be the nested query with full pages is refused, over graphql-ws', async () => {
