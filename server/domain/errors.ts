@@ -66,23 +66,90 @@ export class IommuGroupInUseError extends DomainError {
   }
 }
 
-export interface FreeGpus {
-  hostId: string;
-  hostName: string;
-  freeGpus: number;
+/** What a provision can run short of on a host. */
+export const CAPACITY_RESOURCES = ['GPUS', 'CORES', 'MEMORY'] as const;
+export type CapacityResource = (typeof CAPACITY_RESOURCES)[number];
+
+export const isCapacityResource = (value: unknown): value is CapacityResource => CAPACITY_RESOURCES.some((resource) => resource === value);
+
+/** What a plan needs of one host. */
+export interface PlanNeeds {
+  gpuCount: number;
+  cores: number;
+  memoryMb: number;
 }
 
+/** What one host has free for a plan, and what it is short of. */
+export interface HostFree {
+  hostId: string;
+  hostName: string;
+  /** GPUs matching the plan, free. */
+  freeGpus: number;
+  /** Cores left under the CPU allocation ratio; null until the agent has reported its CPUs. */
+  freeCores: number | null;
+  /** Memory (MiB) left; null until the agent has reported its memory. */
+  freeMemoryMb: number | null;
+  /** What the host has too little of for the plan; empty when it fits. */
+  short: CapacityResource[];
+}
+
+/** What `host` is short of for `plan`: a host that has not reported its cores or memory has none to give. */
+export function shortOf(plan: PlanNeeds, host: Pick<HostFree, 'freeGpus' | 'freeCores' | 'freeMemoryMb'>): CapacityResource[] {
+  const short: CapacityResource[] = [];
+  if (host.freeGpus < plan.gpuCount) short.push('GPUS');
+  if (host.freeCores === null || host.freeCores < plan.cores) short.push('CORES');
+  if (host.freeMemoryMb === null || host.freeMemoryMb < plan.memoryMb) short.push('MEMORY');
+  return short;
+}
+
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+/** One host's shortfall in words: "gpu-a has 60 GiB... ". */
+function describeShortfall(plan: PlanNeeds, host: HostFree): string {
+  if (host.freeCores === null || host.freeMemoryMb === null) return `${host.hostName} has not reported its cores and memory`;
+  const parts = host.short.map((resource) => {
+    switch (resource) {
+      case 'GPUS':
+        return `GPUs (${host.freeGpus} matching free, ${plan.gpuCount} needed)`;
+      case 'CORES':
+        return `cores (${host.freeCores} free, ${plan.cores} needed)`;
+      case 'MEMORY':
+        return `memory (${host.freeMemoryMb} MiB free, ${plan.memoryMb} MiB needed)`;
+    }
+  });
+  return `${host.hostName} is short of ${parts.join(' and ')}`;
+}
+
+/** How many hosts a refusal's message names; the error's `free` lists them all. */
+const HOSTS_NAMED = 3;
+
 export class NoCapacityError extends DomainError {
+  readonly requiredGpus: number;
+  readonly requiredCores: number;
+  readonly requiredMemoryMb: number;
+
   constructor(
-    readonly requiredGpus: number,
-    readonly free: FreeGpus[],
+    plan: PlanNeeds,
+    readonly free: HostFree[],
   ) {
-    const best = free.reduce((max, host) => Math.max(max, host.freeGpus), 0);
-    super(
-      free.length === 0
-        ? `No online host can take this plan (it needs ${requiredGpus} free GPU${requiredGpus === 1 ? '' : 's'})`
-        : `No host has ${requiredGpus} matching free GPU${requiredGpus === 1 ? '' : 's'}; the most free on one host is ${best}`,
-    );
+    super(NoCapacityError.describe(plan, free));
+    this.requiredGpus = plan.gpuCount;
+    this.requiredCores = plan.cores;
+    this.requiredMemoryMb = plan.memoryMb;
+  }
+
+  private static describe(plan: PlanNeeds, free: HostFree[]): string {
+    const gpus = plural(plan.gpuCount, 'free GPU');
+    if (free.length === 0) return `No online host can take this plan (it needs ${gpus}, ${plural(plan.cores, 'core')} and ${plan.memoryMb} MiB of memory)`;
+    if (free.every((host) => host.short.length === 1 && host.short[0] === 'GPUS')) {
+      const best = free.reduce((max, host) => Math.max(max, host.freeGpus), 0);
+      return `No host has ${plural(plan.gpuCount, 'matching free GPU')}; the most free on one host is ${best}`;
+    }
+    // Hosts closest to fitting first.
+    const shortest = [...free].sort((a, b) => a.short.length - b.short.length || a.hostName.localeCompare(b.hostName));
+    const named = shortest.slice(0, HOSTS_NAMED).map((host) => describeShortfall(plan, host));
+    const more = free.length > HOSTS_NAMED ? `; and ${plural(free.length - HOSTS_NAMED, 'more host')}` : '';
+    return `No host can take this plan: ${named.join('; ')}${more}`;
   }
 }
 
