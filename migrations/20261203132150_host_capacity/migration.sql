@@ -1,4 +1,6 @@
 CREATE INDEX "vms_live_host" ON "vms" ("host_id","memory_mb","cores") WHERE "status" <> 'DELETED';--> statement-breakpoint
+CREATE INDEX "devices_model_idx" ON "devices" ("vendor_id","product_id","kind");
+--> statement-breakpoint
 -- The cores a host may give its VMs: its CPUs times passthru.cpu_allocation_ratio, which the
 -- server sets on each of its connections from PASSTHRU_CPU_ALLOCATION_RATIO (unset means 1: no
 -- overcommit). Placement (server/domain/placement.ts) and vms_fit_host below both count with it.
