@@ -1,4 +1,4 @@
-import { isCapacityResource, type HostFree } from '../domain/errors.ts';
+import { isCapacityResource, type HostFree } from '../domain/capacity.ts';
 
 type DriverError = { code?: string; constraint_name?: string; constraint?: string; detail?: unknown };
 

@@ -1,6 +1,8 @@
 // Expected failures. Each class is exposed as a GraphQL error type (server/graphql/errors.ts),
 // so clients receive them as typed union members; anything else thrown is a bug and is masked.
 
+import type { HostFree, PlanNeeds } from './capacity.ts';
+
 export class DomainError extends Error {
   override name = 'DomainError';
 }
@@ -66,47 +68,12 @@ export class IommuGroupInUseError extends DomainError {
   }
 }
 
-/** What a provision can run short of on a host. */
-export const CAPACITY_RESOURCES = ['GPUS', 'CORES', 'MEMORY'] as const;
-export type CapacityResource = (typeof CAPACITY_RESOURCES)[number];
-
-export const isCapacityResource = (value: unknown): value is CapacityResource => CAPACITY_RESOURCES.some((resource) => resource === value);
-
-/** What a plan needs of one host. */
-export interface PlanNeeds {
-  gpuCount: number;
-  cores: number;
-  memoryMb: number;
-}
-
-/** What one host has free for a plan, and what it is short of. */
-export interface HostFree {
-  hostId: string;
-  hostName: string;
-  /** GPUs matching the plan, free. */
-  freeGpus: number;
-  /** Cores left under the CPU allocation ratio; null until the agent has reported its CPUs. */
-  freeCores: number | null;
-  /** Memory (MiB) left; null until the agent has reported its memory. */
-  freeMemoryMb: number | null;
-  /** What the host has too little of for the plan; empty when it fits. */
-  short: CapacityResource[];
-}
-
-/** What `host` is short of for `plan`: a host that has not reported its cores or memory has none to give. */
-export function shortOf(plan: PlanNeeds, host: Pick<HostFree, 'freeGpus' | 'freeCores' | 'freeMemoryMb'>): CapacityResource[] {
-  const short: CapacityResource[] = [];
-  if (host.freeGpus < plan.gpuCount) short.push('GPUS');
-  if (host.freeCores === null || host.freeCores < plan.cores) short.push('CORES');
-  if (host.freeMemoryMb === null || host.freeMemoryMb < plan.memoryMb) short.push('MEMORY');
-  return short;
-}
-
 const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
-/** One host's shortfall in words: "gpu-a has 60 GiB... ". */
+/** One host's shortfall in words: "gpu-a is short of memory (16384 MiB free, 24576 MiB needed)". */
 function describeShortfall(plan: PlanNeeds, host: HostFree): string {
   if (host.freeCores === null || host.freeMemoryMb === null) return `${host.hostName} has not reported its cores and memory`;
+  if (host.short.length === 0) return `${host.hostName} has room now, but other provisions took it meanwhile; try again`;
   const parts = host.short.map((resource) => {
     switch (resource) {
       case 'GPUS':

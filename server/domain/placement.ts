@@ -4,7 +4,7 @@ import { devices, hosts, vms } from '../db/schema/index.ts';
 import { rankHosts, type HostChoice, type NumaFree } from './allocation.ts';
 import type { DeviceRow } from './device-store.ts';
 import { TRANSITIONS } from './device-state.ts';
-import { shortOf, type HostFree } from './errors.ts';
+import { hasCoresAndMemory, shortOf, type HostFree } from './capacity.ts';
 import type { PlanRow, Scope } from './vms.ts';
 
 // Where a provision goes, on the write path: candidate hosts are read without a lock, then the
@@ -97,7 +97,7 @@ export async function readCandidates(db: Queryable, plan: PlanRow, scope: Scope)
       return { hostId: host.hostId, hostName: host.hostName, ...free, short: shortOf(plan, free) };
     });
   // Only hosts with the plan's cores and memory left; rankHosts then drops those without its GPUs.
-  const roomy = new Set(freeByHost.filter((host) => !host.short.includes('CORES') && !host.short.includes('MEMORY')).map((host) => host.hostId));
+  const roomy = new Set(freeByHost.filter(hasCoresAndMemory).map((host) => host.hostId));
   const online = all.filter((host) => roomy.has(host.hostId));
   const choices =
     plan.gpuCount === 0

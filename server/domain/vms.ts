@@ -5,7 +5,8 @@ import { devices, hosts, servicePlans, vms } from '../db/schema/index.ts';
 import { capacityRefusal, isUniqueViolation } from '../db/errors.ts';
 import { inTransaction } from '../pubsub.ts';
 import { choosePlacement, type FreeGpu, type HostChoice, type Placement } from './allocation.ts';
-import { HostOfflineError, NoCapacityError, NotFoundError, shortOf, ValidationError, VmBusyError, type HostFree } from './errors.ts';
+import { hasCoresAndMemory, shortOf, type HostFree } from './capacity.ts';
+import { HostOfflineError, NoCapacityError, NotFoundError, ValidationError, VmBusyError } from './errors.ts';
 import { queueOperation } from './operations.ts';
 import { headroom, planGpus, readBestCandidates, readCandidates, scopeFilter, takePlacement, type Candidates } from './placement.ts';
 import type { Services } from './services.ts';
@@ -60,7 +61,7 @@ export async function planCapacity(db: Queryable, plan: PlanRow, scope: Scope): 
     return { hostId: host.id, hostName: host.name, ...room, short: shortOf(plan, room) };
   });
   // A provision takes GPUs only on hosts with the plan's cores and memory left.
-  const roomy = new Set(freeByHost.filter((host) => !host.short.includes('CORES') && !host.short.includes('MEMORY')).map((host) => host.hostId));
+  const roomy = new Set(freeByHost.filter(hasCoresAndMemory).map((host) => host.hostId));
   return { plan, placement: choosePlacement(free.filter((gpu) => roomy.has(gpu.hostId)), plan.gpuCount), freeByHost };
 }
 

@@ -1,8 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
+import type { CapacityResource, HostFree } from '../domain/capacity.ts';
 import {
-  type CapacityResource,
   DomainError,
-  type HostFree,
   HostBusyError,
   HostOfflineError,
   InvalidTransitionError,
