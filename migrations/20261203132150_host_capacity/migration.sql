@@ -9,7 +9,8 @@ CREATE FUNCTION "host_cores_allowed"(cpu_cores int) RETURNS int LANGUAGE sql STA
 $$;
 --> statement-breakpoint
 -- A live VM must fit its host: the memory of the host's live VMs never exceeds what its agent
--- reported (passthrough pins all guest memory, so it is never overcommitted), nor their cores
+-- reported (passthrough pins all guest memory, so it is never overcommitted; every VM counts as
+-- pinned, since assignDevice can pass a device through to any VM later), nor their cores
 -- host_cores_allowed; a host that has not reported its CPUs and memory takes no VM. Refused with
 -- SQLSTATE PT507 and what is free as JSON in the detail (server/db/errors.ts capacityRefusal).
 -- The advisory lock (the two-key space, apart from the change log's one-key lock) lets one
