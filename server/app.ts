@@ -98,6 +98,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     onQuery: options.onQuery,
     statementTimeoutMs: config.statementTimeoutMs,
     maxQueuedOperationsPerHost: config.maxQueuedOperationsPerHost,
+    cpuAllocationRatio: config.cpuAllocationRatio,
   });
   const firstAdmin = await ensureFirstAdmin(database.db, { username: config.adminUsername, password: config.adminPassword });
   if (firstAdmin?.generatedPassword) {

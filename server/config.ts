@@ -12,6 +12,11 @@ export interface Config {
   operationTimeoutMs: number;
   operationQueueTimeoutMs: number;
   maxQueuedOperationsPerHost: number;
+  /**
+   * Cores a host's VMs may take together per CPU its agent reports (vCPUs are time-shared, so
+   * more than 1 overcommits them); memory is never overcommitted.
+   */
+  cpuAllocationRatio: number;
   /** PostgreSQL cancels any statement running longer (a backstop behind the query limits); PGlite has no such timer. */
   statementTimeoutMs: number;
   /** A host silent this long is marked OFFLINE. */
@@ -112,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     operationTimeoutMs: positiveNumber(env, 'PASSTHRU_OPERATION_TIMEOUT_SECONDS', 60) * 1000,
     operationQueueTimeoutMs: positiveNumber(env, 'PASSTHRU_OPERATION_QUEUE_TIMEOUT_SECONDS', 300) * 1000,
     maxQueuedOperationsPerHost: positiveNumber(env, 'PASSTHRU_MAX_QUEUED_OPERATIONS_PER_HOST', 64),
+    cpuAllocationRatio: positiveNumber(env, 'PASSTHRU_CPU_ALLOCATION_RATIO', 4),
     statementTimeoutMs: positiveNumber(env, 'PASSTHRU_STATEMENT_TIMEOUT_SECONDS', 30) * 1000,
     heartbeatTimeoutMs: positiveNumber(env, 'PASSTHRU_HEARTBEAT_TIMEOUT_SECONDS', 30) * 1000,
     agentDisconnectGraceMs: positiveNumber(env, 'PASSTHRU_AGENT_DISCONNECT_GRACE_SECONDS', 5) * 1000,

@@ -46,10 +46,14 @@ export interface OpenOptions {
   statementTimeoutMs?: number;
   /** The admission trigger's bound on a host's queued and running operations (migrations/*_operations_admission). */
   maxQueuedOperationsPerHost?: number;
+  /** Cores per CPU a host's VMs may take: host_cores_allowed (migrations/*_host_capacity) reads it on each connection. */
+  cpuAllocationRatio?: number;
 }
 
 /** The custom setting the admission trigger reads on each connection. */
 const ADMISSION_SETTING = 'passthru.max_queued_operations_per_host';
+/** The custom setting host_cores_allowed reads on each connection. */
+const CPU_RATIO_SETTING = 'passthru.cpu_allocation_ratio';
 
 const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
 
@@ -75,6 +79,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
       connection: {
         ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
         ...(options.maxQueuedOperationsPerHost ? { [ADMISSION_SETTING]: options.maxQueuedOperationsPerHost } : {}),
+        ...(options.cpuAllocationRatio ? { [CPU_RATIO_SETTING]: options.cpuAllocationRatio } : {}),
       },
     };
     const client = postgres(options.databaseUrl, { max: 10, ...settings });
@@ -102,6 +107,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   await migratePglite(db, { migrationsFolder });
   // One connection, one session: set once.
   if (options.maxQueuedOperationsPerHost) await client.query(`select set_config('${ADMISSION_SETTING}', $1, false)`, [String(options.maxQueuedOperationsPerHost)]);
+  if (options.cpuAllocationRatio) await client.query(`select set_config('${CPU_RATIO_SETTING}', $1, false)`, [String(options.cpuAllocationRatio)]);
   return {
     db: db as unknown as Db,
     feedDb: db as unknown as Db,

@@ -1,3 +1,5 @@
+import { isCapacityResource, type HostFree } from '../domain/capacity.ts';
+
 type DriverError = { code?: string; constraint_name?: string; constraint?: string; detail?: unknown };
 
 /** The driver error drizzle wraps, or the error itself. */
@@ -45,4 +47,25 @@ export function admissionRefusal(error: unknown): { hostId: string; queued: numb
   if (!detail || typeof detail !== 'object' || !('host' in detail) || !('queued' in detail) || !('limit' in detail)) return null;
   const { host, queued, limit } = detail;
   return typeof host === 'string' && typeof queued === 'number' && typeof limit === 'number' ? { hostId: host, queued, limit } : null;
+}
+
+/** The SQLSTATE the vms_fit_host trigger refuses a VM its host cannot hold with. */
+const HOST_FULL = 'PT507';
+
+/** What the vms_fit_host trigger said when it refused a VM (its detail), without the GPUs it does not count; null for any other error. */
+export function capacityRefusal(error: unknown): Omit<HostFree, 'freeGpus'> | null {
+  const cause = driverError(error);
+  if (cause?.code !== HOST_FULL || typeof cause.detail !== 'string') return null;
+  const detail: unknown = JSON.parse(cause.detail);
+  if (!detail || typeof detail !== 'object' || !('host' in detail) || !('hostName' in detail) || !('short' in detail)) return null;
+  const { host, hostName, short } = detail;
+  const count = (value: unknown) => (typeof value === 'number' ? value : null);
+  if (typeof host !== 'string' || typeof hostName !== 'string' || !Array.isArray(short)) return null;
+  return {
+    hostId: host,
+    hostName,
+    short: short.filter(isCapacityResource),
+    freeCores: 'freeCores' in detail ? count(detail.freeCores) : null,
+    freeMemoryMb: 'freeMemoryMb' in detail ? count(detail.freeMemoryMb) : null,
+  };
 }

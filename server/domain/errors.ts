@@ -1,6 +1,8 @@
 // Expected failures. Each class is exposed as a GraphQL error type (server/graphql/errors.ts),
 // so clients receive them as typed union members; anything else thrown is a bug and is masked.
 
+import type { HostFree, PlanNeeds } from './capacity.ts';
+
 export class DomainError extends Error {
   override name = 'DomainError';
 }
@@ -66,23 +68,55 @@ export class IommuGroupInUseError extends DomainError {
   }
 }
 
-export interface FreeGpus {
-  hostId: string;
-  hostName: string;
-  freeGpus: number;
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+/** One host's shortfall in words: "gpu-a is short of memory (16384 MiB free, 24576 MiB needed)". */
+function describeShortfall(plan: PlanNeeds, host: HostFree): string {
+  if (host.freeCores === null || host.freeMemoryMb === null) return `${host.hostName} has not reported its cores and memory`;
+  if (host.short.length === 0) return `${host.hostName} has room now, but other provisions took it meanwhile; try again`;
+  const parts = host.short.map((resource) => {
+    switch (resource) {
+      case 'GPUS':
+        return `GPUs (${host.freeGpus} matching free, ${plan.gpuCount} needed)`;
+      case 'CORES':
+        return `cores (${host.freeCores} free, ${plan.cores} needed)`;
+      case 'MEMORY':
+        return `memory (${host.freeMemoryMb} MiB free, ${plan.memoryMb} MiB needed)`;
+    }
+  });
+  return `${host.hostName} is short of ${parts.join(' and ')}`;
 }
 
+/** How many hosts a refusal's message names; the error's `free` lists them all. */
+const HOSTS_NAMED = 3;
+
 export class NoCapacityError extends DomainError {
+  readonly requiredGpus: number;
+  readonly requiredCores: number;
+  readonly requiredMemoryMb: number;
+
   constructor(
-    readonly requiredGpus: number,
-    readonly free: FreeGpus[],
+    plan: PlanNeeds,
+    readonly free: HostFree[],
   ) {
-    const best = free.reduce((max, host) => Math.max(max, host.freeGpus), 0);
-    super(
-      free.length === 0
-        ? `No online host can take this plan (it needs ${requiredGpus} free GPU${requiredGpus === 1 ? '' : 's'})`
-        : `No host has ${requiredGpus} matching free GPU${requiredGpus === 1 ? '' : 's'}; the most free on one host is ${best}`,
-    );
+    super(NoCapacityError.describe(plan, free));
+    this.requiredGpus = plan.gpuCount;
+    this.requiredCores = plan.cores;
+    this.requiredMemoryMb = plan.memoryMb;
+  }
+
+  private static describe(plan: PlanNeeds, free: HostFree[]): string {
+    const gpus = plural(plan.gpuCount, 'free GPU');
+    if (free.length === 0) return `No online host can take this plan (it needs ${gpus}, ${plural(plan.cores, 'core')} and ${plan.memoryMb} MiB of memory)`;
+    if (free.every((host) => host.short.length === 1 && host.short[0] === 'GPUS')) {
+      const best = free.reduce((max, host) => Math.max(max, host.freeGpus), 0);
+      return `No host has ${plural(plan.gpuCount, 'matching free GPU')}; the most free on one host is ${best}`;
+    }
+    // Hosts closest to fitting first.
+    const shortest = [...free].sort((a, b) => a.short.length - b.short.length || a.hostName.localeCompare(b.hostName));
+    const named = shortest.slice(0, HOSTS_NAMED).map((host) => describeShortfall(plan, host));
+    const more = free.length > HOSTS_NAMED ? `; and ${plural(free.length - HOSTS_NAMED, 'more host')}` : '';
+    return `No host can take this plan: ${named.join('; ')}${more}`;
   }
 }
 

@@ -4,7 +4,7 @@ import { devices, hosts, vms } from '../db/schema/index.ts';
 import { rankHosts, type HostChoice, type NumaFree } from './allocation.ts';
 import type { DeviceRow } from './device-store.ts';
 import { TRANSITIONS } from './device-state.ts';
-import type { FreeGpus } from './errors.ts';
+import { hasCoresAndMemory, shortOf, type HostFree } from './capacity.ts';
 import type { PlanRow, Scope } from './vms.ts';
 
 // Where a provision goes, on the write path: candidate hosts are read without a lock, then the
@@ -26,14 +26,22 @@ export function planGpus(plan: PlanRow): SQL[] {
 
 export const scopeFilter = (scope: Scope) => ('hostId' in scope ? eq(hosts.id, scope.hostId) : eq(hosts.clusterId, scope.clusterId));
 
+/** What a host's live VMs take, by one index-only scan of vms_live_host. */
+const usedBy = (column: typeof vms.memoryMb | typeof vms.cores) =>
+  sql<number>`coalesce((select sum(${column})::int from ${vms} where ${vms.hostId} = ${hosts.id} and ${vms.status} <> 'DELETED'), 0)`;
+
 /**
- * What a host has left for more VMs: the memory (MiB) and cores its agent reports, less what its
- * live VMs take; null until the agent has reported them.
+ * What a host has left for more VMs: the memory (MiB) its agent reports and the cores
+ * host_cores_allowed gives it (its CPUs times the CPU allocation ratio), less what its live VMs
+ * take; null until the agent has reported them. The vms_fit_host trigger counts the same way.
  */
-const headroom = {
-  memoryMb: sql<number | null>`(${hosts.memoryMb} - coalesce((select sum(v.memory_mb)::int from ${vms} as v where v.host_id = ${hosts.id} and v.status <> 'DELETED'), 0))`,
-  cores: sql<number | null>`(${hosts.cpuCores} - coalesce((select sum(v.cores)::int from ${vms} as v where v.host_id = ${hosts.id} and v.status <> 'DELETED'), 0))`,
+export const headroom = {
+  memoryMb: sql<number | null>`(${hosts.memoryMb} - ${usedBy(vms.memoryMb)})`,
+  cores: sql<number | null>`(host_cores_allowed(${hosts.cpuCores}) - ${usedBy(vms.cores)})`,
 };
+
+/** The host has the plan's cores and memory left (false while its agent has not reported them). */
+export const roomFor = (plan: PlanRow) => and(gte(headroom.memoryMb, plan.memoryMb), gte(headroom.cores, plan.cores));
 
 type Headroom = { memoryMb: number | null; cores: number | null };
 
@@ -48,8 +56,8 @@ export interface Candidates {
   hosts: { hostId: string; hostName: string; online: boolean; nodes: NumaFree[]; headroom: Headroom }[];
   /** Online hosts that can take the plan, best first. */
   choices: HostChoice[];
-  /** Matching free GPUs on each online host, for a NoCapacityError. */
-  freeByHost: FreeGpus[];
+  /** What each online host has free for the plan, and what it is short of, for a NoCapacityError. */
+  freeByHost: HostFree[];
 }
 
 /** The scope's hosts with their matching free GPUs per NUMA node, in one statement and without a lock. */
@@ -61,9 +69,8 @@ export async function readCandidates(db: Queryable, plan: PlanRow, scope: Scope)
       status: hosts.status,
       numaNode: devices.numaNode,
       free: count(devices.id),
-      // Only a plan without GPUs ranks hosts by what they have left: others skip the subqueries.
-      headroomMemoryMb: plan.gpuCount === 0 ? headroom.memoryMb : sql<number | null>`null`,
-      headroomCores: plan.gpuCount === 0 ? headroom.cores : sql<number | null>`null`,
+      headroomMemoryMb: headroom.memoryMb,
+      headroomCores: headroom.cores,
     })
     .from(hosts)
     .leftJoin(devices, and(eq(devices.hostId, hosts.id), ...planGpus(plan)))
@@ -83,7 +90,15 @@ export async function readCandidates(db: Queryable, plan: PlanRow, scope: Scope)
     byHost.set(row.hostId, host);
   }
   const all = [...byHost.values()];
-  const online = all.filter((host) => host.online);
+  const freeByHost = all
+    .filter((host) => host.online)
+    .map((host) => {
+      const free = { freeGpus: host.nodes.reduce((sum, node) => sum + node.free, 0), freeCores: host.headroom.cores, freeMemoryMb: host.headroom.memoryMb };
+      return { hostId: host.hostId, hostName: host.hostName, ...free, short: shortOf(plan, free) };
+    });
+  // Only hosts with the plan's cores and memory left; rankHosts then drops those without its GPUs.
+  const roomy = new Set(freeByHost.filter(hasCoresAndMemory).map((host) => host.hostId));
+  const online = all.filter((host) => roomy.has(host.hostId));
   const choices =
     plan.gpuCount === 0
       ? online
@@ -91,11 +106,7 @@ export async function readCandidates(db: Queryable, plan: PlanRow, scope: Scope)
           .sort(byHeadroom)
           .map((host) => ({ hostId: host.hostId, hostName: host.hostName, numaOrder: [], numaNodesSpanned: 0, freeOnHost: 0 }))
       : rankHosts(online, plan.gpuCount);
-  return {
-    hosts: all,
-    choices,
-    freeByHost: online.map((host) => ({ hostId: host.hostId, hostName: host.hostName, freeGpus: host.nodes.reduce((sum, node) => sum + node.free, 0) })),
-  };
+  return { hosts: all, choices, freeByHost };
 }
 
 /** How many hosts a provision considers at most: the best, and the next ones to fall back to. */
@@ -104,7 +115,9 @@ export const CANDIDATE_HOSTS = 8;
 /**
  * The best few online hosts of a cluster for a plan with GPUs, best first, with their free GPUs
  * per NUMA node: ranked in SQL (a node that fits the plan, then fewest free, then name) so the
- * rows read do not grow with the cluster, then exactly by rankHosts. One statement, no lock.
+ * rows read do not grow with the cluster, then exactly by rankHosts. Only hosts with the plan's
+ * cores and memory left are ranked: counted for the hosts with enough GPUs, after the GPU count.
+ * One statement, no lock.
  */
 export async function readBestCandidates(db: Queryable, plan: PlanRow, scope: { clusterId: string }): Promise<HostChoice[]> {
   const perNode = db
@@ -134,7 +147,7 @@ export async function readBestCandidates(db: Queryable, plan: PlanRow, scope: { 
     })
     .from(perHost)
     .innerJoin(hosts, eq(hosts.id, perHost.hostId))
-    .where(gte(perHost.total, plan.gpuCount))
+    .where(and(gte(perHost.total, plan.gpuCount), roomFor(plan)))
     .as('ranked');
   const rows = await db.select().from(ranked).where(lte(ranked.rank, CANDIDATE_HOSTS)).orderBy(asc(ranked.rank));
   const byHost = new Map<string, { hostId: string; hostName: string; nodes: NumaFree[] }>();

@@ -1,5 +1,5 @@
-import { and, eq } from 'drizzle-orm';
-import { servicePlans, vms } from '../db/schema/index.ts';
+import { and, eq, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import { devices, servicePlans, vms } from '../db/schema/index.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { inTransaction } from '../pubsub.ts';
 import { NotFoundError, PlanInUseError, ValidationError } from './errors.ts';
@@ -18,6 +18,36 @@ export interface PlanInput {
 }
 
 const HEX4 = /^[0-9a-f]{4}$/;
+
+export const PLAN_WARNING_CODES = ['GPU_MODEL_NOT_REPORTED'] as const;
+
+/** Something about a saved plan an operator should know: it is valid, but may not do what they expect. */
+export interface PlanWarning {
+  code: (typeof PLAN_WARNING_CODES)[number];
+  message: string;
+}
+
+/**
+ * Whether any host has ever reported a GPU of the plan's model (its vendor, and its product when
+ * given): true for a plan without one. Devices are never deleted when they vanish (MISSING),
+ * so a row is a report. One probe of devices_model_idx.
+ */
+export function gpuModelReported(plan: { gpuVendorId: SQLWrapper; gpuProductId: SQLWrapper }): SQL<boolean> {
+  return sql<boolean>`(${plan.gpuVendorId} is null or exists (select 1 from ${devices} where ${devices.vendorId} = ${plan.gpuVendorId}
+    and (${plan.gpuProductId} is null or ${devices.productId} = ${plan.gpuProductId}) and ${devices.kind} = 'GPU'))`;
+}
+
+/** What to warn about a plan, given whether its GPU model has been reported (gpuModelReported). */
+export function planWarnings(plan: Pick<PlanRow, 'gpuVendorId' | 'gpuProductId' | 'gpuCount'>, modelReported: boolean): PlanWarning[] {
+  if (modelReported || !plan.gpuVendorId) return [];
+  const model = plan.gpuProductId ? `GPU ${plan.gpuVendorId}:${plan.gpuProductId}` : `GPU of vendor ${plan.gpuVendorId}`;
+  return [
+    {
+      code: 'GPU_MODEL_NOT_REPORTED',
+      message: `No host has reported a ${model}; VMs of this plan${plan.gpuCount > 0 ? '' : ' (once it has a GPU count)'} will not fit until one does. Check the IDs against a host's devices.`,
+    },
+  ];
+}
 
 function within(field: string, value: number, min: number, max: number, unit: string) {
   if (!Number.isInteger(value) || value < min || value > max) {

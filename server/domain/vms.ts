@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, count, eq, inArray, ne } from 'drizzle-orm';
 import type { Queryable, Tx } from '../db/client.ts';
 import { devices, hosts, servicePlans, vms } from '../db/schema/index.ts';
-import { isUniqueViolation } from '../db/errors.ts';
+import { capacityRefusal, isUniqueViolation } from '../db/errors.ts';
 import { inTransaction } from '../pubsub.ts';
 import { choosePlacement, type FreeGpu, type HostChoice, type Placement } from './allocation.ts';
-import { HostOfflineError, NoCapacityError, NotFoundError, ValidationError, VmBusyError, type FreeGpus } from './errors.ts';
+import { hasCoresAndMemory, shortOf, type HostFree } from './capacity.ts';
+import { HostOfflineError, NoCapacityError, NotFoundError, ValidationError, VmBusyError } from './errors.ts';
 import { queueOperation } from './operations.ts';
-import { planGpus, readBestCandidates, readCandidates, scopeFilter, takePlacement, type Candidates } from './placement.ts';
+import { headroom, planGpus, readBestCandidates, readCandidates, scopeFilter, takePlacement, type Candidates } from './placement.ts';
 import type { Services } from './services.ts';
 import { beginVm, VM_TRANSITIONS, type VmStatus } from './vm-state.ts';
 
@@ -33,7 +34,7 @@ export type Scope = { clusterId: string } | { hostId: string };
 export interface CapacityView {
   plan: PlanRow;
   placement: Placement | null;
-  freeByHost: FreeGpus[];
+  freeByHost: HostFree[];
 }
 
 /** The plan's matching free GPUs in the scope and the placement a provision would get now; reads, locks nothing. */
@@ -45,7 +46,7 @@ export async function planCapacity(db: Queryable, plan: PlanRow, scope: Scope): 
     return { plan, placement: best ? { hostId: best.hostId, gpus: [], numaNodesSpanned: 0 } : null, freeByHost };
   }
   const onlineHosts = await db
-    .select({ id: hosts.id, name: hosts.name })
+    .select({ id: hosts.id, name: hosts.name, freeMemoryMb: headroom.memoryMb, freeCores: headroom.cores })
     .from(hosts)
     .where(and(scopeFilter(scope), eq(hosts.status, 'ONLINE')))
     .orderBy(asc(hosts.name));
@@ -55,12 +56,13 @@ export async function planCapacity(db: Queryable, plan: PlanRow, scope: Scope): 
     .innerJoin(hosts, eq(hosts.id, devices.hostId))
     .where(and(scopeFilter(scope), eq(hosts.status, 'ONLINE'), ...planGpus(plan)))
     .orderBy(asc(devices.id));
-  const freeByHost = onlineHosts.map((host) => ({
-    hostId: host.id,
-    hostName: host.name,
-    freeGpus: free.filter((gpu) => gpu.hostId === host.id).length,
-  }));
-  return { plan, placement: choosePlacement(free, plan.gpuCount), freeByHost };
+  const freeByHost = onlineHosts.map((host) => {
+    const room = { freeGpus: free.filter((gpu) => gpu.hostId === host.id).length, freeCores: host.freeCores, freeMemoryMb: host.freeMemoryMb };
+    return { hostId: host.id, hostName: host.name, ...room, short: shortOf(plan, room) };
+  });
+  // A provision takes GPUs only on hosts with the plan's cores and memory left.
+  const roomy = new Set(freeByHost.filter(hasCoresAndMemory).map((host) => host.hostId));
+  return { plan, placement: choosePlacement(free.filter((gpu) => roomy.has(gpu.hostId)), plan.gpuCount), freeByHost };
 }
 
 export async function findPlan(db: Queryable, planId: string): Promise<PlanRow> {
@@ -112,7 +114,7 @@ export async function provisionVm(services: Services, input: { name: string; pla
         const tried = new Set(choices.map((choice) => choice.hostId));
         placement = await takePlacement(tx, plan, candidates.choices.filter((choice) => !tried.has(choice.hostId)));
       }
-      if (!placement) throw new NoCapacityError(plan.gpuCount, candidates?.freeByHost ?? []);
+      if (!placement) throw new NoCapacityError(plan, candidates?.freeByHost ?? []);
 
       // The VM is written in the operation's statement, so it is chosen whole here.
       const vm: VmRow = {
@@ -134,6 +136,10 @@ export async function provisionVm(services: Services, input: { name: string; pla
         vm: { id: vm.id, fromStatus: null },
         devices: placement.gpus,
         alongside: [tx.$with('provisioned_vm').as(tx.insert(vms).values(vm))],
+      }).catch((error: unknown) => {
+        // The vms_fit_host trigger: a provision racing this one took the host's cores or memory first.
+        const refusal = capacityRefusal(error);
+        throw refusal ? new NoCapacityError(plan, [{ ...refusal, freeGpus: placement.gpus.length }]) : error;
       });
       return { vm, ...queued };
     });

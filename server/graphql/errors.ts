@@ -1,7 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
+import type { CapacityResource, HostFree } from '../domain/capacity.ts';
 import {
   DomainError,
-  type FreeGpus,
   HostBusyError,
   HostOfflineError,
   InvalidTransitionError,
@@ -84,12 +84,34 @@ builder.objectType(WrongHostError, {
   interfaces: [ErrorInterface],
 });
 
-export const FreeGpusRef = builder.objectRef<NoCapacityError['free'][number]>('HostFreeGpus').implement({
-  description: 'How many GPUs matching a plan are free on one host.',
+export const CapacityResourceEnum = builder.enumType('CapacityResource', {
+  description: 'What a provision can find a host short of.',
+  values: {
+    GPUS: { description: "Free GPUs matching the plan's model." },
+    CORES: { description: "Cores: the host's CPUs times PASSTHRU_CPU_ALLOCATION_RATIO, less its live VMs' (or not reported by its agent)." },
+    MEMORY: { description: "Memory: what its agent reports, less its live VMs' (never overcommitted: passthrough pins guest memory; or not reported)." },
+  } satisfies Record<CapacityResource, unknown>,
+});
+
+export const FreeGpusRef = builder.objectRef<HostFree>('HostFreeGpus').implement({
+  description: 'What one host has free for a plan, and what it is short of: matching GPUs, cores, memory.',
   fields: (t) => ({
     hostId: t.id({ description: 'Global ID of the host.', resolve: (f) => encodeGlobalID('Host', f.hostId) }),
     hostName: t.exposeString('hostName', { description: 'Name of the host.' }),
     freeGpus: t.exposeInt('freeGpus', { description: 'Free GPUs matching the plan.' }),
+    freeCores: t.exposeInt('freeCores', {
+      nullable: true,
+      description: "Cores left: the host's CPUs times PASSTHRU_CPU_ALLOCATION_RATIO, less its live VMs'. Null until its agent reports them (it takes no VM until then).",
+    }),
+    freeMemoryMb: t.exposeInt('freeMemoryMb', {
+      nullable: true,
+      description: "Memory left in MiB: what its agent reports, less its live VMs' (never overcommitted). Null until its agent reports it (it takes no VM until then).",
+    }),
+    short: t.field({
+      type: [CapacityResourceEnum],
+      description: 'What the host has too little of for the plan; empty when it fits.',
+      resolve: (f) => f.short,
+    }),
   }),
 });
 
@@ -97,7 +119,7 @@ export const FreeGpusRef = builder.objectRef<NoCapacityError['free'][number]>('H
  * Free GPUs per host grow with the fleet: the hosts with the most first (then by name), at most
  * `first` of them.
  */
-export function mostFreeFirst(free: readonly FreeGpus[], first: number | null | undefined): FreeGpus[] {
+export function mostFreeFirst(free: readonly HostFree[], first: number | null | undefined): HostFree[] {
   const size = Math.min(Math.max(first ?? PAGE_SIZE.default, 0), PAGE_SIZE.max);
   return [...free].sort((a, b) => b.freeGpus - a.freeGpus || a.hostName.localeCompare(b.hostName)).slice(0, size);
 }
@@ -107,13 +129,15 @@ export const HOSTS_SHOWN = `At most this many hosts, most free first (default ${
 
 builder.objectType(NoCapacityError, {
   name: 'NoCapacityError',
-  description: "No host in the scope has enough free GPUs matching the plan.",
+  description: "No online host in the scope has the plan's matching free GPUs, cores and memory; `free` says which is short where.",
   interfaces: [ErrorInterface],
   fields: (t) => ({
     requiredGpus: t.exposeInt('requiredGpus', { description: 'GPUs the plan needs on one host.' }),
+    requiredCores: t.exposeInt('requiredCores', { description: 'Cores the plan needs on one host.' }),
+    requiredMemoryMb: t.exposeInt('requiredMemoryMb', { description: 'Memory (MiB) the plan needs on one host.' }),
     free: t.field({
       type: [FreeGpusRef],
-      description: 'What is free on the online hosts of the scope, most free first.',
+      description: 'What is free on the online hosts of the scope and what each is short of, most free GPUs first.',
       args: { first: t.arg.int({ required: false, description: HOSTS_SHOWN }) },
       resolve: (e, args) => mostFreeFirst(e.free, args.first),
     }),

@@ -6,7 +6,7 @@ import { idOf } from './ids.ts';
 import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor } from './changes.ts';
 import type { LiveEvent } from '../live/events.ts';
 import { ADMIN_ONLY } from './hosts.ts';
-import { createServicePlan, deleteServicePlan, updateServicePlan } from '../domain/plans.ts';
+import { createServicePlan, deleteServicePlan, gpuModelReported, planWarnings, updateServicePlan, type PlanWarning, PLAN_WARNING_CODES } from '../domain/plans.ts';
 import type { PlanRow } from '../domain/vms.ts';
 import { NotFoundError, PlanInUseError, ValidationError } from '../domain/errors.ts';
 import { provisionType } from '../db/schema/enums.ts';
@@ -18,6 +18,21 @@ export const ProvisionTypeEnum = builder.enumType('ProvisionType', {
     LXC: { description: 'A system container.' },
     BARE_METAL: { description: 'A whole host.' },
   } satisfies Record<(typeof provisionType.enumValues)[number], unknown>,
+});
+
+export const PlanWarningCodeEnum = builder.enumType('PlanWarningCode', {
+  description: 'What a plan warning is about.',
+  values: {
+    GPU_MODEL_NOT_REPORTED: { description: "No host has ever reported a GPU of the plan's vendor (and product): its VMs will not fit until one does." },
+  } satisfies Record<(typeof PLAN_WARNING_CODES)[number], unknown>,
+});
+
+const PlanWarningRef = builder.objectRef<PlanWarning>('PlanWarning').implement({
+  description: 'Something about a saved plan an operator should know: it is valid, but may not do what they expect.',
+  fields: (t) => ({
+    code: t.expose('code', { type: PlanWarningCodeEnum, description: 'What the warning is about.' }),
+    message: t.exposeString('message', { description: 'The warning, for people.' }),
+  }),
 });
 
 export const ServicePlan = builder.drizzleNode('servicePlans', {
@@ -35,6 +50,12 @@ export const ServicePlan = builder.drizzleNode('servicePlans', {
     gpuVendorId: t.exposeString('gpuVendorId', { nullable: true, description: 'Only GPUs of this vendor; null means any GPU.' }),
     gpuProductId: t.exposeString('gpuProductId', { nullable: true, description: 'Only GPUs of this product; null means any of the vendor.' }),
     vmCount: t.relatedCount('vms', { description: 'Live VMs using the plan.', where: ne(vms.status, 'DELETED') }),
+    warnings: t.field({
+      type: [PlanWarningRef],
+      description: 'What an operator should know about the plan as it is now (createServicePlan and updateServicePlan return it too): e.g. a GPU model no host has reported. The plan is saved regardless.',
+      select: { columns: { gpuVendorId: true, gpuProductId: true, gpuCount: true }, extras: { gpuModelReported: (plan) => gpuModelReported(plan) } },
+      resolve: (plan) => planWarnings(plan, plan.gpuModelReported),
+    }),
   }),
 });
 

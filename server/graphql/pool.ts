@@ -61,7 +61,7 @@ const PoolRef = builder.objectRef<Pool>('Pool').implement({
 });
 
 const Capacity = builder.objectRef<CapacityView>('Capacity').implement({
-  description: 'Whether a service plan fits now, where, and which GPUs it would get.',
+  description: 'Whether a service plan fits now (its GPUs, cores and memory on one host), where, and which GPUs it would get.',
   fields: (t) => ({
     plan: t.field({ type: ServicePlan, description: 'The plan.', resolve: (c) => c.plan }),
     fits: t.boolean({ description: 'A provision now would succeed.', resolve: (c) => c.placement !== null }),
@@ -83,15 +83,15 @@ const Capacity = builder.objectRef<CapacityView>('Capacity').implement({
     numaNodesSpanned: t.int({ nullable: true, description: 'NUMA nodes those GPUs span.', resolve: (c) => c.placement?.numaNodesSpanned ?? null }),
     freeByHost: t.field({
       type: [FreeGpusRef],
-      description: 'Matching free GPUs on the online hosts of the scope, most free first.',
+      description: 'What the online hosts of the scope have free for the plan (GPUs, cores, memory) and are short of, most free GPUs first.',
       args: { first: t.arg.int({ required: false, description: HOSTS_SHOWN }) },
       resolve: (c, args) => mostFreeFirst(c.freeByHost, args.first),
     }),
     fitsOn: t.field({
       type: [FreeGpusRef],
-      description: 'The online hosts of the scope with enough matching free GPUs for the plan now, most free first.',
+      description: "The online hosts of the scope with the plan's matching free GPUs, cores and memory now, most free GPUs first.",
       args: { first: t.arg.int({ required: false, description: HOSTS_SHOWN }) },
-      resolve: (c, args) => mostFreeFirst(c.freeByHost.filter((host) => host.freeGpus >= c.plan.gpuCount), args.first),
+      resolve: (c, args) => mostFreeFirst(c.freeByHost.filter((host) => host.short.length === 0), args.first),
     }),
   }),
 });

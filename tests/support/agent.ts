@@ -34,6 +34,8 @@ export class TestAgent {
   /** Answers that could not be delivered. */
   readonly errors: unknown[] = [];
   devices: FakeDevice[];
+  /** The host-wide facts it reports. */
+  facts = { cpuCores: 64, memoryMb: 512 * 1024, iommuEnabled: true };
   /** The host's domains, reported when set (null: the agent says nothing about them). */
   vms: { name: string; running: boolean; deviceAddresses: string[] }[] | null = null;
   respond: ((operation: AgentOperation) => { succeeded: boolean; error?: string } | 'hold') | null = () => ({ succeeded: true });
@@ -50,7 +52,7 @@ export class TestAgent {
       `mutation($input: ReportInventoryInput!) { reportInventory(input: $input) { __typename ... on Error { message } } }`,
       {
         input: {
-          facts: { cpuCores: 64, memoryMb: 512 * 1024, iommuEnabled: true },
+          facts: this.facts,
           devices: this.devices.map((d) => ({ vendorName: null, productName: null, serial: null, iommuGroup: null, numaNode: null, driver: null, ...d })),
           ...(this.vms ? { vms: this.vms } : {}),
         },

@@ -17,14 +17,15 @@ export class Seed {
     return createCluster.id;
   }
 
-  /** Enrolls a host, reports its hardware as its agent and connects the agent's operation stream. */
-  async host(clusterId: string, name: string, hardware: FakeDevice[]) {
+  /** Enrolls a host, reports its hardware (and any facts besides the default 64 CPUs, 512 GiB) as its agent and connects the agent's operation stream. */
+  async host(clusterId: string, name: string, hardware: FakeDevice[], facts: Partial<TestAgent['facts']> = {}) {
     const { enrollHost } = await this.client.data(
       `mutation($input: EnrollHostInput!) { enrollHost(input: $input) { ... on EnrollHostSuccess { token host { id } } ... on Error { message } } }`,
       { input: { name, clusterId } },
     );
     if (!enrollHost.token) throw new Error(enrollHost.message);
     const agent = new TestAgent(this.url, enrollHost.token, hardware);
+    agent.facts = { ...agent.facts, ...facts };
     await agent.reportInventory();
     await agent.connect();
     return { hostId: enrollHost.host.id as string, token: enrollHost.token as string, agent };

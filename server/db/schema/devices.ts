@@ -39,6 +39,8 @@ export const devices = pgTable(
     ),
     index('devices_vm_idx').on(t.vmId),
     index('devices_status_kind_idx').on(t.status, t.kind),
+    // Whether any host has reported a model: a plan's GPU model warning (domain/plans.ts).
+    index('devices_model_idx').on(t.vendorId, t.productId, t.kind),
   ],
 );
 

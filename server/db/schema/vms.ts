@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { check, integer, text, timestamp, unique, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { check, index, integer, text, timestamp, unique, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { pgTable } from './table.ts';
 import { vmStatus } from './enums.ts';
 import { hosts } from './hosts.ts';
@@ -26,6 +26,8 @@ export const vms = pgTable(
     unique('vms_id_host_unique').on(t.id, t.hostId),
     // A deleted VM keeps its row for history but frees its name.
     uniqueIndex('vms_live_name_unique').on(t.name).where(sql`${t.status} <> 'DELETED'`),
+    // What a host's live VMs take, summed by placement and by the vms_fit_host trigger on each provision.
+    index('vms_live_host').on(t.hostId, t.memoryMb, t.cores).where(sql`${t.status} <> 'DELETED'`),
     check('vms_name_format', sql`${t.name} ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' and ${t.name} !~ '^[0-9]+$'`),
   ],
 );

@@ -82,6 +82,18 @@ describe('New Service Plan modal', () => {
     expect(onclose).toHaveBeenCalled();
   });
 
+  it("shows the server's warnings about a saved plan, such as a GPU model no host has reported", () => {
+    const plan = { name: 'h100', provisionType: 'KVM' as const, cores: 8, memoryMb: 32768, diskGb: 100, gpuCount: 1, gpuVendorId: '10de', gpuProductId: '2330' };
+    const warnings = [{ code: 'GPU_MODEL_NOT_REPORTED', message: 'No host has reported a GPU 10de:2330; VMs of this plan will not fit until one does.' }];
+    render(PlanModal, { plan, warnings, gpuModels: models, onsubmit: () => {}, onclose: () => {} });
+    expect(screen.getByRole('status').textContent).toContain('No host has reported a GPU 10de:2330');
+  });
+
+  it('shows no warning for a plan without any', () => {
+    render(PlanModal, { gpuModels: models, onsubmit: () => {}, onclose: () => {} });
+    expect(screen.queryByRole('status')).toBeNull();
+  });
+
   it('refuses an empty name without calling the server', async () => {
     const onsubmit = vi.fn();
     render(PlanModal, { onsubmit, onclose: () => {} });
