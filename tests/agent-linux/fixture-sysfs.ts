@@ -5,6 +5,7 @@
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import type { IdsPaths } from '../../agent/backends/linux/device-names.ts';
 
 export interface BlockDeviceFixture {
   name: string;
@@ -23,6 +24,10 @@ export interface PciFunctionFixture {
   classCode: string;
   vendor: string;
   device: string;
+  /** `subsystem_vendor`, `subsystem_device` and `revision` as sysfs prints them (`0x1043`, `0xa1`); absent when not given. */
+  subsystemVendor?: string;
+  subsystemDevice?: string;
+  revision?: string;
   iommuGroup?: number;
   /** Absent means the kernel's -1. */
   numaNode?: number;
@@ -79,12 +84,43 @@ C 09  Hub
 \t00  Unused
 `;
 
+// The udev hwdb, generated from a newer pci.ids: it names the H100 the fixture pci.ids lacks,
+// and spells the RTX 3090 differently, so a test sees which source won.
+export const PCI_HWDB = `# fixture 20-pci-vendor-model.hwdb
+pci:v000010DE*
+ ID_VENDOR_FROM_DATABASE=NVIDIA Corp. (hwdb)
+
+pci:v000010DEd00002204*
+ ID_MODEL_FROM_DATABASE=GA102 [GeForce RTX 3090] (hwdb)
+
+pci:v000010DEd00002330*
+ ID_MODEL_FROM_DATABASE=GH100 [H100 SXM5 80GB]
+
+pci:v00001D0F*
+ ID_VENDOR_FROM_DATABASE=Amazon.com, Inc.
+`;
+
+// lsusb reads names from the hwdb only: usb.ids above is not consulted while this exists.
+export const USB_HWDB = `# fixture 20-usb-vendor-model.hwdb
+usb:v046D*
+ ID_VENDOR_FROM_DATABASE=Logitech, Inc.
+
+usb:v046DpC31C*
+ ID_MODEL_FROM_DATABASE=Keyboard K120
+
+usb:v05E3*
+ ID_VENDOR_FROM_DATABASE=Genesys Logic, Inc.
+`;
+
 /** The host the tests talk about: a workstation-class KVM host with one GPU, two NVMe drives and a keyboard. */
 export function standardHost(): HostFixture {
   return {
     pci: [
       { address: '0000:00:01.0', classCode: '0x060400', vendor: '0x8086', device: '0x1901', iommuGroup: 1, numaNode: 0, driver: 'pcieport' },
-      { address: '0000:65:00.0', classCode: '0x030000', vendor: '0x10de', device: '0x2204', iommuGroup: 42, numaNode: 1, driver: 'nvidia' },
+      {
+        address: '0000:65:00.0', classCode: '0x030000', vendor: '0x10de', device: '0x2204',
+        subsystemVendor: '0x1043', subsystemDevice: '0x87b5', revision: '0xa1', iommuGroup: 42, numaNode: 1, driver: 'nvidia',
+      },
       { address: '0000:65:00.1', classCode: '0x040300', vendor: '0x10de', device: '0x1aef', iommuGroup: 42, numaNode: 1, driver: 'snd_hda_intel' },
       {
         address: '0000:03:00.0',
@@ -153,7 +189,7 @@ export interface BuiltHost {
   sysfsRoot: string;
   procRoot: string;
   stateDir: string;
-  idsPaths: { pci: string[]; usb: string[] };
+  idsPaths: IdsPaths;
   /** Content of a file under the sysfs root; null when absent. */
   read(pathInSysfs: string): Promise<string | null>;
   /** Every attribute the backend may write, by path under the sysfs root. */
@@ -222,6 +258,9 @@ export async function buildHost(host: HostFixture): Promise<BuiltHost> {
       device: `${fn.device}\n`,
       numa_node: `${fn.numaNode ?? -1}\n`,
       driver_override: '(null)\n',
+      ...(fn.subsystemVendor ? { subsystem_vendor: `${fn.subsystemVendor}\n` } : {}),
+      ...(fn.subsystemDevice ? { subsystem_device: `${fn.subsystemDevice}\n` } : {}),
+      ...(fn.revision ? { revision: `${fn.revision}\n` } : {}),
     });
     writable.push(`bus/pci/devices/${fn.address}/driver_override`);
     if (fn.driver) await link(join(dir, 'driver'), join(pciDriversDir, fn.driver));
@@ -251,7 +290,7 @@ export async function buildHost(host: HostFixture): Promise<BuiltHost> {
   await writeFiles(join(procRoot, 'self'), { mountinfo: `${host.mountinfo.join('\n')}\n` });
 
   const idsDir = join(base, 'ids');
-  await writeFiles(idsDir, { 'pci.ids': PCI_IDS, 'usb.ids': USB_IDS });
+  await writeFiles(idsDir, { 'pci.ids': PCI_IDS, 'usb.ids': USB_IDS, '20-pci-vendor-model.hwdb': PCI_HWDB, '20-usb-vendor-model.hwdb': USB_HWDB });
 
   const read = async (path: string) => {
     try {
@@ -264,7 +303,12 @@ export async function buildHost(host: HostFixture): Promise<BuiltHost> {
     sysfsRoot,
     procRoot,
     stateDir: join(base, 'state'),
-    idsPaths: { pci: [join(idsDir, 'pci.ids')], usb: [join(idsDir, 'usb.ids')] },
+    idsPaths: {
+      pci: [join(idsDir, 'pci.ids')],
+      usb: [join(idsDir, 'usb.ids')],
+      pciHwdb: [join(idsDir, '20-pci-vendor-model.hwdb')],
+      usbHwdb: [join(idsDir, '20-usb-vendor-model.hwdb')],
+    },
     read,
     writableAttributes: async () => Object.fromEntries(await Promise.all(writable.map(async (path) => [path, await read(path)]))),
     remove: () => rm(base, { recursive: true, force: true }),

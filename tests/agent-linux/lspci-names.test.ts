@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_IDS_PATHS, pciNames } from '../../agent/backends/linux/device-names.ts';
+import { discoverPci } from '../../agent/backends/linux/discovery.ts';
+import { buildHost, standardHost, type PciFunctionFixture } from './fixture-sysfs.ts';
 import { configSpaceDump, parseLspciMachine, type ConfigSpace } from './lspci-dump.ts';
 
 function lspciInstalled(): boolean {
@@ -59,10 +61,10 @@ function slot(n: number): string {
 const workDir = mkdtempSync(join(tmpdir(), 'passthru-lspci-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
-function lspci(functions: ConfigSpace[]): ReturnType<typeof parseLspciMachine> {
+function lspci(functions: ConfigSpace[], options: string[] = []): ReturnType<typeof parseLspciMachine> {
   const dump = join(workDir, 'config-space.txt');
   writeFileSync(dump, configSpaceDump(functions));
-  return parseLspciMachine(execFileSync('lspci', ['-F', dump, '-vmm', '-D'], { encoding: 'utf8', maxBuffer: 64 << 20 }));
+  return parseLspciMachine(execFileSync('lspci', ['-F', dump, '-vmm', '-D', ...options], { encoding: 'utf8', maxBuffer: 64 << 20 }));
 }
 
 const GPU_NIC_STORAGE_VENDORS = ['10de', '1002', '8086', '15b3', '14e4', '144d', '1000', '9005', '1077', '1924', '19e5', '1e0f', '1c5c', '1af4'];
@@ -104,5 +106,60 @@ describe.skipIf(skipReason !== null)(`PCI names${skipReason ? ` (skipped: ${skip
       expect(names.productName(vendorId, productId)).toBe(printed.get(slot(n))?.Device);
     }
     expect(names.productName('10de', '2b85')).toBe('GB202 [GeForce RTX 5090]');
+  });
+
+  it('reports what lspci shows of a sysfs fixture host: names, class, subsystem IDs and revision', async () => {
+    const fixture = standardHost();
+    const examples: PciFunctionFixture[] = [
+      { address: '0000:17:00.0', classCode: '0x030200', vendor: '0x10de', device: '0x2335', subsystemVendor: '0x10de', subsystemDevice: '0x18be', revision: '0xa1' },
+      { address: '0000:18:00.0', classCode: '0x030200', vendor: '0x10de', device: '0x2342', subsystemVendor: '0x10de', subsystemDevice: '0x16eb', revision: '0xa1' },
+      { address: '0000:19:00.0', classCode: '0x030000', vendor: '0x10de', device: '0x2b85', subsystemVendor: '0x1043', subsystemDevice: '0x89e5', revision: '0xa1' },
+      { address: '0000:1a:00.0', classCode: '0x030000', vendor: '0x1002', device: '0x7448', subsystemVendor: '0x1002', subsystemDevice: '0x0e0d', revision: '0x00' },
+      { address: '0000:1b:00.0', classCode: '0x020000', vendor: '0x15b3', device: '0x1021', subsystemVendor: '0x15b3', subsystemDevice: '0x0023', revision: '0x00' },
+      { address: '0000:1c:00.0', classCode: '0x010802', vendor: '0x144d', device: '0xa80c', subsystemVendor: '0x144d', subsystemDevice: '0xa801', revision: '0x00' },
+      { address: '0000:1d:00.0', classCode: '0x010700', vendor: '0x1000', device: '0x00e6', subsystemVendor: '0x1000', subsystemDevice: '0x4050', revision: '0x01' },
+    ];
+    fixture.pci = examples;
+    const host = await buildHost(fixture);
+    try {
+      const discovered = await discoverPci(host.sysfsRoot, DEFAULT_IDS_PATHS);
+      const hex = (raw: string | undefined) => (raw ?? '0x0').replace(/^0x/, '');
+      const printed = lspci(
+        examples.map((fn) => ({
+          slot: fn.address,
+          vendorId: hex(fn.vendor),
+          productId: hex(fn.device),
+          classCode: hex(fn.classCode),
+          revision: hex(fn.revision),
+          subsystemVendorId: hex(fn.subsystemVendor),
+          subsystemProductId: hex(fn.subsystemDevice),
+        })),
+        ['-nn'],
+      );
+      const asLspciShowsIt = discovered.map((device) => ({
+        Slot: device.address,
+        Vendor: `${device.vendorName} [${device.vendorId}]`,
+        Device: `${device.productName} [${device.productId}]`,
+        ClassId: device.classCode?.slice(0, 4),
+        ProgIf: device.classCode?.slice(4),
+        SVendorId: device.subsystemVendorId,
+        SDeviceId: device.subsystemProductId,
+        // lspci leaves out a zero revision.
+        Rev: device.revision === '00' ? undefined : device.revision,
+      }));
+      const shown = [...printed.values()].map((record) => ({
+        Slot: record.Slot,
+        Vendor: record.Vendor,
+        Device: record.Device,
+        ClassId: /\[([0-9a-f]{4})\]$/.exec(record.Class ?? '')?.[1],
+        ProgIf: record.ProgIf ?? '00',
+        SVendorId: /\[([0-9a-f]{4})\]$/.exec(record.SVendor ?? '')?.[1],
+        SDeviceId: /\[([0-9a-f]{4})\]$/.exec(record.SDevice ?? '')?.[1],
+        Rev: record.Rev,
+      }));
+      expect(asLspciShowsIt).toEqual(shown);
+    } finally {
+      await host.remove();
+    }
   });
 });
