@@ -18,6 +18,28 @@ export interface NvmeNamespaceFixture extends BlockDeviceFixture {
   partitions?: BlockDeviceFixture[];
 }
 
+/** A disk on any controller: `path` is where its directory sits under the PCI function. */
+export interface DiskFixture extends NvmeNamespaceFixture {
+  /** `virtio3/block/vda`, `ata1/host0/target0:0:0/0:0:0:0/block/sda` */
+  path: string;
+}
+
+/** An LVM volume, dm-crypt mapping or MD array, under /sys/devices/virtual/block. */
+export interface VirtualBlockFixture extends BlockDeviceFixture {
+  /** dm/name and dm/uuid of a device-mapper device (`vg0-root`, `LVM-...`). */
+  dm?: { name: string; uuid: string };
+  /** md/level of an MD array (`raid1`). */
+  mdLevel?: string;
+}
+
+export interface NetInterfaceFixture {
+  name: string;
+  /** The PCI function of a physical interface; absent for a bridge, bond or VLAN. */
+  pciAddress?: string;
+  /** Interfaces below it: a bridge's ports, a bond's slaves, a VLAN's parent. */
+  lower?: string[];
+}
+
 export interface PciFunctionFixture {
   address: string;
   /** As sysfs prints it: `0x030000`. */
@@ -38,6 +60,7 @@ export interface PciFunctionFixture {
     /** Named as under the controller: `nvme0n1`, or `nvme1c1n1` with native multipath. */
     namespaces: NvmeNamespaceFixture[];
   };
+  disks?: DiskFixture[];
 }
 
 export interface UsbEntryFixture {
@@ -58,6 +81,12 @@ export interface HostFixture {
   memTotalKb: number;
   mountinfo: string[];
   swaps: string[];
+  virtualBlock?: VirtualBlockFixture[];
+  net?: NetInterfaceFixture[];
+  /** /proc/net/route lines after the header. */
+  routes?: string[];
+  /** /proc/net/ipv6_route lines. */
+  ipv6Routes?: string[];
 }
 
 export const PCI_IDS = `# fixture pci.ids
@@ -207,8 +236,8 @@ async function link(path: string, target: string): Promise<void> {
   await symlink(relative(dirname(path), target), path);
 }
 
-async function buildBlockDevice(sysfsRoot: string, dir: string, device: BlockDeviceFixture): Promise<void> {
-  await writeFiles(dir, { dev: `${device.dev}\n` });
+async function buildBlockDevice(sysfsRoot: string, dir: string, device: BlockDeviceFixture, partition?: number): Promise<void> {
+  await writeFiles(dir, { dev: `${device.dev}\n`, ...(partition === undefined ? {} : { partition: `${partition}\n` }) });
   await mkdir(join(dir, 'holders'), { recursive: true });
   for (const holder of device.holders ?? []) {
     await link(join(dir, 'holders', holder), join(sysfsRoot, 'devices/virtual/block', holder));
@@ -227,11 +256,17 @@ async function buildNvme(sysfsRoot: string, deviceDir: string, nvme: NonNullable
         ? join(controllerDir, namespace.name)
         : join(sysfsRoot, 'devices/virtual/nvme-subsystem', disk);
     await mkdir(join(controllerDir, namespace.name), { recursive: true });
-    await buildBlockDevice(sysfsRoot, diskDir, namespace);
-    for (const partition of namespace.partitions ?? []) {
-      await buildBlockDevice(sysfsRoot, join(diskDir, partition.name), partition);
-    }
-    await link(join(sysfsRoot, 'class/block', disk), diskDir);
+    await buildDisk(sysfsRoot, diskDir, { ...namespace, name: disk });
+  }
+}
+
+/** A disk, its partitions, and their /sys/class/block links, as the kernel lays them out. */
+async function buildDisk(sysfsRoot: string, diskDir: string, disk: NvmeNamespaceFixture): Promise<void> {
+  await buildBlockDevice(sysfsRoot, diskDir, disk);
+  await link(join(sysfsRoot, 'class/block', disk.name), diskDir);
+  for (const [index, partition] of (disk.partitions ?? []).entries()) {
+    await buildBlockDevice(sysfsRoot, join(diskDir, partition.name), partition, index + 1);
+    await link(join(sysfsRoot, 'class/block', partition.name), join(diskDir, partition.name));
   }
 }
 
@@ -270,6 +305,29 @@ export async function buildHost(host: HostFixture): Promise<BuiltHost> {
       await link(join(dir, 'iommu_group'), groupDir);
     }
     if (fn.nvme) await buildNvme(sysfsRoot, dir, fn.nvme);
+    for (const disk of fn.disks ?? []) await buildDisk(sysfsRoot, join(dir, disk.path), disk);
+  }
+
+  for (const device of host.virtualBlock ?? []) {
+    const dir = join(sysfsRoot, 'devices/virtual/block', device.name);
+    await buildBlockDevice(sysfsRoot, dir, device);
+    if (device.dm) await writeFiles(join(dir, 'dm'), { name: `${device.dm.name}\n`, uuid: `${device.dm.uuid}\n` });
+    if (device.mdLevel) await writeFiles(join(dir, 'md'), { level: `${device.mdLevel}\n` });
+    await link(join(sysfsRoot, 'class/block', device.name), dir);
+  }
+
+  for (const netInterface of host.net ?? []) {
+    const dir = netInterface.pciAddress
+      ? join(sysfsRoot, 'bus/pci/devices', netInterface.pciAddress, 'net', netInterface.name)
+      : join(sysfsRoot, 'devices/virtual/net', netInterface.name);
+    await writeFiles(dir, { ifindex: '2\n' });
+    if (netInterface.pciAddress) await link(join(dir, 'device'), join(sysfsRoot, 'bus/pci/devices', netInterface.pciAddress));
+    await link(join(sysfsRoot, 'class/net', netInterface.name), dir);
+  }
+  for (const netInterface of host.net ?? []) {
+    for (const lower of netInterface.lower ?? []) {
+      await link(join(sysfsRoot, 'class/net', netInterface.name, `lower_${lower}`), join(sysfsRoot, 'class/net', lower));
+    }
   }
 
   for (const entry of host.usb) {
@@ -288,6 +346,10 @@ export async function buildHost(host: HostFixture): Promise<BuiltHost> {
     swaps: `${host.swaps.join('\n')}\n`,
   });
   await writeFiles(join(procRoot, 'self'), { mountinfo: `${host.mountinfo.join('\n')}\n` });
+  await writeFiles(join(procRoot, 'net'), {
+    route: `${['Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT', ...(host.routes ?? [])].join('\n')}\n`,
+    ipv6_route: (host.ipv6Routes ?? []).map((line) => `${line}\n`).join(''),
+  });
 
   const idsDir = join(base, 'ids');
   await writeFiles(idsDir, { 'pci.ids': PCI_IDS, 'usb.ids': USB_IDS, '20-pci-vendor-model.hwdb': PCI_HWDB, '20-usb-vendor-model.hwdb': USB_HWDB });
