@@ -23,13 +23,17 @@ function lspciInstalled(): boolean {
 
 const pciIds = DEFAULT_IDS_PATHS.pci.find((path) => existsSync(path));
 const pciHwdb = DEFAULT_IDS_PATHS.pciHwdb.find((path) => existsSync(path));
+// lspci reads the hwdb compiled from those files (libudev); udev's package compiles it on install.
+const compiledHwdb = ['/etc/udev/hwdb.bin', '/usr/lib/udev/hwdb.bin'].some((path) => existsSync(path));
 const skipReason = !lspciInstalled()
   ? 'lspci is not installed (Debian: pciutils)'
   : !pciIds
     ? 'no pci.ids (Debian: pci.ids / hwdata)'
     : !pciHwdb
       ? 'no udev hwdb (Debian: udev)'
-      : null;
+      : !compiledHwdb
+        ? 'no compiled hwdb.bin for lspci (run systemd-hwdb update)'
+        : null;
 
 /** Every vendor:device pair either database names, plus an unnamed device of every vendor. */
 function everyId(pciIdsText: string, hwdbText: string): Array<{ vendorId: string; productId: string }> {
