@@ -14,12 +14,22 @@ export interface DiscoveredDevice {
   productId: string;
   vendorName: string | null;
   productName: string | null;
+  /** PCI class, subclass and programming interface, six lowercase hex digits (`030000`); null for USB. */
+  classCode: string | null;
+  /** PCI subsystem (board) vendor and device, four lowercase hex digits each; null for USB. */
+  subsystemVendorId: string | null;
+  subsystemProductId: string | null;
+  /** PCI revision ID, two lowercase hex digits (`a1`); null for USB. */
+  revision: string | null;
   serial: string | null;
   iommuGroup: number | null;
   numaNode: number | null;
   /** The kernel driver currently bound (`nvidia`, `vfio-pci`, `xhci_hcd`...), null when unbound. */
   driver: string | null;
 }
+
+/** The fields only PCI configuration space has: null for USB devices. */
+export type PciIdentity = 'classCode' | 'subsystemVendorId' | 'subsystemProductId' | 'revision';
 
 /** One device as the host sees it once an operation has ended: what completeOperation carries. */
 export interface ObservedDevice {

@@ -22,6 +22,11 @@ export interface ReportedDevice {
   productId: string;
   vendorName: string | null;
   productName: string | null;
+  /** PCI only: class code (6 hex digits), subsystem vendor and device (4 each), revision (2). */
+  classCode: string | null;
+  subsystemVendorId: string | null;
+  subsystemProductId: string | null;
+  revision: string | null;
   serial: string | null;
   iommuGroup: number | null;
   numaNode: number | null;
@@ -30,6 +35,13 @@ export interface ReportedDevice {
 
 const MAX_REPORTED_DEVICES = 4096;
 const HEX4 = /^[0-9a-f]{4}$/;
+// Lowercase hex of a fixed width, as the devices_pci_identity_hex constraint also requires.
+const PCI_IDENTITY_DIGITS: ReadonlyArray<[keyof Pick<ReportedDevice, 'classCode' | 'subsystemVendorId' | 'subsystemProductId' | 'revision'>, number]> = [
+  ['classCode', 6],
+  ['subsystemVendorId', 4],
+  ['subsystemProductId', 4],
+  ['revision', 2],
+];
 
 function validateReport(facts: HostFactsInput, reported: ReportedDevice[]) {
   if (!Number.isInteger(facts.cpuCores) || facts.cpuCores < 0 || facts.cpuCores > 65536) {
@@ -46,6 +58,12 @@ function validateReport(facts: HostFactsInput, reported: ReportedDevice[]) {
     addresses.add(device.address);
     if (!HEX4.test(device.vendorId) || !HEX4.test(device.productId)) {
       throw new ValidationError('devices.vendorId', `Device ${device.address} has IDs ${device.vendorId}:${device.productId}; expected 4 lowercase hex digits each`);
+    }
+    for (const [field, digits] of PCI_IDENTITY_DIGITS) {
+      const value = device[field];
+      if (value !== null && !new RegExp(`^[0-9a-f]{${digits}}$`).test(value)) {
+        throw new ValidationError(`devices.${field}`, `Device ${device.address} has ${field} "${value.slice(0, 16)}"; expected ${digits} lowercase hex digits`);
+      }
     }
     for (const text of [device.vendorName, device.productName, device.serial, device.driver]) {
       if (text !== null && text.length > 256) throw new ValidationError('devices', `Device ${device.address} has a field longer than 256 characters`);

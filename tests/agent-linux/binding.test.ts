@@ -149,7 +149,7 @@ describe('linux backend detach', () => {
     const fixture = standardHost();
     fixture.pci[4]!.nvme!.namespaces[0]!.partitions![0]!.holders = ['dm-0'];
     const { backend } = await setUp(fixture);
-    await expect(backend.detach([FREE_NVME])).rejects.toThrow('NVMe 0000:04:00.0 (nvme1n1p1) is held by dm-0 (LVM, RAID or dm-crypt)');
+    await expect(backend.detach([FREE_NVME])).rejects.toThrow('NVMe 0000:04:00.0 (nvme1n1p1) backs dm-0 (LVM, RAID or dm-crypt); stop it before detaching');
   });
 
   it('refuses a drive with active swap', async () => {

@@ -5,6 +5,7 @@
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import type { IdsPaths } from '../../agent/backends/linux/device-names.ts';
 
 export interface BlockDeviceFixture {
   name: string;
@@ -17,12 +18,38 @@ export interface NvmeNamespaceFixture extends BlockDeviceFixture {
   partitions?: BlockDeviceFixture[];
 }
 
+/** A disk on any controller: `path` is where its directory sits under the PCI function. */
+export interface DiskFixture extends NvmeNamespaceFixture {
+  /** `virtio3/block/vda`, `ata1/host0/target0:0:0/0:0:0:0/block/sda` */
+  path: string;
+}
+
+/** An LVM volume, dm-crypt mapping or MD array, under /sys/devices/virtual/block. */
+export interface VirtualBlockFixture extends BlockDeviceFixture {
+  /** dm/name and dm/uuid of a device-mapper device (`vg0-root`, `LVM-...`). */
+  dm?: { name: string; uuid: string };
+  /** md/level of an MD array (`raid1`). */
+  mdLevel?: string;
+}
+
+export interface NetInterfaceFixture {
+  name: string;
+  /** The PCI function of a physical interface; absent for a bridge, bond or VLAN. */
+  pciAddress?: string;
+  /** Interfaces below it: a bridge's ports, a bond's slaves, a VLAN's parent. */
+  lower?: string[];
+}
+
 export interface PciFunctionFixture {
   address: string;
   /** As sysfs prints it: `0x030000`. */
   classCode: string;
   vendor: string;
   device: string;
+  /** `subsystem_vendor`, `subsystem_device` and `revision` as sysfs prints them (`0x1043`, `0xa1`); absent when not given. */
+  subsystemVendor?: string;
+  subsystemDevice?: string;
+  revision?: string;
   iommuGroup?: number;
   /** Absent means the kernel's -1. */
   numaNode?: number;
@@ -33,6 +60,7 @@ export interface PciFunctionFixture {
     /** Named as under the controller: `nvme0n1`, or `nvme1c1n1` with native multipath. */
     namespaces: NvmeNamespaceFixture[];
   };
+  disks?: DiskFixture[];
 }
 
 export interface UsbEntryFixture {
@@ -53,6 +81,12 @@ export interface HostFixture {
   memTotalKb: number;
   mountinfo: string[];
   swaps: string[];
+  virtualBlock?: VirtualBlockFixture[];
+  net?: NetInterfaceFixture[];
+  /** /proc/net/route lines after the header. */
+  routes?: string[];
+  /** /proc/net/ipv6_route lines. */
+  ipv6Routes?: string[];
 }
 
 export const PCI_IDS = `# fixture pci.ids
@@ -79,12 +113,43 @@ C 09  Hub
 \t00  Unused
 `;
 
+// The udev hwdb, generated from a newer pci.ids: it names the H100 the fixture pci.ids lacks,
+// and spells the RTX 3090 differently, so a test sees which source won.
+export const PCI_HWDB = `# fixture 20-pci-vendor-model.hwdb
+pci:v000010DE*
+ ID_VENDOR_FROM_DATABASE=NVIDIA Corp. (hwdb)
+
+pci:v000010DEd00002204*
+ ID_MODEL_FROM_DATABASE=GA102 [GeForce RTX 3090] (hwdb)
+
+pci:v000010DEd00002330*
+ ID_MODEL_FROM_DATABASE=GH100 [H100 SXM5 80GB]
+
+pci:v00001D0F*
+ ID_VENDOR_FROM_DATABASE=Amazon.com, Inc.
+`;
+
+// lsusb reads names from the hwdb only: usb.ids above is not consulted while this exists.
+export const USB_HWDB = `# fixture 20-usb-vendor-model.hwdb
+usb:v046D*
+ ID_VENDOR_FROM_DATABASE=Logitech, Inc.
+
+usb:v046DpC31C*
+ ID_MODEL_FROM_DATABASE=Keyboard K120
+
+usb:v05E3*
+ ID_VENDOR_FROM_DATABASE=Genesys Logic, Inc.
+`;
+
 /** The host the tests talk about: a workstation-class KVM host with one GPU, two NVMe drives and a keyboard. */
 export function standardHost(): HostFixture {
   return {
     pci: [
       { address: '0000:00:01.0', classCode: '0x060400', vendor: '0x8086', device: '0x1901', iommuGroup: 1, numaNode: 0, driver: 'pcieport' },
-      { address: '0000:65:00.0', classCode: '0x030000', vendor: '0x10de', device: '0x2204', iommuGroup: 42, numaNode: 1, driver: 'nvidia' },
+      {
+        address: '0000:65:00.0', classCode: '0x030000', vendor: '0x10de', device: '0x2204',
+        subsystemVendor: '0x1043', subsystemDevice: '0x87b5', revision: '0xa1', iommuGroup: 42, numaNode: 1, driver: 'nvidia',
+      },
       { address: '0000:65:00.1', classCode: '0x040300', vendor: '0x10de', device: '0x1aef', iommuGroup: 42, numaNode: 1, driver: 'snd_hda_intel' },
       {
         address: '0000:03:00.0',
@@ -153,7 +218,7 @@ export interface BuiltHost {
   sysfsRoot: string;
   procRoot: string;
   stateDir: string;
-  idsPaths: { pci: string[]; usb: string[] };
+  idsPaths: IdsPaths;
   /** Content of a file under the sysfs root; null when absent. */
   read(pathInSysfs: string): Promise<string | null>;
   /** Every attribute the backend may write, by path under the sysfs root. */
@@ -171,8 +236,8 @@ async function link(path: string, target: string): Promise<void> {
   await symlink(relative(dirname(path), target), path);
 }
 
-async function buildBlockDevice(sysfsRoot: string, dir: string, device: BlockDeviceFixture): Promise<void> {
-  await writeFiles(dir, { dev: `${device.dev}\n` });
+async function buildBlockDevice(sysfsRoot: string, dir: string, device: BlockDeviceFixture, partition?: number): Promise<void> {
+  await writeFiles(dir, { dev: `${device.dev}\n`, ...(partition === undefined ? {} : { partition: `${partition}\n` }) });
   await mkdir(join(dir, 'holders'), { recursive: true });
   for (const holder of device.holders ?? []) {
     await link(join(dir, 'holders', holder), join(sysfsRoot, 'devices/virtual/block', holder));
@@ -191,11 +256,17 @@ async function buildNvme(sysfsRoot: string, deviceDir: string, nvme: NonNullable
         ? join(controllerDir, namespace.name)
         : join(sysfsRoot, 'devices/virtual/nvme-subsystem', disk);
     await mkdir(join(controllerDir, namespace.name), { recursive: true });
-    await buildBlockDevice(sysfsRoot, diskDir, namespace);
-    for (const partition of namespace.partitions ?? []) {
-      await buildBlockDevice(sysfsRoot, join(diskDir, partition.name), partition);
-    }
-    await link(join(sysfsRoot, 'class/block', disk), diskDir);
+    await buildDisk(sysfsRoot, diskDir, { ...namespace, name: disk });
+  }
+}
+
+/** A disk, its partitions, and their /sys/class/block links, as the kernel lays them out. */
+async function buildDisk(sysfsRoot: string, diskDir: string, disk: NvmeNamespaceFixture): Promise<void> {
+  await buildBlockDevice(sysfsRoot, diskDir, disk);
+  await link(join(sysfsRoot, 'class/block', disk.name), diskDir);
+  for (const [index, partition] of (disk.partitions ?? []).entries()) {
+    await buildBlockDevice(sysfsRoot, join(diskDir, partition.name), partition, index + 1);
+    await link(join(sysfsRoot, 'class/block', partition.name), join(diskDir, partition.name));
   }
 }
 
@@ -222,6 +293,9 @@ export async function buildHost(host: HostFixture): Promise<BuiltHost> {
       device: `${fn.device}\n`,
       numa_node: `${fn.numaNode ?? -1}\n`,
       driver_override: '(null)\n',
+      ...(fn.subsystemVendor ? { subsystem_vendor: `${fn.subsystemVendor}\n` } : {}),
+      ...(fn.subsystemDevice ? { subsystem_device: `${fn.subsystemDevice}\n` } : {}),
+      ...(fn.revision ? { revision: `${fn.revision}\n` } : {}),
     });
     writable.push(`bus/pci/devices/${fn.address}/driver_override`);
     if (fn.driver) await link(join(dir, 'driver'), join(pciDriversDir, fn.driver));
@@ -231,6 +305,29 @@ export async function buildHost(host: HostFixture): Promise<BuiltHost> {
       await link(join(dir, 'iommu_group'), groupDir);
     }
     if (fn.nvme) await buildNvme(sysfsRoot, dir, fn.nvme);
+    for (const disk of fn.disks ?? []) await buildDisk(sysfsRoot, join(dir, disk.path), disk);
+  }
+
+  for (const device of host.virtualBlock ?? []) {
+    const dir = join(sysfsRoot, 'devices/virtual/block', device.name);
+    await buildBlockDevice(sysfsRoot, dir, device);
+    if (device.dm) await writeFiles(join(dir, 'dm'), { name: `${device.dm.name}\n`, uuid: `${device.dm.uuid}\n` });
+    if (device.mdLevel) await writeFiles(join(dir, 'md'), { level: `${device.mdLevel}\n` });
+    await link(join(sysfsRoot, 'class/block', device.name), dir);
+  }
+
+  for (const netInterface of host.net ?? []) {
+    const dir = netInterface.pciAddress
+      ? join(sysfsRoot, 'bus/pci/devices', netInterface.pciAddress, 'net', netInterface.name)
+      : join(sysfsRoot, 'devices/virtual/net', netInterface.name);
+    await writeFiles(dir, { ifindex: '2\n' });
+    if (netInterface.pciAddress) await link(join(dir, 'device'), join(sysfsRoot, 'bus/pci/devices', netInterface.pciAddress));
+    await link(join(sysfsRoot, 'class/net', netInterface.name), dir);
+  }
+  for (const netInterface of host.net ?? []) {
+    for (const lower of netInterface.lower ?? []) {
+      await link(join(sysfsRoot, 'class/net', netInterface.name, `lower_${lower}`), join(sysfsRoot, 'class/net', lower));
+    }
   }
 
   for (const entry of host.usb) {
@@ -249,9 +346,13 @@ export async function buildHost(host: HostFixture): Promise<BuiltHost> {
     swaps: `${host.swaps.join('\n')}\n`,
   });
   await writeFiles(join(procRoot, 'self'), { mountinfo: `${host.mountinfo.join('\n')}\n` });
+  await writeFiles(join(procRoot, 'net'), {
+    route: `${['Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT', ...(host.routes ?? [])].join('\n')}\n`,
+    ipv6_route: (host.ipv6Routes ?? []).map((line) => `${line}\n`).join(''),
+  });
 
   const idsDir = join(base, 'ids');
-  await writeFiles(idsDir, { 'pci.ids': PCI_IDS, 'usb.ids': USB_IDS });
+  await writeFiles(idsDir, { 'pci.ids': PCI_IDS, 'usb.ids': USB_IDS, '20-pci-vendor-model.hwdb': PCI_HWDB, '20-usb-vendor-model.hwdb': USB_HWDB });
 
   const read = async (path: string) => {
     try {
@@ -264,7 +365,12 @@ export async function buildHost(host: HostFixture): Promise<BuiltHost> {
     sysfsRoot,
     procRoot,
     stateDir: join(base, 'state'),
-    idsPaths: { pci: [join(idsDir, 'pci.ids')], usb: [join(idsDir, 'usb.ids')] },
+    idsPaths: {
+      pci: [join(idsDir, 'pci.ids')],
+      usb: [join(idsDir, 'usb.ids')],
+      pciHwdb: [join(idsDir, '20-pci-vendor-model.hwdb')],
+      usbHwdb: [join(idsDir, '20-usb-vendor-model.hwdb')],
+    },
     read,
     writableAttributes: async () => Object.fromEntries(await Promise.all(writable.map(async (path) => [path, await read(path)]))),
     remove: () => rm(base, { recursive: true, force: true }),

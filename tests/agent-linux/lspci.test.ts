@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_IDS_PATHS } from '../../agent/backends/linux/device-names.ts';
 import { discoverPci } from '../../agent/backends/linux/discovery.ts';
 
 function lspciOutput(): string | null {
@@ -27,9 +28,6 @@ const skipReason = lspci === null ? 'lspci is not installed (Debian: pciutils)' 
 // `0000:00:03.0 Ethernet controller [0200]: Red Hat, Inc. Virtio network device [1af4:1041] (rev 01)`
 const LSPCI_LINE = /^(\S+) .*?\[([0-9a-f]{4})\]: (.*?) \[([0-9a-f]{4}):([0-9a-f]{4})\]/;
 
-// lspci reads the pci.ids that pciutils ships; names are compared against the same file.
-const LSPCI_IDS = ['/usr/share/misc/pci.ids'];
-
 /** A device's name the way lspci prints it: "Vendor Product", "Device" for an unknown product. */
 function lspciName(vendorName: string | null, productName: string | null) {
   return [vendorName, productName ?? 'Device'].filter((part) => part !== null).join(' ');
@@ -43,7 +41,7 @@ describe('discovery on this machine', () => {
       .filter((match) => match !== null)
       .filter((match) => !match[2]!.startsWith('06'))
       .map((match) => ({ address: match[1], vendorId: match[4], productId: match[5], name: match[3] }));
-    const discovered = (await discoverPci('/sys', LSPCI_IDS)).map(({ address, vendorId, productId, vendorName, productName }) => ({
+    const discovered = (await discoverPci('/sys', DEFAULT_IDS_PATHS)).map(({ address, vendorId, productId, vendorName, productName }) => ({
       address,
       vendorId,
       productId,

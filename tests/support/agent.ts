@@ -7,6 +7,10 @@ export interface FakeDevice {
   productId: string;
   vendorName?: string | null;
   productName?: string | null;
+  classCode?: string | null;
+  subsystemVendorId?: string | null;
+  subsystemProductId?: string | null;
+  revision?: string | null;
   serial?: string | null;
   iommuGroup?: number | null;
   numaNode?: number | null;

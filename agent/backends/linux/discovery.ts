@@ -2,18 +2,8 @@
 
 import { join } from 'node:path';
 import type { DeviceKind, DiscoveredDevice, HostFacts } from '../../backend.ts';
-import { loadIdsDatabase } from './ids-database.ts';
+import { pciNames, usbNames, type IdsPaths } from './device-names.ts';
 import { hexId, listDirectory, readAttribute, readLinkName } from './sysfs.ts';
-
-export interface IdsPaths {
-  pci: readonly string[];
-  usb: readonly string[];
-}
-
-export const DEFAULT_IDS_PATHS: IdsPaths = {
-  pci: ['/usr/share/hwdata/pci.ids', '/usr/share/misc/pci.ids'],
-  usb: ['/usr/share/hwdata/usb.ids', '/usr/share/misc/usb.ids'],
-};
 
 const PCI_BASE_CLASS_BRIDGE = 0x06;
 const PCI_BASE_CLASS_DISPLAY = 0x03;
@@ -55,13 +45,19 @@ function optionalInteger(raw: string | null): number | null {
   return raw === null ? null : Number.parseInt(raw, 10);
 }
 
-export async function discoverPci(sysfsRoot: string, idsPaths: readonly string[]): Promise<DiscoveredDevice[]> {
-  const ids = await loadIdsDatabase(idsPaths);
+/** `0x0c0330` as `0c0330`, `0xa1` as `a1`: the hex digits, `digits` wide; null when absent. */
+function optionalHex(raw: string | null, digits: number): string | null {
+  return raw === null ? null : raw.replace(/^0x/i, '').toLowerCase().padStart(digits, '0');
+}
+
+export async function discoverPci(sysfsRoot: string, idsPaths: IdsPaths): Promise<DiscoveredDevice[]> {
+  const ids = await pciNames(idsPaths);
   const devicesDir = pciDevicesDir(sysfsRoot);
   const devices: DiscoveredDevice[] = [];
   for (const address of await listDirectory(devicesDir)) {
     const dir = join(devicesDir, address);
-    const classCode = Number.parseInt(await requireAttribute(join(dir, 'class')), 16);
+    const classAttribute = await requireAttribute(join(dir, 'class'));
+    const classCode = Number.parseInt(classAttribute, 16);
     if (classCode >> 16 === PCI_BASE_CLASS_BRIDGE) continue;
     const kind = pciKind(classCode);
     const vendorId = hexId(await requireAttribute(join(dir, 'vendor')));
@@ -75,6 +71,10 @@ export async function discoverPci(sysfsRoot: string, idsPaths: readonly string[]
       productId,
       vendorName: ids.vendorName(vendorId),
       productName: ids.productName(vendorId, productId),
+      classCode: optionalHex(classAttribute, 6),
+      subsystemVendorId: optionalHex(await readAttribute(join(dir, 'subsystem_vendor')), 4),
+      subsystemProductId: optionalHex(await readAttribute(join(dir, 'subsystem_device')), 4),
+      revision: optionalHex(await readAttribute(join(dir, 'revision')), 2),
       serial: kind === 'NVME' ? await nvmeSerial(dir) : null,
       iommuGroup: optionalInteger(iommuGroup),
       // The kernel reports -1 when the platform has no NUMA information for the slot.
@@ -85,8 +85,8 @@ export async function discoverPci(sysfsRoot: string, idsPaths: readonly string[]
   return devices;
 }
 
-export async function discoverUsb(sysfsRoot: string, idsPaths: readonly string[]): Promise<DiscoveredDevice[]> {
-  const ids = await loadIdsDatabase(idsPaths);
+export async function discoverUsb(sysfsRoot: string, idsPaths: IdsPaths): Promise<DiscoveredDevice[]> {
+  const ids = await usbNames(idsPaths);
   const devicesDir = usbDevicesDir(sysfsRoot);
   const devices: DiscoveredDevice[] = [];
   for (const address of await listDirectory(devicesDir)) {
@@ -100,8 +100,14 @@ export async function discoverUsb(sysfsRoot: string, idsPaths: readonly string[]
       address,
       vendorId,
       productId,
-      vendorName: ids.vendorName(vendorId),
-      productName: ids.productName(vendorId, productId),
+      // What the database lacks, lsusb takes from the device's own string descriptors.
+      vendorName: ids.vendorName(vendorId) ?? ((await readAttribute(join(dir, 'manufacturer'))) || null),
+      productName: ids.productName(vendorId, productId) ?? ((await readAttribute(join(dir, 'product'))) || null),
+      // PCI configuration space only.
+      classCode: null,
+      subsystemVendorId: null,
+      subsystemProductId: null,
+      revision: null,
       serial: (await readAttribute(join(dir, 'serial'))) || null,
       iommuGroup: null,
       numaNode: null,

@@ -44,22 +44,41 @@ export function parseIds(text: string): IdsDatabase {
   };
 }
 
-const EMPTY_DATABASE = parseIds('');
+export const EMPTY_DATABASE = parseIds('');
 
-// pci.ids is over a megabyte: parse each database once per process, not on every inventory.
-const loaded = new Map<string, Promise<IdsDatabase>>();
+/** Each name from the first database that has it, vendor and product looked up separately. */
+export function firstNamed(...databases: readonly IdsDatabase[]): IdsDatabase {
+  const first = (lookup: (database: IdsDatabase) => string | null) =>
+    databases.reduce<string | null>((found, database) => found ?? lookup(database), null);
+  return {
+    vendorName: (vendorId) => first((database) => database.vendorName(vendorId)),
+    productName: (vendorId, productId) => first((database) => database.productName(vendorId, productId)),
+  };
+}
 
-/** The first of `candidates` that exists, parsed; an empty database when none does. */
-export function loadIdsDatabase(candidates: readonly string[]): Promise<IdsDatabase> {
-  const key = candidates.join('\0');
+// pci.ids is over a megabyte and the hwdb files several: parse each once per process, not on
+// every inventory.
+const loaded = new Map<string, Promise<IdsDatabase | null>>();
+
+/**
+ * The first of `candidates` that exists, parsed with `parse`; null when none exists.
+ * `format` names the parser in the cache key, so one file read two ways is two entries.
+ */
+export function loadDatabase(format: string, candidates: readonly string[], parse: (text: string) => IdsDatabase): Promise<IdsDatabase | null> {
+  const key = [format, ...candidates].join('\0');
   let database = loaded.get(key);
   if (!database) {
-    database = firstReadable(candidates).then((text) => (text === null ? EMPTY_DATABASE : parseIds(text)));
+    database = firstReadable(candidates).then((text) => (text === null ? null : parse(text)));
     loaded.set(key, database);
     // An unreadable file (permissions) is retried on the next call rather than cached.
     database.catch(() => loaded.delete(key));
   }
   return database;
+}
+
+/** The first of `candidates` that exists, parsed as pci.ids / usb.ids; an empty database when none does. */
+export async function loadIdsDatabase(candidates: readonly string[]): Promise<IdsDatabase> {
+  return (await loadDatabase('ids', candidates, parseIds)) ?? EMPTY_DATABASE;
 }
 
 async function firstReadable(paths: readonly string[]): Promise<string | null> {

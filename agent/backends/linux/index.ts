@@ -4,7 +4,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { DiscoveredDevice, HostBackend, HostdevRef, HostFacts, ObservedDevice, ReportedVm, VmSpec } from '../../backend.ts';
-import { DEFAULT_IDS_PATHS, discoverPci, discoverUsb, pciDevicesDir, readFacts, usbBusAddress, usbDevicesDir, type IdsPaths } from './discovery.ts';
+import { DEFAULT_IDS_PATHS, type IdsPaths } from './device-names.ts';
+import { discoverPci, discoverUsb, pciDevicesDir, readFacts, usbBusAddress, usbDevicesDir } from './discovery.ts';
 import { exists, readLinkName } from './sysfs.ts';
 import {
   domainXml,
@@ -23,7 +24,7 @@ import { VfioBinding } from './vfio-binding.ts';
 import { isActive, Virsh } from './virsh.ts';
 
 export type { BackendLogger } from './logger.ts';
-export type { IdsPaths } from './discovery.ts';
+export type { IdsPaths } from './device-names.ts';
 
 export interface LinuxVirshOptions {
   /** Default `virsh` from PATH. */
@@ -50,7 +51,7 @@ export interface LinuxBackendOptions {
   sysfsRoot?: string;
   /** Default `/proc`. */
   procRoot?: string;
-  /** Candidate pci.ids / usb.ids files, first existing wins. Default Debian's hwdata and misc paths. */
+  /** Candidate pci.ids / usb.ids / udev hwdb files, first existing of each wins. Default Debian's paths. */
   idsPaths?: Partial<IdsPaths>;
   /** Where the original driver of each detached device is kept. Default `/var/lib/passthru-agent`. */
   stateDir?: string;
@@ -102,8 +103,8 @@ export class LinuxBackend implements HostBackend {
 
   async inventory(): Promise<DiscoveredDevice[]> {
     const [pci, usb] = await Promise.all([
-      discoverPci(this.#sysfsRoot, this.#idsPaths.pci),
-      discoverUsb(this.#sysfsRoot, this.#idsPaths.usb),
+      discoverPci(this.#sysfsRoot, this.#idsPaths),
+      discoverUsb(this.#sysfsRoot, this.#idsPaths),
     ]);
     return [...pci, ...usb];
   }
@@ -275,7 +276,7 @@ export class LinuxBackend implements HostBackend {
    * ids, and by bus/device number when the source has one); null when none or several match.
    */
   async #usbResolver(): Promise<(source: UsbHostdevSource) => Promise<string | null>> {
-    const present = await discoverUsb(this.#sysfsRoot, this.#idsPaths.usb);
+    const present = await discoverUsb(this.#sysfsRoot, this.#idsPaths);
     const busAddresses = new Map<string, Promise<UsbBusAddress | null>>();
     const busAddressOf = (address: string) => {
       let known = busAddresses.get(address);
@@ -306,7 +307,7 @@ export class LinuxBackend implements HostBackend {
     const pinned = new Map<string, UsbBusAddress>();
     const wanted = devices.filter((device) => device.kind === 'USB');
     if (wanted.length === 0) return pinned;
-    const present = await discoverUsb(this.#sysfsRoot, this.#idsPaths.usb);
+    const present = await discoverUsb(this.#sysfsRoot, this.#idsPaths);
     const ids = (device: { vendorId: string; productId: string }) => `${device.vendorId}:${device.productId}`.toLowerCase();
     for (const device of wanted) {
       const sameIds = present.filter((other) => ids(other) === ids(device));

@@ -1,6 +1,6 @@
 // Reading sysfs-style trees, where an absent attribute or link is an ordinary answer.
 
-import { access, readFile, readdir, readlink } from 'node:fs/promises';
+import { access, readFile, readdir, readlink, realpath } from 'node:fs/promises';
 import { basename } from 'node:path';
 
 function isAbsent(error: unknown): boolean {
@@ -49,6 +49,16 @@ export async function exists(path: string): Promise<boolean> {
     return true;
   } catch (error) {
     if (isAbsent(error)) return false;
+    throw error;
+  }
+}
+
+/** The path with every symlink resolved (sysfs class links lead to the device tree); null when absent. */
+export async function resolvedPath(path: string): Promise<string | null> {
+  try {
+    return await realpath(path);
+  } catch (error) {
+    if (isAbsent(error)) return null;
     throw error;
   }
 }

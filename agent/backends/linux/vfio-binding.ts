@@ -7,14 +7,16 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostdevRef } from '../../backend.ts';
-import { nvmeBlockDeviceUses } from './block-usage.ts';
 import { iommuEnabled, pciDevicesDir } from './discovery.ts';
 import type { DriverMemory } from './driver-memory.ts';
+import { hostUses } from './host-usage.ts';
 import type { BackendLogger } from './logger.ts';
 import { parsePciAddress } from './pci-address.ts';
 import { exists, readAttribute, readLinkName } from './sysfs.ts';
 
 const VFIO_DRIVER = 'vfio-pci';
+/** How a refusal names the device: `NVMe 0000:03:00.0 (nvme0n1p2) is mounted at /`. */
+const DEVICE_LABEL: Record<HostdevRef['kind'], string> = { GPU: 'GPU', NVME: 'NVMe', PCI: 'PCI device', USB: 'USB device' };
 /** What `driver_override` reads when no override is set. */
 const NO_OVERRIDE = '(null)';
 
@@ -51,7 +53,7 @@ export class VfioBinding {
     if (!(await exists(this.#driverDir(VFIO_DRIVER)))) {
       throw new Error('the vfio-pci driver is not loaded on this host; run `modprobe vfio-pci` and add it to /etc/modules');
     }
-    for (const address of addresses) await this.#refuseIfHostStorage(address);
+    for (const device of devices) if (device.kind !== 'USB') await this.#refuseIfHostUses(device);
     for (const address of addresses) await this.#bindToVfio(address);
   }
 
@@ -72,10 +74,11 @@ export class VfioBinding {
     return addresses;
   }
 
-  async #refuseIfHostStorage(address: string): Promise<void> {
-    const uses = await nvmeBlockDeviceUses(this.#sysfsRoot, this.#procRoot, this.#deviceDir(address));
+  async #refuseIfHostUses(device: HostdevRef): Promise<void> {
+    const uses = await hostUses(this.#sysfsRoot, this.#procRoot, this.#deviceDir(device.address));
     if (uses.length === 0) return;
-    throw new Error(uses.map((use) => `NVMe ${address} (${use.blockDevice}) ${use.problem}`).join('. '));
+    const label = DEVICE_LABEL[device.kind];
+    throw new Error(uses.map((use) => `${label} ${device.address} (${use.subject}) ${use.problem}`).join('. '));
   }
 
   async #bindToVfio(address: string): Promise<void> {

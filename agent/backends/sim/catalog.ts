@@ -6,6 +6,8 @@ export interface GpuModel {
   productId: string;
   vendorName: string;
   productName: string;
+  /** PCI class code: 030000 for a VGA card, 030200 for a 3D controller without display outputs. */
+  classCode: string;
   /** The host driver the card is bound to when it is not pooled. */
   driver: string;
   /**
@@ -43,6 +45,7 @@ export const GPU_MODELS = {
     productId: '2204',
     vendorName: NVIDIA,
     productName: 'GA102 [GeForce RTX 3090]',
+    classCode: '030000',
     driver: 'nvidia',
     audio: { productId: '1aef', productName: 'GA102 High Definition Audio Controller' },
   },
@@ -51,6 +54,7 @@ export const GPU_MODELS = {
     productId: '2684',
     vendorName: NVIDIA,
     productName: 'AD102 [GeForce RTX 4090]',
+    classCode: '030000',
     driver: 'nvidia',
     audio: { productId: '22ba', productName: 'AD102 High Definition Audio Controller' },
   },
@@ -59,6 +63,7 @@ export const GPU_MODELS = {
     productId: '2230',
     vendorName: NVIDIA,
     productName: 'GA102GL [RTX A6000]',
+    classCode: '030000',
     driver: 'nvidia',
     audio: { productId: '1aef', productName: 'GA102 High Definition Audio Controller' },
   },
@@ -67,6 +72,7 @@ export const GPU_MODELS = {
     productId: '20b5',
     vendorName: NVIDIA,
     productName: 'GA100 [A100 PCIe 80GB]',
+    classCode: '030200',
     driver: 'nvidia',
     audio: null,
   },
@@ -75,6 +81,7 @@ export const GPU_MODELS = {
     productId: '740f',
     vendorName: AMD,
     productName: 'Aldebaran/MI200 [Instinct MI210]',
+    classCode: '038000',
     driver: 'amdgpu',
     audio: null,
   },

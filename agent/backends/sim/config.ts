@@ -315,6 +315,10 @@ function derived(seed: string, alphabet: string, length: number): string {
   return out;
 }
 
+const PCI_CLASS_HD_AUDIO = '040300';
+const PCI_CLASS_NVME = '010802';
+// A simulated card has no board vendor or stepping to report.
+const NOT_MODELLED = { subsystemVendorId: null, subsystemProductId: null, revision: null };
 const DIGITS = '0123456789';
 const UPPER_ALNUM = '0123456789ABCDEFGHJKLMNPQRSTVWXYZ';
 
@@ -355,6 +359,8 @@ export function buildDevices(config: SimHostConfig): SimDevice[] {
       productId: model.productId,
       vendorName: model.vendorName,
       productName: model.productName,
+      classCode: model.classCode,
+      ...NOT_MODELLED,
       serial: null, // sysfs has no serial for PCI display controllers; the real backend reports none either
       iommuGroup: config.iommuEnabled === false ? null : group,
       numaNode,
@@ -370,6 +376,8 @@ export function buildDevices(config: SimHostConfig): SimDevice[] {
         productId: model.audio.productId,
         vendorName: model.vendorName,
         productName: model.audio.productName,
+        classCode: PCI_CLASS_HD_AUDIO,
+        ...NOT_MODELLED,
         serial: null,
         iommuGroup: config.iommuEnabled === false ? null : group,
         numaNode,
@@ -393,6 +401,8 @@ export function buildDevices(config: SimHostConfig): SimDevice[] {
         productId: model.productId,
         vendorName: model.vendorName,
         productName: model.productName,
+        classCode: PCI_CLASS_NVME,
+        ...NOT_MODELLED,
         serial,
         iommuGroup: config.iommuEnabled === false ? null : iommuGroup++,
         numaNode: config.iommuEnabled === false ? null : 0,
@@ -416,6 +426,8 @@ export function buildDevices(config: SimHostConfig): SimDevice[] {
         productId: model.productId,
         vendorName: model.vendorName,
         productName: model.productName,
+        classCode: null,
+        ...NOT_MODELLED,
         serial: model.serial === 'digits20' ? derived(`${host}/usb/${index}`, DIGITS, 20) : null,
         iommuGroup: null,
         numaNode: null,

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DiscoveredDevice, HostBackend, HostdevRef, HostFacts, ObservedDevice, ReportedVm, VmSpec } from '../../backend.ts';
+import type { DiscoveredDevice, HostBackend, PciIdentity, HostdevRef, HostFacts, ObservedDevice, ReportedVm, VmSpec } from '../../backend.ts';
 import { VFIO_DRIVER } from './catalog.ts';
 import {
   buildDevices,
@@ -288,10 +288,22 @@ export class SimBackend implements HostBackend {
   }
 
   /** Plugs in a new device; it comes up on its host driver unless `driver` says otherwise. */
-  addDevice(device: Omit<DiscoveredDevice, 'driver'> & { driver?: string | null; hostDriver?: string | null; inUseBy?: string | null }): SimDevice {
+  addDevice(
+    device: Omit<DiscoveredDevice, 'driver' | PciIdentity> &
+      Partial<Pick<DiscoveredDevice, PciIdentity>> & { driver?: string | null; hostDriver?: string | null; inUseBy?: string | null },
+  ): SimDevice {
     if (this.#find(device.address)) throw new Error(`Slot ${device.address} is taken`);
     const driver = device.driver === undefined ? (device.hostDriver ?? null) : device.driver;
-    const added: SimDevice = { ...device, driver, hostDriver: device.hostDriver ?? driver, inUseBy: device.inUseBy ?? null };
+    const added: SimDevice = {
+      ...device,
+      classCode: device.classCode ?? null,
+      subsystemVendorId: device.subsystemVendorId ?? null,
+      subsystemProductId: device.subsystemProductId ?? null,
+      revision: device.revision ?? null,
+      driver,
+      hostDriver: device.hostDriver ?? driver,
+      inUseBy: device.inUseBy ?? null,
+    };
     this.#devices.push(added);
     this.#save();
     this.#options.logger?.info({ address: device.address }, 'simulated device added');

@@ -20,6 +20,11 @@ export const devices = pgTable(
     productId: text().notNull(),
     vendorName: text(),
     productName: text(),
+    // PCI configuration space as the host read it; null for USB devices and older agents.
+    classCode: text(),
+    subsystemVendorId: text(),
+    subsystemProductId: text(),
+    revision: text(),
     serial: text(),
     iommuGroup: integer(),
     numaNode: integer(),
@@ -36,6 +41,10 @@ export const devices = pgTable(
     check(
       'devices_vm_matches_status',
       sql`(${t.status} in ('ASSIGNING', 'ASSIGNED', 'RELEASING')) = (${t.vmId} is not null)`,
+    ),
+    check(
+      'devices_pci_identity_hex',
+      sql`${t.classCode} ~ '^[0-9a-f]{6}$' and ${t.subsystemVendorId} ~ '^[0-9a-f]{4}$' and ${t.subsystemProductId} ~ '^[0-9a-f]{4}$' and ${t.revision} ~ '^[0-9a-f]{2}$'`,
     ),
     index('devices_vm_idx').on(t.vmId),
     index('devices_status_kind_idx').on(t.status, t.kind),

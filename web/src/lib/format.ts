@@ -42,6 +42,19 @@ export function pciIds(vendorId: string, productId: string): string {
   return `${vendorId}:${productId}`;
 }
 
+/**
+ * A PCI function's class, subsystem and revision in lspci's words (`class 030200 · subsystem
+ * 10de:16c1 · rev a1`); null for USB devices, which have none.
+ */
+export function pciIdentity(device: { classCode: string | null; subsystemVendorId: string | null; subsystemProductId: string | null; revision: string | null }): string | null {
+  const parts = [
+    device.classCode ? `class ${device.classCode}` : null,
+    device.subsystemVendorId && device.subsystemProductId ? `subsystem ${pciIds(device.subsystemVendorId, device.subsystemProductId)}` : null,
+    device.revision ? `rev ${device.revision}` : null,
+  ].filter(Boolean);
+  return parts.length > 0 ? parts.join(' · ') : null;
+}
+
 export function plural(count: number, one: string, many = `${one}s`): string {
   return `${count} ${count === 1 ? one : many}`;
 }

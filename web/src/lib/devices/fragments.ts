@@ -11,6 +11,10 @@ export const DeviceRowFields = graphql(`
     productId
     vendorName
     productName
+    classCode
+    subsystemVendorId
+    subsystemProductId
+    revision
     serial
     iommuGroup
     numaNode
