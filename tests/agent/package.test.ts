@@ -101,6 +101,8 @@ describe('npm run package:agent', () => {
 
   it.skipIf(!existsSync('/usr/bin/systemd-analyze'))('the unit is hardened: systemd-analyze security rates it 5.0 or lower, with no capability and /sys writable', async () => {
     const unitFile = installedPath(INSTALLED_PATHS.unit);
+    // Every setting is one systemd knows: a misspelt one would be ignored, silently unhardening the unit.
+    expect((await run('systemd-analyze', ['verify', '--man=no', unitFile])).stderr).toBe('');
     const { stdout } = await run('systemd-analyze', ['security', '--offline=true', '--no-pager', unitFile]);
     const exposure = /Overall exposure level for passthru-agent\.service: ([\d.]+)/.exec(stdout);
     expect(Number(exposure?.[1])).toBeLessThanOrEqual(5.0);
