@@ -1,6 +1,7 @@
 // The agent as one JavaScript file for plain node: agent/main.ts and its dependencies (pino,
 // ws, graphql-ws, graphql) bundled by esbuild, no tsx and no node_modules at run time.
 
+import { chmod } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 /** The oldest Node the bundle runs on: Debian 12's own nodejs package. The .deb depends on it. */
@@ -31,4 +32,6 @@ export async function bundleAgent(entryPoint: string, outfile: string): Promise<
       ].join('\n'),
     },
   });
+  // Runnable as `./dist/passthru-agent.mjs`, through its #! line.
+  await chmod(outfile, 0o755);
 }

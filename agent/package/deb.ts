@@ -11,9 +11,9 @@ import { MINIMUM_NODE_MAJOR } from './bundle.ts';
 
 const run = promisify(execFile);
 
-export const PACKAGE_NAME = 'passthru-agent';
+const PACKAGE_NAME = 'passthru-agent';
 
-/** Where the package puts things on the host. The unit and the README name the same paths; the package test checks they agree. */
+/** Where the package puts things on the host. The unit names the bundle and the configuration too; the package test checks they agree. */
 export const INSTALLED_PATHS = {
   bundle: '/usr/lib/passthru-agent/passthru-agent.mjs',
   command: '/usr/bin/passthru-agent',
@@ -21,7 +21,7 @@ export const INSTALLED_PATHS = {
   config: '/etc/passthru-agent/agent.env',
   modulesLoad: '/usr/lib/modules-load.d/passthru-agent.conf',
   readme: '/usr/share/doc/passthru-agent/README.md',
-} as const;
+};
 
 /** The runtime packages the agent calls: node, virsh (libvirt-clients), pci.ids/usb.ids (hwdata), lspci (pciutils). */
 export const DEPENDS = [`nodejs (>= ${MINIMUM_NODE_MAJOR})`, 'libvirt-clients', 'hwdata', 'pciutils'];
@@ -31,7 +31,7 @@ const MAINTAINER_SCRIPTS = ['postinst', 'prerm', 'postrm'];
 const FILES_DIR = new URL('files/', import.meta.url).pathname;
 const AGENT_DIR = new URL('../', import.meta.url).pathname;
 
-export function debFileName(version: string): string {
+function debFileName(version: string): string {
   return `${PACKAGE_NAME}_${version}_all.deb`;
 }
 
