@@ -88,6 +88,7 @@ describe('npm run package:agent', () => {
     const control = join(out.path, 'control');
     await run('dpkg-deb', ['--control', deb, control]);
     expect(readFileSync(join(control, 'conffiles'), 'utf8')).toBe('/etc/passthru-agent/agent.env\n');
+    for (const script of ['postinst', 'prerm', 'postrm']) await run('sh', ['-n', join(control, script)]);
     expect(readFileSync(installedPath(INSTALLED_PATHS.modulesLoad), 'utf8')).toMatch(/^vfio-pci$/m);
   });
 
