@@ -9,10 +9,11 @@ import { startSimControl, type SimControl } from './backends/sim/control.ts';
 import { DEFAULT_SIM_CONFIG, parseSimConfig, SimBackend, type SimHostConfig } from './backends/sim/index.ts';
 import { AgentClient, loggableUrl } from './client.ts';
 import { helpText, parseCommand, UsageError, type BackendOptions, type Command } from './cli.ts';
+// Imported rather than read at run time, so the bundle (dist/passthru-agent.mjs) carries it.
+import packageJson from '../package.json' with { type: 'json' };
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  return packageJson.version;
 }
 
 function createLogger(level: string, destination: 1 | 2): Logger {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The passthru-agent command. The agent ships as TypeScript source, so this registers tsx's
-// loader (a runtime dependency for that reason) and runs agent/main.ts in this same process:
-// signals, exit codes and stdio are the agent's own.
+// The passthru-agent command when run from a checkout of the repository (npm's bin). There the
+// agent is TypeScript source, so this registers tsx's loader and runs agent/main.ts in this same
+// process: signals, exit codes and stdio are the agent's own. Hosts get the bundled agent from
+// the .deb instead (npm run package:agent), which needs neither tsx nor node_modules.
 import { register } from 'tsx/esm/api';
 
 register();

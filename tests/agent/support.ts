@@ -167,6 +167,9 @@ export class TcpProxy {
   }
 }
 
+/** How an agent process is started: node and its arguments before the agent's own. The default runs the TypeScript source. */
+export const SOURCE_AGENT = [process.execPath, '--import', 'tsx', 'agent/main.ts'];
+
 /** A real `passthru-agent` process with the sim backend, its JSON log lines collected. */
 export class AgentProcess {
   readonly logs: Record<string, any>[] = [];
@@ -175,8 +178,9 @@ export class AgentProcess {
   #stderr = '';
   #waiters: (() => void)[] = [];
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'agent/main.ts', ...args], {
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}, launch: string[] = SOURCE_AGENT) {
+    const [node = process.execPath, ...nodeArgs] = launch;
+    this.child = spawn(node, [...nodeArgs, ...args], {
       cwd: repoRoot,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -201,7 +205,7 @@ export class AgentProcess {
   }
 
   /** Sim agent for a host: writes its config to a temp file and starts `passthru-agent --backend sim`. */
-  static sim(options: { server: string; token: string; config: SimHostConfig; args?: string[]; dir?: string }): AgentProcess {
+  static sim(options: { server: string; token: string; config: SimHostConfig; args?: string[]; dir?: string; launch?: string[] }): AgentProcess {
     const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'passthru-agent-'));
     const configFile = join(dir, `sim-${Math.random().toString(36).slice(2, 8)}.json`);
     writeFileSync(configFile, JSON.stringify(options.config));
@@ -209,6 +213,7 @@ export class AgentProcess {
       ['--backend', 'sim', '--sim-config', configFile, '--server', options.server, '--heartbeat', '1s', '--log-level', 'debug', ...(options.args ?? [])],
       // The token through the environment, as the systemd unit does.
       { PASSTHRU_TOKEN: options.token },
+      options.launch,
     );
   }
 
