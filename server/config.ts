@@ -48,6 +48,8 @@ export interface Config {
   /** Most graphql-ws connections one credential (session, token, host) may hold open, and their subscriptions together. */
   maxSocketsPerCredential: number;
   maxSubscriptionsPerCredential: number;
+  /** Most VM console sessions one credential (session, token) may hold open at once. */
+  maxConsoleSessionsPerCredential: number;
   /** Most graphql-ws connections from one client address, signed in or not. */
   maxSocketsPerAddress: number;
   /** Distinct entities a subscriber may leave undelivered before it is ended with SubscriberBehindError. */
@@ -128,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSubscriptionsPerSocket: positiveNumber(env, 'PASSTHRU_MAX_SUBSCRIPTIONS_PER_SOCKET', 100),
     maxSocketsPerCredential: positiveNumber(env, 'PASSTHRU_MAX_SOCKETS_PER_CREDENTIAL', 20),
     maxSubscriptionsPerCredential: positiveNumber(env, 'PASSTHRU_MAX_SUBSCRIPTIONS_PER_CREDENTIAL', 500),
+    maxConsoleSessionsPerCredential: positiveNumber(env, 'PASSTHRU_MAX_CONSOLE_SESSIONS_PER_CREDENTIAL', 4),
     maxSocketsPerAddress: positiveNumber(env, 'PASSTHRU_MAX_SOCKETS_PER_ADDRESS', 200),
     subscriberQueueLimit: positiveNumber(env, 'PASSTHRU_SUBSCRIBER_QUEUE_LIMIT', 1000),
     changePollMs: positiveNumber(env, 'PASSTHRU_CHANGE_POLL_SECONDS', 2) * 1000,
