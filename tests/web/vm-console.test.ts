@@ -4,7 +4,7 @@ import { AgentClient } from '../../agent/client.ts';
 import { SimBackend } from '../../agent/backends/sim/index.ts';
 import { eventually } from '../support/client.ts';
 import { ADMIN, startTestServer, type TestServer } from '../support/server.ts';
-import { createCluster, createPlan, deviceAt, enroll, operationEnded, testLogger, vmMutation } from '../agent/support.ts';
+import { createCluster, createPlan, deviceAt, deviceMutation, enroll, operationEnded, testLogger, vmMutation } from '../agent/support.ts';
 import { SKIP_REASON, chooseAction, hasChromium, launchChromium, openPage, pageErrors, screenshot, signIn, waitForStatus } from './support/browser.ts';
 
 if (!hasChromium) console.warn(SKIP_REASON);
@@ -42,6 +42,9 @@ describe.skipIf(!hasChromium)('the VM console in the browser', () => {
     const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-usb', planId, hostId });
     vmId = provisioned.vmId;
     expect((await operationEnded(server.client, provisioned.operationId)).status).toBe('SUCCEEDED');
+    // A GPU (pooled from boot) goes to the VM through the API, so the guest has a PCI device too.
+    const gpu = await deviceAt(server.client, hostId, '0000:17:00.0');
+    expect((await operationEnded(server.client, await deviceMutation(server.client, 'assignDevice', { deviceId: gpu.id, vmId }))).status).toBe('SUCCEEDED');
     browser = await launchChromium();
     page = await openPage(browser, `${server.url}/hosts/${encodeURIComponent(hostId)}/devices`);
     await signIn(page, ADMIN);
@@ -75,6 +78,9 @@ describe.skipIf(!hasChromium)('the VM console in the browser', () => {
 
     // Type into the terminal like an operator.
     await page.locator('.xterm').click();
+    await page.keyboard.type('lspci -nn\n');
+    await page.waitForFunction(() => document.querySelector('.xterm-rows')?.textContent?.includes('[10de:2684]'));
+    expect(await screenText(page)).toContain('01:00.0 VGA compatible controller [0300]: NVIDIA Corporation AD102 [GeForce RTX 4090] [10de:2684]');
     await page.keyboard.type('lsusb\n');
     await page.waitForFunction(() => document.querySelector('.xterm-rows')?.textContent?.includes('SanDisk Corp. Ultra Fit'));
     const screen = await screenText(page);
