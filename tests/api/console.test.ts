@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { AgentClient } from '../../agent/client.ts';
 import { SimBackend } from '../../agent/backends/sim/index.ts';
 import { ConsoleClose } from '../../agent/console-protocol.ts';
@@ -136,6 +137,27 @@ describe('VM consoles', () => {
     expect(await console.closed).toEqual({ code: ConsoleClose.FORBIDDEN, reason: 'Credential revoked' });
     await eventually(async () => (await consoleAudit()).some((e) => e.action === 'closeConsole' && e.details.includes('Credential revoked')));
     await scripted.close();
+  });
+
+  it('signing out ends the console sessions of that browser session (4403)', async () => {
+    const admin = await sessionClient(server.url, ADMIN);
+    const console = open(vmId, { cookie: admin.cookie });
+    await console.waitFor(':~# ');
+    await admin.data(`mutation { signOut { __typename } }`);
+    expect(await console.closed).toEqual({ code: ConsoleClose.FORBIDDEN, reason: 'Credential revoked' });
+    await admin.close();
+  });
+
+  it('a console socket from another origin carrying the session cookie is refused', async () => {
+    const admin = await sessionClient(server.url, ADMIN);
+    const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/console/${encodeURIComponent(vmId)}`, {
+      headers: { cookie: admin.cookie!, origin: 'https://evil.example' },
+    });
+    socket.on('error', () => {});
+    const refused = await new Promise<number>((resolve) => socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0)));
+    expect(refused).toBe(401);
+    socket.terminate();
+    await admin.close();
   });
 
   it('a credential holds at most maxConsoleSessionsPerCredential sessions (4429)', async () => {
