@@ -36,6 +36,8 @@ interface Session {
   actor: string;
   openedAt: number;
   expiry?: NodeJS.Timeout;
+  /** Running until the agent first answers. */
+  unanswered?: NodeJS.Timeout;
 }
 
 /** A WebSocket close reason is at most 123 bytes of UTF-8. */
@@ -94,6 +96,7 @@ export function attachConsoleRelay(options: { deps: AppDeps; live: LiveHub; orig
   const end = (session: Session, code: number, reason: string, by: 'browser' | 'agent' | 'server') => {
     if (!sessions.delete(session.id)) return;
     clearTimeout(session.expiry);
+    clearTimeout(session.unanswered);
     perCredential.release(credentialKey(session.credential));
     if (by !== 'agent') toAgent(session.target.hostId, { type: 'close', session: session.id });
     if (by !== 'browser') session.browser.close(code, closeReason(reason));
@@ -156,6 +159,11 @@ export function attachConsoleRelay(options: { deps: AppDeps; live: LiveHub; orig
       });
       socket.on('close', () => end(session, ConsoleClose.ENDED, 'The browser closed the console', 'browser'));
       toAgent(target.hostId, { type: 'open', session: session.id, vm: target.vmName });
+      // An agent from before consoles never answers; the browser is told rather than left waiting.
+      session.unanswered = setTimeout(
+        () => end(session, ConsoleClose.FAILED, `The agent of host ${target.hostName} did not answer; it may need an update`, 'server'),
+        config.consoleAgentAnswerMs,
+      );
       for (const data of early.splice(0)) toAgent(target.hostId, { type: 'input', session: session.id, data });
       if (socket.readyState !== WebSocket.OPEN) end(session, ConsoleClose.ENDED, 'The browser closed the console', 'browser');
     })().catch((error: unknown) => {
@@ -182,6 +190,7 @@ export function attachConsoleRelay(options: { deps: AppDeps; live: LiveHub; orig
         const session = message ? sessions.get(message.session) : undefined;
         // An agent speaks only for sessions on its own host.
         if (!message || !session || session.target.hostId !== hostId) return;
+        clearTimeout(session.unanswered);
         if (message.type === 'closed') {
           end(session, ConsoleClose.ENDED, message.reason, 'agent');
           return;

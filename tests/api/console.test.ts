@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { AgentClient } from '../../agent/client.ts';
 import { SimBackend } from '../../agent/backends/sim/index.ts';
-import { ConsoleClose } from '../../agent/console-protocol.ts';
+import { AGENT_CONSOLE_PATH, ConsoleClose } from '../../agent/console-protocol.ts';
 import { eventually, TestClient } from '../support/client.ts';
 import { ConsoleSocket } from '../support/console.ts';
+import { Seed } from '../support/seed.ts';
 import { ADMIN, sessionClient, signedInClient, startTestServer, type TestServer } from '../support/server.ts';
 import { createCluster, createPlan, deviceAt, deviceMutation, enroll, hostDevices, operationEnded, testLogger, vmMutation } from '../agent/support.ts';
 
@@ -38,7 +39,7 @@ describe('VM consoles', () => {
   }
 
   beforeAll(async () => {
-    server = await startTestServer();
+    server = await startTestServer({ config: { consoleAgentAnswerMs: 1_000 } });
     const clusterId = await createCluster(server.client);
     const enrolled = await enroll(server.client, clusterId, 'console-host');
     hostId = enrolled.hostId;
@@ -158,6 +159,30 @@ describe('VM consoles', () => {
     expect(refused).toBe(401);
     socket.terminate();
     await admin.close();
+  });
+
+  it('a console on a host whose agent does not answer is closed with a reason (1011), not left waiting', async () => {
+    const seed = new Seed(server.client, server.url);
+    const silent = await seed.host(await seed.cluster('silent'), 'silent-host', []);
+    const planId = await createPlan(server.client, { name: 'silent-plan', cores: 1, memoryMb: 1024 });
+    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-silent', planId, hostId: silent.hostId });
+    await operationEnded(server.client, provisioned.operationId);
+    // An agent from before consoles: its console socket is open, and it never answers.
+    const agentSocket = new WebSocket(`${server.url.replace(/^http/, 'ws')}${AGENT_CONSOLE_PATH}`, { headers: { authorization: `Bearer ${silent.token}` } });
+    const opens: string[] = [];
+    agentSocket.on('message', (data) => opens.push(data.toString()));
+    await new Promise((resolve) => agentSocket.once('open', resolve));
+    const console = open(provisioned.vmId, { token: operator.token });
+    expect(await console.closed).toEqual({ code: ConsoleClose.FAILED, reason: 'The agent of host silent-host did not answer; it may need an update' });
+    expect(opens.map((text) => JSON.parse(text).type)).toEqual(['open', 'close']);
+    agentSocket.close();
+    await silent.agent.disconnect();
+  });
+
+  it("an agent's console socket needs a host token (4403 for a user's)", async () => {
+    const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}${AGENT_CONSOLE_PATH}`, { headers: { authorization: `Bearer ${operator.token}` } });
+    const closed = await new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)));
+    expect(closed).toBe(ConsoleClose.FORBIDDEN);
   });
 
   it('a credential holds at most maxConsoleSessionsPerCredential sessions (4429)', async () => {
