@@ -48,6 +48,16 @@ function closeReason(text: string): string {
   return `${kept}…`;
 }
 
+/** The VM's global ID in `/console/<ID>`, as sent (a malformed escape is kept as is and found by no VM). */
+function vmIdInPath(url: string): string {
+  const encoded = url.split('?')[0]!.slice(CONSOLE_PATH_PREFIX.length, CONSOLE_PATH_PREFIX.length + 600);
+  try {
+    return decodeURIComponent(encoded).slice(0, 200);
+  } catch {
+    return encoded.slice(0, 200);
+  }
+}
+
 function closeCodeFor(error: unknown): number {
   if (error instanceof NotAuthorizedError) return ConsoleClose.FORBIDDEN;
   if (error instanceof NotFoundError) return ConsoleClose.NOT_FOUND;
@@ -124,7 +134,7 @@ export function attachConsoleRelay(options: { deps: AppDeps; live: LiveHub; orig
         socket.close(code, closeReason(principal.rejected ?? 'Sign in, or send a bearer token in the Authorization header'));
         return;
       }
-      const globalId = decodeURIComponent((request.url ?? '').split('?')[0]!.slice(CONSOLE_PATH_PREFIX.length)).slice(0, 200);
+      const globalId = vmIdInPath(request.url ?? '');
       let target: ConsoleTarget;
       try {
         target = await consoleTarget(deps.database.db, principal, idOf('VM', globalId), globalId);
