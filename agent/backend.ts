@@ -69,6 +69,22 @@ export interface ReportedVm {
   deviceAddresses: string[];
 }
 
+/**
+ * One console session on a domain: text in, text out. The linux backend relays the domain's
+ * serial pty; the sim backend runs a simulated guest shell.
+ */
+export interface ConsoleSession {
+  write(data: string): void;
+  /** Ends the session from the agent's side; `end` is not called for it. */
+  close(): void;
+}
+
+export interface ConsoleHandlers {
+  output(data: string): void;
+  /** The guest side ended the session (exit, domain destroyed, pty closed), with why. */
+  end(reason: string): void;
+}
+
 export interface VmSpec {
   name: string;
   cores: number;
@@ -109,4 +125,6 @@ export interface HostBackend {
   assignDevice(vmName: string, device: HostdevRef): Promise<void>;
   /** Hot-unplug a device from an existing VM. */
   releaseDevice(vmName: string, device: HostdevRef): Promise<void>;
+  /** Opens the serial console of a running domain; throws, with a reason shown to the operator, when it cannot. */
+  openConsole(vmName: string, handlers: ConsoleHandlers): Promise<ConsoleSession>;
 }

@@ -19,6 +19,7 @@ import { EventEmitter } from 'node:events';
 import { createClient, type Client } from 'graphql-ws';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
+import { ConsoleLink } from './console-link.ts';
 import type { DiscoveredDevice, HostBackend, HostdevRef, ObservedDevice, ReportedVm } from './backend.ts';
 import { backoffDelay, DEFAULT_BACKOFF, pause, retryUntilDone, type BackoffOptions } from './retry.ts';
 import { WHOLE_HOST, WorkQueue, type Claim } from './work-queue.ts';
@@ -258,6 +259,8 @@ export class AgentClient extends EventEmitter<AgentEvents> {
   #socketFailures = 0;
   #unwatch: (() => void) | null = null;
   #stopped: Promise<void> | null = null;
+  /** The console socket beside the graphql-ws connection (agent/console-link.ts). */
+  #console: ConsoleLink | null = null;
 
   constructor(options: AgentClientOptions) {
     super();
@@ -290,6 +293,7 @@ export class AgentClient extends EventEmitter<AgentEvents> {
     this.#state = 'running';
     this.#log.info({ server: loggableUrl(this.#wsUrl) }, 'agent starting');
     this.#openSocket();
+    this.#console = new ConsoleLink({ serverUrl: this.#options.serverUrl, token: this.#options.token, backend: this.#backend, logger: this.#log, backoff: this.#backoff }).start();
     this.#every(this.#heartbeatMs, () => void this.#heartbeat());
     this.#every(this.#resyncMs, () => this.#queueInventory('resync'));
     if (isInventoryWatcher(this.#backend)) {
@@ -317,6 +321,7 @@ export class AgentClient extends EventEmitter<AgentEvents> {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     this.#unwatch?.();
+    this.#console?.stop();
     this.#operationsSubscription?.();
     this.#operationsSubscription = null;
     const dropped = this.#queue.close();

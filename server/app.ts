@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
@@ -37,6 +38,7 @@ import { CHANGE_LOG_PRUNE_INTERVAL_MS, pruneChangeLog } from './live/change-log.
 import { boundToCredential } from './live/credential-bound.ts';
 import { LiveHub } from './live/hub.ts';
 import { attachGraphqlWs } from './websocket.ts';
+import { attachConsoleRelay } from './console-relay.ts';
 
 export interface App {
   /** Listens on `port` (0 picks a free one); resolves with the bound port. */
@@ -199,7 +201,17 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     onOffline: (hostId) => logger.warn({ hostId }, 'host went offline: its agent disconnected'),
     onError: (error) => logger.error({ err: error }, 'marking a disconnected host offline failed; the heartbeat timeout will'),
   });
-  const realtime = attachGraphqlWs({ server, yoga, deps, live, config, origins, clientAddress, presence });
+  const realtime = attachGraphqlWs({ yoga, deps, live, config, origins, clientAddress, presence });
+  const consoles = attachConsoleRelay({ deps, live, origins, clientAddress, logger });
+  // One listener routes every WebSocket upgrade by path; anything else is refused.
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (request.url ?? '/').split('?')[0]!;
+    if (path === yoga.graphqlEndpoint) realtime.upgrade(request, socket, head);
+    else if (consoles.handles(path)) consoles.upgrade(request, socket, head, path);
+    else {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+    }
+  });
 
   let sweeper: NodeJS.Timeout | undefined;
   async function sweep() {
@@ -241,6 +253,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     async stop() {
       clearInterval(sweeper);
       clearInterval(pruner);
+      consoles.dispose();
       await realtime.dispose();
       presence.stop();
       server.closeAllConnections();

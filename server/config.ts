@@ -55,6 +55,10 @@ export interface Config {
   /** Most graphql-ws connections one credential (session, token, host) may hold open, and their subscriptions together. */
   maxSocketsPerCredential: number;
   maxSubscriptionsPerCredential: number;
+  /** Most VM console sessions one credential (session, token) may hold open at once. */
+  maxConsoleSessionsPerCredential: number;
+  /** How long a host agent has to answer a console open before the browser is told it did not. */
+  consoleAgentAnswerMs: number;
   /** Most graphql-ws connections from one client address, signed in or not. */
   maxSocketsPerAddress: number;
   /** Distinct entities a subscriber may leave undelivered before it is ended with SubscriberBehindError. */
@@ -137,6 +141,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSubscriptionsPerSocket: positiveNumber(env, 'PASSTHRU_MAX_SUBSCRIPTIONS_PER_SOCKET', 100),
     maxSocketsPerCredential: positiveNumber(env, 'PASSTHRU_MAX_SOCKETS_PER_CREDENTIAL', 20),
     maxSubscriptionsPerCredential: positiveNumber(env, 'PASSTHRU_MAX_SUBSCRIPTIONS_PER_CREDENTIAL', 500),
+    maxConsoleSessionsPerCredential: positiveNumber(env, 'PASSTHRU_MAX_CONSOLE_SESSIONS_PER_CREDENTIAL', 4),
+    consoleAgentAnswerMs: positiveNumber(env, 'PASSTHRU_CONSOLE_AGENT_ANSWER_SECONDS', 15) * 1000,
     maxSocketsPerAddress: positiveNumber(env, 'PASSTHRU_MAX_SOCKETS_PER_ADDRESS', 200),
     subscriberQueueLimit: positiveNumber(env, 'PASSTHRU_SUBSCRIBER_QUEUE_LIMIT', 1000),
     changePollMs: positiveNumber(env, 'PASSTHRU_CHANGE_POLL_SECONDS', 2) * 1000,

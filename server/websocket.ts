@@ -1,4 +1,5 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AgentPresence } from './agent-presence.ts';
 import { GraphQLError, Kind, getOperationAST, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { CloseCode } from 'graphql-ws';
@@ -65,7 +66,6 @@ function sharing(document: DocumentNode, operationName: string | null | undefine
  * revoked or expires, and user subscriptions multiplexed (server/live/multiplexer.ts).
  */
 export function attachGraphqlWs(options: {
-  server: Server;
   yoga: YogaServerInstance<{ req?: IncomingMessage }, Context>;
   deps: AppDeps;
   live: LiveHub;
@@ -74,10 +74,10 @@ export function attachGraphqlWs(options: {
   clientAddress: (req: IncomingMessage) => string;
   presence: AgentPresence;
 }) {
-  const { server, yoga, deps, live, config, origins, clientAddress, presence } = options;
+  const { yoga, deps, live, config, origins, clientAddress, presence } = options;
   const wsServer = new WebSocketServer({
-    server,
-    path: yoga.graphqlEndpoint,
+    // Upgrades reach it through app.ts, which routes each path to its socket server.
+    noServer: true,
     maxPayload: config.maxBodyBytes,
     // A page of another origin must not open a socket with the visitor's session cookie (401).
     verifyClient: ({ req }: { req: IncomingMessage }) => !req.headers.cookie || origins.allows(req.headers.origin, req.headers.host),
@@ -211,6 +211,9 @@ export function attachGraphqlWs(options: {
   });
 
   return {
+    upgrade(request: IncomingMessage, socket: Duplex, head: Buffer) {
+      wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+    },
     async dispose() {
       stopRevocations();
       for (const state of sockets.values()) clearTimeout(state.expiry);

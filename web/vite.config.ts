@@ -17,6 +17,8 @@ export default defineConfig({
   server: {
     proxy: {
       '/graphql': { target: 'http://localhost:4000', ws: true },
+      // VM consoles (WebSocket only).
+      '/console/': { target: 'ws://localhost:4000', ws: true },
     },
   },
 });

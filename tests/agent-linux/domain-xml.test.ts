@@ -60,6 +60,14 @@ describe('libvirt XML', () => {
     expect(domainXml(VM, { ...TEST_DRIVER, machine: null })).toContain('<type>hvm</type>');
   });
 
+  it('gives every domain a serial console on a pty and VNC graphics on the loopback only (the console relay reaches the guest through them)', () => {
+    const xml = domainXml(VM, TEST_DRIVER);
+    expect(xml).toContain("<serial type='pty'>\n      <target port='0'/>\n    </serial>");
+    expect(xml).toContain("<console type='pty'>\n      <target type='serial' port='0'/>\n    </console>");
+    expect(xml).toContain("<graphics type='vnc' autoport='yes' listen='127.0.0.1'>");
+    expect(xml).not.toMatch(/listen='0\.0\.0\.0'/);
+  });
+
   it('rejects specs libvirt or virsh would trip over', () => {
     expect(() => validateVmSpec({ ...VM, name: '42' })).toThrow('not only digits');
     expect(() => validateVmSpec({ ...VM, name: 'a/b' })).toThrow('without "/"');
@@ -158,6 +166,10 @@ describe('libvirt XML', () => {
       expect(dumped).toContain("Domain 'gpu & friends <1>' started");
       expect(dumped).toContain('<name>gpu &amp; friends &lt;1&gt;</name>');
       expect(dumped).toContain(`<uuid>${domainUuid(vm.name)}</uuid>`);
+      // libvirt kept the console devices: a serial pty, the console on it, VNC on the loopback.
+      expect(dumped).toMatch(/<serial type='pty'>/);
+      expect(dumped).toMatch(/<console type='pty'[^>]*>\s*(<source[^>]*\/>\s*)?<target type='serial' port='0'\/>/);
+      expect(dumped).toMatch(/<graphics type='vnc'[^>]*listen='127\.0\.0\.1'/);
       for (const device of [GPU, GPU_AUDIO, NVME, KEYBOARD]) expect(hasHostdev(dumped, device)).toBe(true);
       expect(hasHostdev(dumped, RECEIVER, { bus: 1, device: 4 })).toBe(true);
       expect(readDomainHostdevs(dumped.slice(dumped.indexOf('<domain')))).toEqual({

@@ -86,6 +86,24 @@ export function hostdevXml(device: HostdevRef, busAddress?: UsbBusAddress): stri
   );
 }
 
+/**
+ * What the console relay reaches the guest through: the first serial port on a pty (which
+ * `virsh ttyconsole` names and the agent relays), shown to the guest as its console, and VNC
+ * graphics on the host's loopback only, on a port libvirt picks, so only the agent on the host
+ * can reach the screen.
+ */
+export const CONSOLE_DEVICES = [
+  `    <serial type='pty'>`,
+  `      <target port='0'/>`,
+  `    </serial>`,
+  `    <console type='pty'>`,
+  `      <target type='serial' port='0'/>`,
+  `    </console>`,
+  `    <graphics type='vnc' autoport='yes' listen='127.0.0.1'>`,
+  `      <listen type='address' address='127.0.0.1'/>`,
+  `    </graphics>`,
+];
+
 export function domainXml(vm: VmSpec, options: DomainXmlOptions): string {
   validateVmSpec(vm);
   const machine = options.machine ? ` machine='${escapeXml(options.machine)}'` : '';
@@ -117,6 +135,7 @@ export function domainXml(vm: VmSpec, options: DomainXmlOptions): string {
     `  <devices>`,
     ...disk,
     ...hostdevs,
+    ...CONSOLE_DEVICES,
     `  </devices>`,
     `</domain>`,
     '',

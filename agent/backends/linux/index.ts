@@ -3,7 +3,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
-import type { DiscoveredDevice, HostBackend, HostdevRef, HostFacts, ObservedDevice, ReportedVm, VmSpec } from '../../backend.ts';
+import type { ConsoleHandlers, ConsoleSession, DiscoveredDevice, HostBackend, HostdevRef, HostFacts, ObservedDevice, ReportedVm, VmSpec } from '../../backend.ts';
 import { DEFAULT_IDS_PATHS, type IdsPaths } from './device-names.ts';
 import { discoverPci, discoverUsb, pciDevicesDir, readFacts, usbBusAddress, usbDevicesDir } from './discovery.ts';
 import { exists, readLinkName } from './sysfs.ts';
@@ -22,6 +22,7 @@ import { DriverMemory } from './driver-memory.ts';
 import { silentLogger, type BackendLogger } from './logger.ts';
 import { VfioBinding } from './vfio-binding.ts';
 import { isActive, Virsh } from './virsh.ts';
+import { openSerialConsole, serialPty } from './serial-console.ts';
 
 export type { BackendLogger } from './logger.ts';
 export type { IdsPaths } from './device-names.ts';
@@ -238,6 +239,15 @@ export class LinuxBackend implements HostBackend {
     if (flags.length === 0) return;
     await this.#virsh.runWithXmlFile(hostdevXml(device, busAddress), (file) => ['detach-device', vmName, file, ...flags]);
     this.#logger.info({ vm: vmName, device: device.address, flags }, 'device released');
+  }
+
+  /** The domain's serial console, from the pty libvirt gave its `<serial type='pty'>`. */
+  async openConsole(vmName: string, handlers: ConsoleHandlers): Promise<ConsoleSession> {
+    validateVmName(vmName);
+    if (!isActive(await this.#requireState(vmName))) throw new Error(`VM ${vmName} is not running; start it to use its console`);
+    const session = await openSerialConsole(await serialPty(this.#virsh, vmName), handlers);
+    this.#logger.info({ vm: vmName }, 'console opened');
+    return session;
   }
 
   /** Whether the running guest (`live`, null when it is not running) and the persistent definition have the device. */

@@ -7,8 +7,9 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DiscoveredDevice, HostBackend, PciIdentity, HostdevRef, HostFacts, ObservedDevice, ReportedVm, VmSpec } from '../../backend.ts';
+import type { ConsoleHandlers, ConsoleSession, DiscoveredDevice, HostBackend, PciIdentity, HostdevRef, HostFacts, ObservedDevice, ReportedVm, VmSpec } from '../../backend.ts';
 import { VFIO_DRIVER } from './catalog.ts';
+import { GuestShell } from './guest-shell.ts';
 import {
   buildDevices,
   latencyOf,
@@ -97,6 +98,8 @@ export class SimBackend implements HostBackend {
   #devices: SimDevice[];
   #unplugged: SimDevice[];
   #domains = new Map<string, SimDomain>();
+  /** Open console sessions by domain, ended when their domain stops or goes. */
+  #consoles = new Map<string, Set<ConsoleHandlers>>();
 
   constructor(config: SimHostConfig = {}, options: SimBackendOptions = {}) {
     this.config = config;
@@ -215,6 +218,7 @@ export class SimBackend implements HostBackend {
     return this.#perform('teardownVm', () => {
       this.#checkName(vmName);
       this.#domains.delete(vmName);
+      this.#endConsoles(vmName, `VM ${vmName} was torn down`);
     });
   }
 
@@ -231,6 +235,7 @@ export class SimBackend implements HostBackend {
   stopVm(vmName: string): Promise<void> {
     return this.#perform('stopVm', () => {
       this.#requireDomain(vmName).running = false;
+      this.#endConsoles(vmName, `VM ${vmName} was stopped`);
     });
   }
 
@@ -248,6 +253,49 @@ export class SimBackend implements HostBackend {
       const domain = this.#requireDomain(vmName);
       domain.devices = domain.devices.filter((address) => address !== ref.address);
     });
+  }
+
+  /**
+   * A simulated guest shell on a running domain. Its `lspci`/`lsusb` read the domain's
+   * hostdevs when they run, so they list exactly what is passed through at that moment
+   * (a USB device pulled out of the host is gone from the guest too).
+   */
+  async openConsole(vmName: string, handlers: ConsoleHandlers): Promise<ConsoleSession> {
+    const domain = this.#requireDomain(vmName);
+    if (!domain.running) throw new Error(`VM ${vmName} is not running; start it to use its console`);
+    const open = this.#consoles.get(vmName) ?? new Set<ConsoleHandlers>();
+    this.#consoles.set(vmName, open);
+    let closed = false;
+    const session: ConsoleHandlers = {
+      output: (data) => {
+        if (!closed) handlers.output(data);
+      },
+      end: (reason) => {
+        if (closed) return;
+        closed = true;
+        open.delete(session);
+        handlers.end(reason);
+      },
+    };
+    open.add(session);
+    const guestDevices = () => {
+      const current = this.#domains.get(vmName);
+      return (current?.devices ?? []).flatMap((address) => {
+        const device = this.#find(address);
+        return device ? [publicView(device)] : [];
+      });
+    };
+    const shell = new GuestShell(vmName, guestDevices, session.output, session.end);
+    shell.start();
+    return {
+      write: (data) => {
+        if (!closed) shell.input(data);
+      },
+      close: () => {
+        closed = true;
+        open.delete(session);
+      },
+    };
   }
 
   // --- control: what tests and the demo do to the "hardware" -------------------------------
@@ -384,6 +432,11 @@ export class SimBackend implements HostBackend {
     const device = this.#find(ref.address);
     if (!device) throw new Error(`${describe(ref)} is not present on this host`);
     return device;
+  }
+
+  #endConsoles(vmName: string, reason: string) {
+    for (const session of [...(this.#consoles.get(vmName) ?? [])]) session.end(reason);
+    this.#consoles.delete(vmName);
   }
 
   #domainHolding(address: string): SimDomain | undefined {

@@ -1,3 +1,8 @@
+/** A VM page's tabs; the console tab opens a serial console session. */
+export type VmTab = 'summary' | 'devices' | 'console';
+const VM_TABS: readonly VmTab[] = ['summary', 'devices', 'console'];
+const isVmTab = (value: string | undefined): value is VmTab => VM_TABS.some((tab) => tab === value);
+
 /** The routes of the console. Path segments that are IDs are URI-encoded global IDs. */
 export type Route =
   | { name: 'dashboard' }
@@ -5,7 +10,7 @@ export type Route =
   | { name: 'host'; id: string; tab: 'summary' | 'devices' }
   | { name: 'vms' }
   | { name: 'vm-new'; hostId: string | null }
-  | { name: 'vm'; id: string; tab: 'summary' | 'devices' }
+  | { name: 'vm'; id: string; tab: VmTab }
   | { name: 'plans' }
   | { name: 'activity'; tab: 'operations' | 'audit' }
   | { name: 'tokens' }
@@ -24,7 +29,7 @@ export function matchRoute(pathname: string, search = ''): Route {
   if (first === 'vms' && parts.length === 1) return { name: 'vms' };
   if (first === 'vms' && second === 'new' && parts.length === 2) return { name: 'vm-new', hostId: params.get('host') };
   if (first === 'vms' && second && parts.length <= 3) {
-    if (third === undefined || third === 'summary' || third === 'devices') return { name: 'vm', id: second, tab: third === 'devices' ? 'devices' : 'summary' };
+    if (third === undefined || isVmTab(third)) return { name: 'vm', id: second, tab: third ?? 'summary' };
   }
   if (first === 'admin' && second === 'plans' && parts.length === 2) return { name: 'plans' };
   if (first === 'admin' && second === 'tokens' && parts.length === 2) return { name: 'tokens' };
@@ -40,7 +45,7 @@ export const href = {
   host: (id: string, tab: 'summary' | 'devices' = 'summary') => `/hosts/${encodeURIComponent(id)}${tab === 'devices' ? '/devices' : ''}`,
   vms: () => '/vms',
   vmNew: (hostId?: string) => (hostId ? `/vms/new?host=${encodeURIComponent(hostId)}` : '/vms/new'),
-  vm: (id: string, tab: 'summary' | 'devices' = 'summary') => `/vms/${encodeURIComponent(id)}${tab === 'devices' ? '/devices' : ''}`,
+  vm: (id: string, tab: VmTab = 'summary') => `/vms/${encodeURIComponent(id)}${tab === 'summary' ? '' : `/${tab}`}`,
   plans: () => '/admin/plans',
   activity: (tab: 'operations' | 'audit' = 'operations') => (tab === 'audit' ? '/activity/audit' : '/activity'),
   tokens: () => '/admin/tokens',

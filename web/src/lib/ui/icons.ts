@@ -10,6 +10,7 @@ export const icons = {
   usb: '<circle cx="10" cy="7" r="1"/><circle cx="4" cy="20" r="1"/><path d="M4.7 19.3 19 5"/><path d="m21 3-3 1 2 2Z"/><path d="M9.26 7.68 5 12l2 5"/><path d="m10 14 5 2 3.5-3.5"/><path d="m18 12 1-1 1 1-1 1Z"/>',
   nvme: '<rect x="2" y="8" width="18" height="8" rx="1"/><path d="M20 10h2v4h-2"/><rect x="5" y="10.5" width="4" height="3"/><rect x="11" y="10.5" width="6" height="3"/>',
   pci: '<rect x="4" y="4" width="16" height="16" rx="2"/><rect x="9" y="9" width="6" height="6"/><path d="M9 1v3M15 1v3M9 20v3M15 20v3M20 9h3M20 14h3M1 9h3M1 14h3"/>',
+  terminal: '<rect x="2" y="3" width="20" height="18" rx="2"/><path d="m6 9 4 3-4 3M12 15h6"/>',
   chevronRight: '<path d="m9 18 6-6-6-6"/>',
   chevronDown: '<path d="m6 9 6 6 6-6"/>',
   more: '<circle cx="12" cy="12" r="1"/><circle cx="19" cy="12" r="1"/><circle cx="5" cy="12" r="1"/>',

@@ -1,0 +1,79 @@
+// The console relay's wire format, defined once for the server and the agent (the agent ships
+// alone, so the server imports this file rather than the other way round).
+//
+// browser --/console/<VM ID>--> server --/agent/console--> agent --> guest (sim shell, or the
+// libvirt domain's serial pty). The browser's socket carries raw terminal text both ways; the
+// agent's one socket multiplexes every session on its host as JSON messages.
+
+/** Where an agent keeps its console socket open, authenticated with its host token. */
+export const AGENT_CONSOLE_PATH = '/agent/console';
+
+/** Where a browser opens a VM's serial console: this prefix, then the VM's global ID. */
+export const CONSOLE_PATH_PREFIX = '/console/';
+
+/** Largest console frame a browser or the guest may send, in bytes (a paste, a burst of output). */
+export const MAX_CONSOLE_FRAME_BYTES = 64 * 1024;
+
+/** Largest message on the agent's socket: a console frame and its JSON envelope, escaped. */
+export const MAX_AGENT_CONSOLE_MESSAGE_BYTES = 8 * MAX_CONSOLE_FRAME_BYTES;
+
+/** Why a console socket was closed, as WebSocket close codes (4xxx mirror HTTP statuses). */
+export const ConsoleClose = {
+  /** The guest ended the session (`exit`) or the operator closed it. */
+  ENDED: 1000,
+  /** The agent or the guest side failed. */
+  FAILED: 1011,
+  UNAUTHENTICATED: 4401,
+  /** Not an operator, or the credential was revoked, expired or signed out. */
+  FORBIDDEN: 4403,
+  /** No such VM. */
+  NOT_FOUND: 4404,
+  /** The VM is not running. */
+  NOT_RUNNING: 4409,
+  /** Over the credential's share of console sessions. */
+  TOO_MANY: 4429,
+  /** The VM's host agent is not connected. */
+  AGENT_UNAVAILABLE: 4503,
+} as const;
+
+export type ServerToAgent =
+  /** Start a session on the domain named `vm`. */
+  | { type: 'open'; session: string; vm: string }
+  /** Keystrokes for the guest. */
+  | { type: 'input'; session: string; data: string }
+  /** The browser went away: end the session. */
+  | { type: 'close'; session: string };
+
+export type AgentToServer =
+  /** What the guest wrote. */
+  | { type: 'output'; session: string; data: string }
+  /** The session ended on the host's side (guest exit, domain gone, an error), with why. */
+  | { type: 'closed'; session: string; reason: string };
+
+function fields(text: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...value } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A message from the server, or null when it is not one this agent understands. */
+export function parseServerMessage(text: string): ServerToAgent | null {
+  const m = fields(text);
+  if (!m || typeof m.session !== 'string') return null;
+  if (m.type === 'open' && typeof m.vm === 'string') return { type: 'open', session: m.session, vm: m.vm };
+  if (m.type === 'input' && typeof m.data === 'string') return { type: 'input', session: m.session, data: m.data };
+  if (m.type === 'close') return { type: 'close', session: m.session };
+  return null;
+}
+
+/** A message from an agent, or null when it is malformed. */
+export function parseAgentMessage(text: string): AgentToServer | null {
+  const m = fields(text);
+  if (!m || typeof m.session !== 'string') return null;
+  if (m.type === 'output' && typeof m.data === 'string') return { type: 'output', session: m.session, data: m.data };
+  if (m.type === 'closed' && typeof m.reason === 'string') return { type: 'closed', session: m.session, reason: m.reason };
+  return null;
+}

@@ -1,0 +1,195 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { AgentClient } from '../../agent/client.ts';
+import { SimBackend } from '../../agent/backends/sim/index.ts';
+import { AGENT_CONSOLE_PATH, ConsoleClose } from '../../agent/console-protocol.ts';
+import { eventually, TestClient } from '../support/client.ts';
+import { ConsoleSocket } from '../support/console.ts';
+import { Seed } from '../support/seed.ts';
+import { ADMIN, sessionClient, signedInClient, startTestServer, type TestServer } from '../support/server.ts';
+import { createCluster, createPlan, deviceAt, deviceMutation, enroll, hostDevices, operationEnded, testLogger, vmMutation } from '../agent/support.ts';
+
+const VIEWER = { username: 'console-viewer', password: 'a long viewer password' };
+
+/**
+ * VM consoles over /console/<VM ID>: a real server, a real agent (AgentClient) on a simulated
+ * host, and sockets opened as a script would, with a bearer token or a session cookie.
+ */
+describe('VM consoles', () => {
+  let server: TestServer;
+  let agent: AgentClient;
+  let backend: SimBackend;
+  let hostId: string;
+  let vmId: string;
+  let operator: TestClient;
+  const sockets: ConsoleSocket[] = [];
+
+  const open = (id: string, credential: { token?: string | null; cookie?: string | null }) => {
+    const socket = new ConsoleSocket(server.url, id, credential);
+    sockets.push(socket);
+    return socket;
+  };
+
+  /** The audit entries of console sessions, oldest first. */
+  async function consoleAudit() {
+    const { auditLog } = await server.client.data(`query { auditLog(first: 50) { nodes { actor action outcome targets details } } }`);
+    return (auditLog.nodes as { actor: string; action: string; outcome: string; targets: string[]; details: string }[])
+      .filter((entry) => entry.action.endsWith('Console'))
+      .reverse();
+  }
+
+  beforeAll(async () => {
+    server = await startTestServer({ config: { consoleAgentAnswerMs: 1_000 } });
+    const clusterId = await createCluster(server.client);
+    const enrolled = await enroll(server.client, clusterId, 'console-host');
+    hostId = enrolled.hostId;
+    backend = new SimBackend(
+      { name: 'console-host', latencyMs: 0, gpus: [{ model: 'rtx-3090', count: 1 }], usb: [{ model: 'sandisk-ultra-fit' }, { model: 'yubikey' }] },
+      {},
+    );
+    agent = new AgentClient({ serverUrl: server.url, token: enrolled.token, backend, logger: testLogger() }).start();
+    const planId = await createPlan(server.client, { name: 'console-plan', cores: 2, memoryMb: 2048 });
+    await eventually(async () => (await deviceAt(server.client, hostId, '1-1').catch(() => null)) !== null);
+    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-console', planId, hostId });
+    vmId = provisioned.vmId;
+    expect((await operationEnded(server.client, provisioned.operationId)).status).toBe('SUCCEEDED');
+    operator = await signedInClient(server.url, ADMIN, 'OPERATOR');
+    const { createUser } = await server.client.data(`mutation($input: CreateUserInput!) { createUser(input: $input) { __typename } }`, { input: { ...VIEWER, role: 'VIEWER' } });
+    expect(createUser.__typename).toBe('User');
+  });
+
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await agent?.stop({ graceMs: 0 });
+    await operator?.close();
+    await server?.stop();
+  });
+
+  it('the sim guest lists exactly the devices assigned to its VM at that moment (lsusb, lspci -nn)', async () => {
+    const console = open(vmId, { token: operator.token });
+    await console.waitFor('root@vm-console:~# ');
+    expect(await console.run('lsusb')).toBe('');
+    expect(await console.run('lspci -nn')).toBe('');
+
+    const usb = await deviceAt(server.client, hostId, '1-1');
+    await operationEnded(server.client, await deviceMutation(server.client, 'detachDevice', { deviceId: usb.id }));
+    await operationEnded(server.client, await deviceMutation(server.client, 'assignDevice', { deviceId: usb.id, vmId }));
+    const gpu = (await hostDevices(server.client, hostId)).find((d) => d.kind === 'GPU')!;
+    await operationEnded(server.client, await deviceMutation(server.client, 'detachDevice', { deviceId: gpu.id }));
+    await operationEnded(server.client, await deviceMutation(server.client, 'assignDevice', { deviceId: gpu.id, vmId }));
+
+    // The same session sees the change: the shell reads the domain when the command runs.
+    expect(await console.run('lsusb')).toBe('Bus 001 Device 002: ID 0781:5583 SanDisk Corp. Ultra Fit');
+    const lspci = await console.run('lspci -nn');
+    expect(lspci).toContain('01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA102 [GeForce RTX 3090] [10de:2204]');
+    // Exactly what the server says the VM holds: one line per assigned PCI function.
+    const held = (await hostDevices(server.client, hostId)).filter((d) => d.vm?.id === vmId && d.kind !== 'USB');
+    expect(lspci.split('\r\n').filter(Boolean)).toHaveLength(held.length);
+
+    await operationEnded(server.client, await deviceMutation(server.client, 'releaseDevice', { deviceId: usb.id }));
+    expect(await console.run('lsusb')).toBe('');
+    console.close();
+  });
+
+  it('a session is audited when it opens and when it closes', async () => {
+    const console = open(vmId, { token: operator.token });
+    await console.waitFor(':~# ');
+    console.socket.send('exit\r');
+    expect(await console.closed).toEqual({ code: ConsoleClose.ENDED, reason: 'The guest shell exited' });
+    // Every session opened so far (this one and the first test's) has its open and its close.
+    const entries = await eventually(async () => {
+      const all = await consoleAudit();
+      const opened = all.filter((e) => e.action === 'openConsole' && e.outcome === 'OK');
+      const closed = all.filter((e) => e.action === 'closeConsole');
+      return opened.length === 2 && closed.length === 2 ? { opened, closed } : null;
+    });
+    expect(entries.opened[1]).toMatchObject({ outcome: 'OK', targets: [vmId, hostId] });
+    expect(entries.opened[1]!.actor).toMatch(/^token:admin\//);
+    expect(entries.closed.map((e) => JSON.parse(e.details))).toContainEqual(expect.objectContaining({ vm: 'vm-console', host: 'console-host', reason: 'The guest shell exited' }));
+  });
+
+  it('a viewer is refused a console (4403), and the refusal is audited', async () => {
+    const viewer = await sessionClient(server.url, VIEWER);
+    const console = open(vmId, { cookie: viewer.cookie });
+    expect(await console.closed).toEqual({ code: ConsoleClose.FORBIDDEN, reason: 'Opening a VM console needs the OPERATOR role; this credential has VIEWER' });
+    expect(console.output).toBe('');
+    await eventually(async () => (await consoleAudit()).some((e) => e.actor === `user:${VIEWER.username}` && e.outcome === 'NotAuthorizedError'));
+    await viewer.close();
+  });
+
+  it('a console without credentials is refused (4401)', async () => {
+    const console = open(vmId, {});
+    expect((await console.closed).code).toBe(ConsoleClose.UNAUTHENTICATED);
+  });
+
+  it('an unknown VM is refused with 4404 naming the ID', async () => {
+    const console = open('no-such-vm', { token: operator.token });
+    expect(await console.closed).toEqual({ code: ConsoleClose.NOT_FOUND, reason: 'No VM with ID "no-such-vm"' });
+  });
+
+  it("revoking the token ends its console session (4403) and the close is audited", async () => {
+    const scripted = await signedInClient(server.url, ADMIN, 'OPERATOR');
+    const console = open(vmId, { token: scripted.token });
+    await console.waitFor(':~# ');
+    const { apiTokens } = await server.client.data(`query { apiTokens { id name revokedAt } }`);
+    const newest = (apiTokens as { id: string; revokedAt: string | null }[]).filter((t) => !t.revokedAt)[0]!;
+    const { revokeApiToken } = await server.client.data(`mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`, { id: newest.id });
+    expect(revokeApiToken.__typename).toBe('ApiToken');
+    expect(await console.closed).toEqual({ code: ConsoleClose.FORBIDDEN, reason: 'Credential revoked' });
+    await eventually(async () => (await consoleAudit()).some((e) => e.action === 'closeConsole' && e.details.includes('Credential revoked')));
+    await scripted.close();
+  });
+
+  it('signing out ends the console sessions of that browser session (4403)', async () => {
+    const admin = await sessionClient(server.url, ADMIN);
+    const console = open(vmId, { cookie: admin.cookie });
+    await console.waitFor(':~# ');
+    await admin.data(`mutation { signOut { __typename } }`);
+    expect(await console.closed).toEqual({ code: ConsoleClose.FORBIDDEN, reason: 'Credential revoked' });
+    await admin.close();
+  });
+
+  it('a console socket from another origin carrying the session cookie is refused', async () => {
+    const admin = await sessionClient(server.url, ADMIN);
+    const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/console/${encodeURIComponent(vmId)}`, {
+      headers: { cookie: admin.cookie!, origin: 'https://evil.example' },
+    });
+    socket.on('error', () => {});
+    const refused = await new Promise<number>((resolve) => socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0)));
+    expect(refused).toBe(401);
+    socket.terminate();
+    await admin.close();
+  });
+
+  it('a console on a host whose agent does not answer is closed with a reason (1011), not left waiting', async () => {
+    const seed = new Seed(server.client, server.url);
+    const silent = await seed.host(await seed.cluster('silent'), 'silent-host', []);
+    const planId = await createPlan(server.client, { name: 'silent-plan', cores: 1, memoryMb: 1024 });
+    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-silent', planId, hostId: silent.hostId });
+    await operationEnded(server.client, provisioned.operationId);
+    // An agent from before consoles: its console socket is open, and it never answers.
+    const agentSocket = new WebSocket(`${server.url.replace(/^http/, 'ws')}${AGENT_CONSOLE_PATH}`, { headers: { authorization: `Bearer ${silent.token}` } });
+    const opens: string[] = [];
+    agentSocket.on('message', (data) => opens.push(data.toString()));
+    await new Promise((resolve) => agentSocket.once('open', resolve));
+    const console = open(provisioned.vmId, { token: operator.token });
+    expect(await console.closed).toEqual({ code: ConsoleClose.FAILED, reason: 'The agent of host silent-host did not answer; it may need an update' });
+    expect(opens.map((text) => JSON.parse(text).type)).toEqual(['open', 'close']);
+    agentSocket.close();
+    await silent.agent.disconnect();
+  });
+
+  it("an agent's console socket needs a host token (4403 for a user's)", async () => {
+    const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}${AGENT_CONSOLE_PATH}`, { headers: { authorization: `Bearer ${operator.token}` } });
+    const closed = await new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)));
+    expect(closed).toBe(ConsoleClose.FORBIDDEN);
+  });
+
+  it('a credential holds at most maxConsoleSessionsPerCredential sessions (4429)', async () => {
+    const held = Array.from({ length: server.config.maxConsoleSessionsPerCredential }, () => open(vmId, { token: operator.token }));
+    await Promise.all(held.map((socket) => socket.waitFor(':~# ')));
+    const extra = open(vmId, { token: operator.token });
+    expect(await extra.closed).toEqual({ code: ConsoleClose.TOO_MANY, reason: `At most ${server.config.maxConsoleSessionsPerCredential} console sessions per credential; close one first` });
+    for (const socket of held) socket.close();
+  });
+});

@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { AgentClient } from '../../agent/client.ts';
+import { SimBackend } from '../../agent/backends/sim/index.ts';
+import { eventually } from '../support/client.ts';
+import { ADMIN, startTestServer, type TestServer } from '../support/server.ts';
+import { createCluster, createPlan, deviceAt, deviceMutation, enroll, operationEnded, testLogger, vmMutation } from '../agent/support.ts';
+import { SKIP_REASON, chooseAction, hasChromium, launchChromium, openPage, pageErrors, screenshot, signIn, waitForStatus } from './support/browser.ts';
+
+if (!hasChromium) console.warn(SKIP_REASON);
+
+/** The text xterm.js shows on screen, row by row. */
+async function screenText(page: Page): Promise<string> {
+  return page.locator('.xterm-rows').innerText();
+}
+
+/**
+ * The seed's last step in the browser: "If we then open a console session with this VM, we can
+ * see the USB device is assigned successfully and is usable by the guest OS." A real agent on
+ * a simulated host serves the console, so `lsusb` lists what is passed through to the VM.
+ */
+describe.skipIf(!hasChromium)('the VM console in the browser', () => {
+  let server: TestServer;
+  let agent: AgentClient;
+  let browser: Browser;
+  let page: Page;
+  let hostId: string;
+  let vmId: string;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    const clusterId = await createCluster(server.client, 'lab');
+    const enrolled = await enroll(server.client, clusterId, 'kvm-console');
+    hostId = enrolled.hostId;
+    const backend = new SimBackend(
+      { name: 'kvm-console', latencyMs: 150, gpus: [{ model: 'rtx-4090', count: 1, pooled: true }], usb: [{ model: 'sandisk-ultra-fit' }, { model: 'yubikey' }] },
+      {},
+    );
+    agent = new AgentClient({ serverUrl: server.url, token: enrolled.token, backend, logger: testLogger() }).start();
+    await eventually(async () => (await deviceAt(server.client, hostId, '1-1').catch(() => null)) !== null);
+    const planId = await createPlan(server.client, { name: 'cpu-small', cores: 2, memoryMb: 4096 });
+    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-usb', planId, hostId });
+    vmId = provisioned.vmId;
+    expect((await operationEnded(server.client, provisioned.operationId)).status).toBe('SUCCEEDED');
+    // A GPU (pooled from boot) goes to the VM through the API, so the guest has a PCI device too.
+    const gpu = await deviceAt(server.client, hostId, '0000:17:00.0');
+    expect((await operationEnded(server.client, await deviceMutation(server.client, 'assignDevice', { deviceId: gpu.id, vmId }))).status).toBe('SUCCEEDED');
+    browser = await launchChromium();
+    page = await openPage(browser, `${server.url}/hosts/${encodeURIComponent(hostId)}/devices`);
+    await signIn(page, ADMIN);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await agent?.stop({ graceMs: 0 });
+    await server?.stop();
+  });
+
+  it('assigns a USB device to a VM, opens its console, and lsusb in the guest shows the device', async () => {
+    // Detach the SanDisk stick into the pool and assign it to vm-usb, through the UI.
+    await waitForStatus(page, '1-1', 'ATTACHED');
+    await chooseAction(page, '1-1', 'Detach device');
+    await waitForStatus(page, '1-1', 'DETACHED');
+    await chooseAction(page, '1-1', 'Assign device');
+    const dialog = page.getByRole('dialog', { name: 'Assign device' });
+    await dialog.getByRole('radio', { name: /vm-usb/ }).check();
+    await dialog.getByRole('button', { name: 'Execute' }).click();
+    await waitForStatus(page, '1-1', 'ASSIGNED');
+
+    // From the VM's Devices tab, open the console.
+    await page.locator('tr[data-address="1-1"]').getByRole('link', { name: 'vm-usb' }).click();
+    await page.getByRole('heading', { name: 'vm-usb' }).waitFor();
+    await page.getByRole('link', { name: 'Devices' }).click();
+    await waitForStatus(page, '1-1', 'ASSIGNED');
+    await page.getByRole('link', { name: 'Open console' }).click();
+    await page.locator('[data-console-state="open"]').waitFor();
+    await page.waitForFunction(() => document.querySelector('.xterm-rows')?.textContent?.includes('root@vm-usb:~#'));
+
+    // Type into the terminal like an operator.
+    await page.locator('.xterm').click();
+    await page.keyboard.type('lspci -nn\n');
+    await page.waitForFunction(() => document.querySelector('.xterm-rows')?.textContent?.includes('[10de:2684]'));
+    expect(await screenText(page)).toContain('01:00.0 VGA compatible controller [0300]: NVIDIA Corporation AD102 [GeForce RTX 4090] [10de:2684]');
+    await page.keyboard.type('lsusb\n');
+    await page.waitForFunction(() => document.querySelector('.xterm-rows')?.textContent?.includes('SanDisk Corp. Ultra Fit'));
+    const screen = await screenText(page);
+    expect(screen).toContain('Bus 001 Device 002: ID 0781:5583 SanDisk Corp. Ultra Fit');
+    // Only what is assigned: the YubiKey on the same host is not in the guest.
+    expect(screen).not.toContain('Yubico');
+    await page.keyboard.type('uname -a\n');
+    await page.waitForFunction(() => document.querySelector('.xterm-rows')?.textContent?.includes('GNU/Linux'));
+    await screenshot(page, 'vm-console');
+
+    // `exit` ends the session, and the page says why and offers to reconnect.
+    await page.keyboard.type('exit\n');
+    await page.locator('[data-console-state="closed"]').waitFor();
+    await page.getByRole('status').filter({ hasText: 'The guest shell exited' }).waitFor();
+    await page.getByRole('button', { name: 'Reconnect' }).click();
+    await page.locator('[data-console-state="open"]').waitFor();
+    expect(pageErrors(page)).toEqual([]);
+  });
+});
