@@ -10,6 +10,7 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import type { PgAsyncDatabase, PgAsyncTransaction } from 'drizzle-orm/pg-core/async';
 import type { PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { relations, type Relations } from './relations.ts';
+import { packageRoot } from '../package-root.ts';
 
 export type Db = PgAsyncDatabase<PgQueryResultHKT, Relations>;
 export type Tx = PgAsyncTransaction<PgQueryResultHKT, Relations>;
@@ -51,7 +52,7 @@ export interface OpenOptions {
 /** The custom setting the admission trigger reads on each connection. */
 const ADMISSION_SETTING = 'passthru.max_queued_operations_per_host';
 
-const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
+const migrationsFolder = fileURLToPath(new URL('migrations', packageRoot));
 
 /** Opens the configured database and brings its schema up to date. */
 export async function openDatabase(options: OpenOptions): Promise<Database> {
