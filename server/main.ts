@@ -3,20 +3,21 @@ import type { DemoFleet } from '../agent/demo.ts';
 import { loadConfig } from './config.ts';
 import { buildApp } from './app.ts';
 import { issueServiceToken } from './domain/auth.ts';
+import { gracefulShutdown } from './shutdown.ts';
 
 const config = loadConfig();
 const app = await buildApp(config);
 const port = await app.start();
 let demo: DemoFleet | null = null;
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, async () => {
-    app.logger.info({ signal }, 'shutting down');
+const shutDown = gracefulShutdown({
+  logger: app.logger,
+  stop: async () => {
     await demo?.stop();
     await app.stop();
-    process.exit(0);
-  });
-}
+  },
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, shutDown);
 
 // The simulated demo fleet connects to this server as real agents would, over the public API.
 // On by default, so `npm start` shows a live console; PASSTHRU_DEMO=off disables it.
