@@ -33,7 +33,7 @@ if (config.demo) {
       stateDir: resolve(config.dataDir, '..', 'demo-hosts'),
     });
     app.logger.info(
-      `Demo fleet running. Open http://localhost:${port} and sign in as "${config.adminUsername}" with the password printed on the first start (or set PASSTHRU_ADMIN_PASSWORD before the first start).`,
+      `Demo fleet running. Open http://localhost:${port} and sign in as "${config.adminUsername}" with the password printed in a box on the first start (or set PASSTHRU_ADMIN_PASSWORD before the first start).`,
     );
   } catch (error) {
     app.logger.error({ err: error }, 'demo fleet did not start; the server runs without it');
