@@ -20,7 +20,7 @@ function errorWithoutQueryParameters(error: Error) {
  */
 export function stdoutTransport(stdoutIsTerminal: boolean): TransportSingleOptions | undefined {
   if (!stdoutIsTerminal) return undefined;
-  return { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } };
+  return { target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } };
 }
 
 /** Logs to `destination`, or to stdout: pretty on a terminal, JSON lines otherwise (stdoutTransport). */
