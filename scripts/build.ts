@@ -11,7 +11,7 @@ import { ensureWebBuild } from '../web/scripts/ensure-build.ts';
 import { filesUnder, fingerprint } from './fingerprint.ts';
 
 const rootDir = fileURLToPath(new URL('..', import.meta.url));
-export const distDir = join(rootDir, 'dist');
+const distDir = join(rootDir, 'dist');
 const stampFile = join(distDir, '.build-fingerprint');
 
 /**
