@@ -75,7 +75,11 @@ describe('npm start under a supervisor', () => {
     npm = spawn('npm', ['start'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     npm.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
     npm.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-    await eventually(() => fetch(`${url}/readyz`).then((response) => response.ok, () => false), 180_000, 250);
+    let exitedEarly: (code: number | null) => void = () => {};
+    const died = new Promise<never>((_, reject) => (exitedEarly = (code) => reject(new Error(`npm start exited with ${code} before it was ready:\n${output.join('')}`))));
+    npm.once('exit', exitedEarly);
+    await Promise.race([eventually(() => fetch(`${url}/readyz`).then((response) => response.ok, () => false), 180_000, 250), died]);
+    npm.off('exit', exitedEarly);
   }, 240_000);
 
   afterAll(async () => {
