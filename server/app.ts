@@ -30,6 +30,7 @@ import { Quota } from './quota.ts';
 import { probes } from './probes.ts';
 import { Metrics, metricsEndpoint } from './metrics.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { firstAdminNotice } from './first-admin-notice.ts';
 import { useNoSuggestions } from './no-suggestions.ts';
 import { useQueryCostLimit } from './query-cost-limit.ts';
 import { yogaLogging } from './yoga-logging.ts';
@@ -53,6 +54,8 @@ export interface AppOptions {
   /** Counts or inspects every SQL statement (tests). */
   onQuery?: (sql: string) => void;
   logger?: Logger;
+  /** Where notices for the person who started the server go (the first admin's password): stderr unless given. */
+  notices?: NodeJS.WritableStream;
 }
 
 /** Query limits, set well above what the console asks for and well below what hurts. */
@@ -104,8 +107,11 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
   const firstAdmin = await ensureFirstAdmin(database.db, { username: config.adminUsername, password: config.adminPassword });
   if (firstAdmin?.generatedPassword) {
-    // Printed once, on the start that created the account; only its hash is stored.
-    logger.warn(`Created the first admin. Sign in as "${firstAdmin.username}" with password ${firstAdmin.generatedPassword} and change it.`);
+    // Printed once, on the start that created the account (only its hash is stored), as plain
+    // text on stderr beside the log: where whoever started the server looks (the terminal,
+    // journalctl, docker logs), and not into the JSON lines a log collector indexes and keeps.
+    (options.notices ?? process.stderr).write(firstAdminNotice(firstAdmin.username, firstAdmin.generatedPassword));
+    logger.info({ username: firstAdmin.username }, `Created the first admin "${firstAdmin.username}"; its generated password is in the box printed once on stderr`);
   }
   const live = new LiveHub(database.feedDb, config.subscriberQueueLimit);
   const metrics = new Metrics({

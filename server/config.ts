@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import proxyaddr from 'proxy-addr';
+import { packageRoot } from './package-root.ts';
 
 /** Everything the server reads from the environment, parsed in one place. */
 export interface Config {
@@ -128,7 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeatFlushIntervalMs: positiveNumber(env, 'PASSTHRU_HEARTBEAT_FLUSH_SECONDS', 2) * 1000,
     sweepIntervalMs: positiveNumber(env, 'PASSTHRU_SWEEP_INTERVAL_SECONDS', 1) * 1000,
     logLevel: env.LOG_LEVEL || 'info',
-    webDir: resolve(env.PASSTHRU_WEB_DIR || fileURLToPath(new URL('../web/dist', import.meta.url))),
+    webDir: resolve(env.PASSTHRU_WEB_DIR || fileURLToPath(new URL('web/dist', packageRoot))),
     adminUsername: env.PASSTHRU_ADMIN_USERNAME || 'admin',
     adminPassword: env.PASSTHRU_ADMIN_PASSWORD || undefined,
     graphiql: flag(env, 'PASSTHRU_GRAPHIQL', !production),

@@ -1,4 +1,4 @@
-import { pino, type DestinationStream, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type LoggerOptions, type TransportSingleOptions } from 'pino';
 
 /** drizzle's DrizzleQueryError says "Failed query: <sql>\nparams: <values>"; values can be token hashes. */
 const QUERY_PARAMETERS = /\nparams: [\s\S]*?(?=\n\s+at |$)/;
@@ -13,7 +13,17 @@ function errorWithoutQueryParameters(error: Error) {
   };
 }
 
-/** Logs JSON lines to stdout, or to `destination`. */
+/**
+ * How stdout's lines are written: for a person at a terminal, coloured one-line messages
+ * (pino-pretty, in a worker thread); otherwise JSON lines, one per event, for journald,
+ * `docker logs` and log collectors to parse.
+ */
+export function stdoutTransport(stdoutIsTerminal: boolean): TransportSingleOptions | undefined {
+  if (!stdoutIsTerminal) return undefined;
+  return { target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } };
+}
+
+/** Logs to `destination`, or to stdout: pretty on a terminal, JSON lines otherwise (stdoutTransport). */
 export function createLogger(level: string, destination?: DestinationStream) {
   const options: LoggerOptions = {
     level,
@@ -21,7 +31,9 @@ export function createLogger(level: string, destination?: DestinationStream) {
     redact: ['req.headers.authorization', 'authorization', 'token', '*.token'],
     serializers: { err: errorWithoutQueryParameters },
   };
-  return destination ? pino(options, destination) : pino(options);
+  if (destination) return pino(options, destination);
+  const transport = stdoutTransport(process.stdout.isTTY === true);
+  return pino(transport ? { ...options, transport } : options);
 }
 
 export type Logger = ReturnType<typeof createLogger>;

@@ -3,20 +3,21 @@ import type { DemoFleet } from '../agent/demo.ts';
 import { loadConfig } from './config.ts';
 import { buildApp } from './app.ts';
 import { issueServiceToken } from './domain/auth.ts';
+import { gracefulShutdown } from './shutdown.ts';
 
 const config = loadConfig();
 const app = await buildApp(config);
 const port = await app.start();
 let demo: DemoFleet | null = null;
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, async () => {
-    app.logger.info({ signal }, 'shutting down');
+const shutDown = gracefulShutdown({
+  logger: app.logger,
+  stop: async () => {
     await demo?.stop();
     await app.stop();
-    process.exit(0);
-  });
-}
+  },
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, shutDown);
 
 // The simulated demo fleet connects to this server as real agents would, over the public API.
 // On by default, so `npm start` shows a live console; PASSTHRU_DEMO=off disables it.
@@ -32,7 +33,7 @@ if (config.demo) {
       stateDir: resolve(config.dataDir, '..', 'demo-hosts'),
     });
     app.logger.info(
-      `Demo fleet running. Open http://localhost:${port} and sign in as "${config.adminUsername}" with the password printed on the first start (or set PASSTHRU_ADMIN_PASSWORD before the first start).`,
+      `Demo fleet running. Open http://localhost:${port} and sign in as "${config.adminUsername}" with the password printed in a box on the first start (or set PASSTHRU_ADMIN_PASSWORD before the first start).`,
     );
   } catch (error) {
     app.logger.error({ err: error }, 'demo fleet did not start; the server runs without it');

@@ -10,6 +10,7 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import type { PgAsyncDatabase, PgAsyncTransaction } from 'drizzle-orm/pg-core/async';
 import type { PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { relations, type Relations } from './relations.ts';
+import { packageRoot } from '../package-root.ts';
 
 export type Db = PgAsyncDatabase<PgQueryResultHKT, Relations>;
 export type Tx = PgAsyncTransaction<PgQueryResultHKT, Relations>;
@@ -55,7 +56,7 @@ const ADMISSION_SETTING = 'passthru.max_queued_operations_per_host';
 /** The custom setting host_cores_allowed reads on each connection. */
 const CPU_RATIO_SETTING = 'passthru.cpu_allocation_ratio';
 
-const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
+const migrationsFolder = fileURLToPath(new URL('migrations', packageRoot));
 
 /** Opens the configured database and brings its schema up to date. */
 export async function openDatabase(options: OpenOptions): Promise<Database> {
