@@ -11,6 +11,7 @@ export interface FakeDevice {
   iommuGroup?: number | null;
   numaNode?: number | null;
   driver?: string | null;
+  inUse?: string | null;
 }
 
 export interface AgentOperation {
@@ -51,7 +52,7 @@ export class TestAgent {
       {
         input: {
           facts: { cpuCores: 64, memoryMb: 512 * 1024, iommuEnabled: true },
-          devices: this.devices.map((d) => ({ vendorName: null, productName: null, serial: null, iommuGroup: null, numaNode: null, driver: null, ...d })),
+          devices: this.devices.map((d) => ({ vendorName: null, productName: null, serial: null, iommuGroup: null, numaNode: null, driver: null, inUse: null, ...d })),
           ...(this.vms ? { vms: this.vms } : {}),
         },
       },

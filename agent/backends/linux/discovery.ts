@@ -2,6 +2,7 @@
 
 import { join } from 'node:path';
 import type { DeviceKind, DiscoveredDevice, HostFacts } from '../../backend.ts';
+import { nvmeBlockDeviceUses } from './block-usage.ts';
 import { loadIdsDatabase } from './ids-database.ts';
 import { hexId, listDirectory, readAttribute, readLinkName } from './sysfs.ts';
 
@@ -55,7 +56,14 @@ function optionalInteger(raw: string | null): number | null {
   return raw === null ? null : Number.parseInt(raw, 10);
 }
 
-export async function discoverPci(sysfsRoot: string, idsPaths: readonly string[]): Promise<DiscoveredDevice[]> {
+/** What on the host uses a PCI function's block devices, in one sentence; null when nothing does. */
+async function hostUse(sysfsRoot: string, procRoot: string, deviceDir: string): Promise<string | null> {
+  const uses = await nvmeBlockDeviceUses(sysfsRoot, procRoot, deviceDir);
+  return uses.length === 0 ? null : uses.map((use) => `${use.blockDevice} ${use.problem}`).join('; ');
+}
+
+/** Every PCI function but bridges; `procRoot` is read for what the host uses (mounts, swap). */
+export async function discoverPci(sysfsRoot: string, idsPaths: readonly string[], procRoot = '/proc'): Promise<DiscoveredDevice[]> {
   const ids = await loadIdsDatabase(idsPaths);
   const devicesDir = pciDevicesDir(sysfsRoot);
   const devices: DiscoveredDevice[] = [];
@@ -80,6 +88,7 @@ export async function discoverPci(sysfsRoot: string, idsPaths: readonly string[]
       // The kernel reports -1 when the platform has no NUMA information for the slot.
       numaNode: numaNode === null || numaNode < 0 ? null : numaNode,
       driver: await readLinkName(join(dir, 'driver')),
+      inUse: await hostUse(sysfsRoot, procRoot, dir),
     });
   }
   return devices;
@@ -106,6 +115,8 @@ export async function discoverUsb(sysfsRoot: string, idsPaths: readonly string[]
       iommuGroup: null,
       numaNode: null,
       driver: await readLinkName(join(dir, 'driver')),
+      // A USB device stays on its host driver while passed through; the host gives nothing up.
+      inUse: null,
     });
   }
   return devices;

@@ -102,7 +102,7 @@ export class LinuxBackend implements HostBackend {
 
   async inventory(): Promise<DiscoveredDevice[]> {
     const [pci, usb] = await Promise.all([
-      discoverPci(this.#sysfsRoot, this.#idsPaths.pci),
+      discoverPci(this.#sysfsRoot, this.#idsPaths.pci, this.#procRoot),
       discoverUsb(this.#sysfsRoot, this.#idsPaths.usb),
     ]);
     return [...pci, ...usb];

@@ -83,7 +83,7 @@ function describe(device: { kind: string; address: string }) {
 }
 
 function publicView(device: SimDevice): DiscoveredDevice {
-  const { hostDriver: _hostDriver, inUseBy: _inUseBy, ...seen } = device;
+  const { hostDriver: _hostDriver, ...seen } = device;
   return { ...seen };
 }
 
@@ -168,8 +168,8 @@ export class SimBackend implements HostBackend {
         throw new Error(`IOMMU is off on this host; boot with intel_iommu=on or amd_iommu=on before detaching ${pci.map((d) => d.address).join(', ')}`);
       }
       for (const device of pci) {
-        if (device.inUseBy && device.driver !== VFIO_DRIVER) {
-          throw new Error(`${describe(device)} holds ${device.inUseBy}; the host uses it, so it cannot be detached`);
+        if (device.inUse && device.driver !== VFIO_DRIVER) {
+          throw new Error(`${describe(device)} holds ${device.inUse}; the host uses it, so it cannot be detached`);
         }
       }
       // Everything checked first: a refusal changes nothing. USB devices are never rebound.
@@ -288,10 +288,10 @@ export class SimBackend implements HostBackend {
   }
 
   /** Plugs in a new device; it comes up on its host driver unless `driver` says otherwise. */
-  addDevice(device: Omit<DiscoveredDevice, 'driver'> & { driver?: string | null; hostDriver?: string | null; inUseBy?: string | null }): SimDevice {
+  addDevice(device: Omit<DiscoveredDevice, 'driver' | 'inUse'> & { driver?: string | null; hostDriver?: string | null; inUse?: string | null }): SimDevice {
     if (this.#find(device.address)) throw new Error(`Slot ${device.address} is taken`);
     const driver = device.driver === undefined ? (device.hostDriver ?? null) : device.driver;
-    const added: SimDevice = { ...device, driver, hostDriver: device.hostDriver ?? driver, inUseBy: device.inUseBy ?? null };
+    const added: SimDevice = { ...device, driver, hostDriver: device.hostDriver ?? driver, inUse: device.inUse ?? null };
     this.#devices.push(added);
     this.#save();
     this.#options.logger?.info({ address: device.address }, 'simulated device added');
