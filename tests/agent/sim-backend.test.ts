@@ -96,6 +96,11 @@ describe('bindings and domains', () => {
     expect(group.map((d) => sim.device(d.address)!.driver)).toEqual(['nvidia', 'snd_hda_intel']);
   });
 
+  it('reports what on the host holds a device (inUse) in its inventory: the root NVMe, and nothing else', async () => {
+    const devices = await new SimBackend(GPU_HOST).inventory();
+    expect(devices.filter((d) => d.inUse !== null).map((d) => [d.address, d.inUse])).toEqual([['0000:01:00.0', 'the root filesystem (/)']]);
+  });
+
   it('refuses to detach an NVMe drive the host uses, and changes nothing', async () => {
     const sim = new SimBackend(GPU_HOST);
     const devices = await sim.inventory();

@@ -59,7 +59,7 @@ function optionalInteger(raw: string | null): number | null {
 /** What on the host uses a PCI function's block devices, in one sentence; null when nothing does. */
 async function hostUse(sysfsRoot: string, procRoot: string, deviceDir: string): Promise<string | null> {
   const uses = await nvmeBlockDeviceUses(sysfsRoot, procRoot, deviceDir);
-  return uses.length === 0 ? null : uses.map((use) => `${use.blockDevice} ${use.problem}`).join('; ');
+  return uses.length === 0 ? null : uses.map((use) => `${use.blockDevice} ${use.problem}`).join('. ');
 }
 
 /** Every PCI function but bridges; `procRoot` is read for what the host uses (mounts, swap). */
