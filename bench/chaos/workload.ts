@@ -156,8 +156,7 @@ export class Workload {
         case 'assign': {
           const d = device(withStatus('DETACHED'));
           const vm = d && random.pick(live.filter((v) => v.hostId === d.hostId && (v.status === 'RUNNING' || v.status === 'STOPPED')));
-          // With the rest of its IOMMU group (a GPU's audio function), as a whole group is assigned.
-          return d && vm ? { mutation: 'assignDevice', intent: 'valid', input: { deviceId: d.id, vmId: vm.id, withGroup: true } } : null;
+          return d && vm ? { mutation: 'assignDevice', intent: 'valid', input: { deviceId: d.id, vmId: vm.id } } : null;
         }
         case 'release': {
           const d = device(withStatus('ASSIGNED'));

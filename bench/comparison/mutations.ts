@@ -75,7 +75,7 @@ export async function runMutations(options: {
     await settle(drive.id, 'DETACHED', detachErrors);
     await deviceMutation(client, 'attachDevice', { deviceId: drive.id });
     await settle(drive.id, 'ATTACHED', detachErrors);
-    await timed('assignDevice', { deviceId: gpu.id, vmId: provisionVm.vm.id, withGroup: true }, assign, assignErrors);
+    await timed('assignDevice', { deviceId: gpu.id, vmId: provisionVm.vm.id }, assign, assignErrors);
     await settle(gpu.id, 'ASSIGNED', assignErrors);
     await deviceMutation(client, 'releaseDevice', { deviceId: gpu.id });
     await settle(gpu.id, 'DETACHED', assignErrors);

@@ -5,7 +5,7 @@ import type { LiveEvent } from '../live/events.ts';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { assignDevice, attachDevice, detachDevice, releaseDevice } from '../domain/devices.ts';
 import { possibleActions } from '../domain/device-actions.ts';
-import type { DeviceAction } from '../domain/device-state.ts';
+import { DEVICE_ACTIONS, DEVICE_STATUSES, startsFrom, type DeviceAction } from '../domain/device-state.ts';
 import type { DeviceRow } from '../domain/device-store.ts';
 import type { OperationRow } from '../domain/operations.ts';
 import {
@@ -72,11 +72,18 @@ const DeviceActionOption = builder.objectRef<DeviceActionView>('DeviceActionOpti
     reason: t.exposeString('reason', { nullable: true, description: 'Why it may not start now, and what to do first; null when enabled.' }),
     deviceIds: t.field({
       type: ['ID'],
+      complexity: { field: 1, multiplier: IOMMU_GROUP_GUESS },
       description: 'Global IDs of the devices it would move, the device itself included: its IOMMU group, or the part of it the action moves.',
       resolve: (option) => option.deviceIds.map((id) => encodeGlobalID('Device', id)),
     }),
   }),
 });
+
+// What the query cost limit counts these small lists as: the most actions one status offers
+// (from the state machine), and the functions of a multi-function card (a GPU, its audio, maybe a
+// USB-C controller) for an IOMMU group.
+const MOST_ACTIONS = Math.max(...DEVICE_STATUSES.map((status) => DEVICE_ACTIONS.filter((action) => startsFrom(action, status)).length));
+const IOMMU_GROUP_GUESS = 4;
 
 // Every column the state machine and the group rule read, so group members and the device compare alike.
 const DEVICE_ACTION_COLUMNS = { id: true, hostId: true, kind: true, address: true, status: true, vmId: true, inUse: true, iommuGroup: true } as const;
@@ -111,6 +118,7 @@ export const Device = builder.drizzleNode('devices', {
     updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'Last change of status or description.' }),
     actions: t.field({
       type: [DeviceActionOption],
+      complexity: { field: 1, multiplier: MOST_ACTIONS },
       description:
         "What an operator can do to the device now: the actions its status offers in the device state machine, each enabled or with the reason it is not (the host is offline, the host uses the device, a function of its IOMMU group cannot move or another VM holds one), and the devices it would move. Empty while an operation is in flight or the device is missing.",
       select: {
@@ -133,6 +141,7 @@ export const Device = builder.drizzleNode('devices', {
       },
     }),
     iommuGroupMembers: t.relation('iommuGroupMembers', {
+      complexity: { field: 1, multiplier: IOMMU_GROUP_GUESS },
       description: 'Every PCI function sharing its IOMMU group on its host, itself included, by ID; empty when it has no group (USB, or the IOMMU is off). They move together.',
       query: { orderBy: { id: 'asc' } },
     }),
