@@ -4,7 +4,7 @@ import type { FakeDevice } from '../support/agent.ts';
 import { eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { stateSnapshot } from '../support/snapshot.ts';
+import { queryRows, stateSnapshot } from '../support/snapshot.ts';
 
 // IOMMU groups stay whole: VFIO hands a group to the pool, and to a VM, as one. The issue's
 // reproduction: detach 47:00.0 (its audio function 47:00.1 comes along), assign 47:00.0 to vm-a
@@ -134,5 +134,10 @@ describe('IOMMU groups stay whole', () => {
     });
     // The same VM may hold the rest of its group.
     await db.execute(sql`update devices set status = 'ASSIGNED', vm_id = ${rowId(vmA)} where id = ${rowId(audio)}`);
+    // Checked at commit: a transaction may move the whole group to another VM one row at a time.
+    await db.transaction(async (tx) => {
+      for (const device of [gpu, audio]) await tx.execute(sql`update devices set vm_id = ${rowId(vmB)} where id = ${rowId(device)}`);
+    });
+    expect(await queryRows(db, sql`select distinct vm_id from devices where id in (${rowId(gpu)}, ${rowId(audio)})`)).toEqual([{ vm_id: rowId(vmB) }]);
   });
 });
