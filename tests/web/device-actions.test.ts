@@ -110,13 +110,24 @@ describe.skipIf(!hasChromium)('device actions in the console', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('previews the group a release takes back from the VM, and releases it whole', async () => {
+    await (await menuItem(page, '0000:47:00.0', 'Release')).click();
+    const release = page.getByRole('dialog', { name: 'Release' });
+    expect(await release.getByRole('region', { name: 'Also moves' }).locator('li').evaluateAll((items) => items.map((item) => item.getAttribute('data-address')))).toEqual([
+      '0000:47:00.1',
+    ]);
+    await release.getByRole('button', { name: 'Execute' }).click();
+    await waitForStatus(page, '0000:47:00.0', 'DETACHED');
+    await waitForStatus(page, '0000:47:00.1', 'DETACHED');
+  });
+
   it('disables every action of a device once its host goes OFFLINE, saying why', async () => {
     if (heartbeats) clearInterval(heartbeats);
     heartbeats = null;
     await eventually(async () => {
-      const release = await menuItem(page, '0000:47:00.0', 'Release');
-      const disabled = (await release.getAttribute('aria-disabled')) === 'true';
-      const hint = disabled ? await hintOf(page, release) : null;
+      const attach = await menuItem(page, '0000:47:00.0', 'Attach device');
+      const disabled = (await attach.getAttribute('aria-disabled')) === 'true';
+      const hint = disabled ? await hintOf(page, attach) : null;
       await page.keyboard.press('Escape');
       return disabled && /^Host kvm-g is offline; its agent must be connected/.test(hint ?? '');
     }, 20_000);
