@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, count, eq, inArray, isNull, ne, notInArray } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, ne } from 'drizzle-orm';
 import type { Queryable, Tx } from '../db/client.ts';
 import { devices, hosts, servicePlans, vms } from '../db/schema/index.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { inTransaction } from '../pubsub.ts';
 import { choosePlacement, type FreeGpu, type HostChoice, type Placement } from './allocation.ts';
 import { HostOfflineError, NoCapacityError, NotFoundError, ValidationError, VmBusyError, type FreeGpus } from './errors.ts';
-import { TRANSITIONS } from './device-state.ts';
-import type { DeviceRow } from './device-store.ts';
 import { queueOperation } from './operations.ts';
 import { planGpus, readBestCandidates, readCandidates, scopeFilter, takePlacement, type Candidates } from './placement.ts';
 import type { Services } from './services.ts';
@@ -27,33 +25,6 @@ export function validateVmName(name: string) {
   }
   // virsh reads an all-digit name as a domain ID.
   if (/^[0-9]+$/.test(name)) throw new ValidationError('name', `VM name "${name}" needs at least one letter or symbol; libvirt reads digits alone as a domain ID`);
-}
-
-/**
- * The free functions sharing an IOMMU group with the GPUs a provision took (a GPU's audio
- * function): VFIO hands a whole group to one VM, so they go to it too, in the same operation.
- * One statement, only for plans with GPUs. Taken like the GPUs, skipping what another
- * transaction has locked: that one needs the group's GPU as well, which is ours, so it cannot
- * hand the function to another VM.
- */
-async function takeGroupMates(tx: Tx, hostId: string, gpus: DeviceRow[]): Promise<DeviceRow[]> {
-  const groups = gpus.flatMap((gpu) => (gpu.iommuGroup === null ? [] : [gpu.iommuGroup]));
-  if (groups.length === 0) return [];
-  return tx
-    .select()
-    .from(devices)
-    .where(
-      and(
-        eq(devices.hostId, hostId),
-        inArray(devices.iommuGroup, groups),
-        ne(devices.kind, 'USB'),
-        notInArray(devices.id, gpus.map((gpu) => gpu.id)),
-        eq(devices.status, TRANSITIONS.ASSIGN.from),
-        isNull(devices.vmId),
-      ),
-    )
-    .orderBy(asc(devices.id))
-    .for('no key update', { skipLocked: true });
 }
 
 /** Where a VM may go: every online host of a cluster, or one named host. */
@@ -142,7 +113,6 @@ export async function provisionVm(services: Services, input: { name: string; pla
         placement = await takePlacement(tx, plan, candidates.choices.filter((choice) => !tried.has(choice.hostId)));
       }
       if (!placement) throw new NoCapacityError(plan.gpuCount, candidates?.freeByHost ?? []);
-      const groupMates = await takeGroupMates(tx, placement.hostId, placement.gpus);
 
       // The VM is written in the operation's statement, so it is chosen whole here.
       const vm: VmRow = {
@@ -162,7 +132,7 @@ export async function provisionVm(services: Services, input: { name: string; pla
         type: 'PROVISION',
         hostId: vm.hostId,
         vm: { id: vm.id, fromStatus: null },
-        devices: [...placement.gpus, ...groupMates],
+        devices: placement.gpus,
         alongside: [tx.$with('provisioned_vm').as(tx.insert(vms).values(vm))],
       });
       return { vm, ...queued };
