@@ -145,6 +145,18 @@ describe('bindings and domains', () => {
     expect(sim.domain('vm-b')!.devices).toEqual([group[0]!.address]);
   });
 
+  it('never gives the functions of one IOMMU group to two domains, as VFIO would not', async () => {
+    const sim = new SimBackend(GPU_HOST);
+    const group = await gpuGroup(sim);
+    await sim.detach(group);
+    await sim.provisionVm({ name: 'vm-a', cores: 2, memoryMb: 4096, diskGb: 0, devices: [group[0]!] });
+    await sim.provisionVm({ name: 'vm-b', cores: 2, memoryMb: 4096, diskGb: 0, devices: [] });
+    await expect(sim.assignDevice('vm-b', group[1]!)).rejects.toThrow(/IOMMU group \d+ is in use by VM vm-a \(0000:17:00\.0\)/);
+    await expect(sim.provisionVm({ name: 'vm-c', cores: 2, memoryMb: 4096, diskGb: 0, devices: [group[1]!] })).rejects.toThrow(/is in use by VM vm-a/);
+    await sim.assignDevice('vm-a', group[1]!);
+    expect(sim.domain('vm-a')!.devices).toEqual([group[0]!.address, group[1]!.address]);
+  });
+
   it('USB devices pass through without rebinding', async () => {
     const sim = new SimBackend(GPU_HOST);
     const usb = (await sim.inventory()).find((d) => d.kind === 'USB')!;

@@ -404,6 +404,14 @@ export class SimBackend implements HostBackend {
     if (straggler) {
       throw new Error(`IOMMU group ${device.iommuGroup} is not viable: ${straggler.address} is bound to ${straggler.driver}; detach the whole group`);
     }
+    // VFIO opens a group for one guest: a function whose group-mate another guest has is busy.
+    for (const mate of this.#devices) {
+      if (mate === device || mate.kind === 'USB' || mate.iommuGroup !== device.iommuGroup) continue;
+      const mateOwner = this.#domainHolding(mate.address);
+      if (mateOwner && mateOwner.name !== vmName) {
+        throw new Error(`IOMMU group ${device.iommuGroup} is in use by VM ${mateOwner.name} (${mate.address}); ${describe(device)} can only join it there`);
+      }
+    }
   }
 
   #changed() {
