@@ -26,6 +26,11 @@ export interface DiscoveredDevice {
   numaNode: number | null;
   /** The kernel driver currently bound (`nvidia`, `vfio-pci`, `xhci_hcd`...), null when unbound. */
   driver: string | null;
+  /**
+   * What on the host holds it, so detaching it would take that away from the host ("nvme0n1p2
+   * is mounted at /..."); null when the host does not use it. The server offers no detach meanwhile.
+   */
+  inUse: string | null;
 }
 
 /** The fields only PCI configuration space has: null for USB devices. */

@@ -212,6 +212,7 @@ function reported(device: DiscoveredDevice) {
     iommuGroup: device.iommuGroup,
     numaNode: device.numaNode,
     driver: device.driver,
+    inUse: device.inUse,
   };
 }
 

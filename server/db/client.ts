@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
+import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
 import postgres from 'postgres';
 import type { Logger } from 'drizzle-orm';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -103,7 +104,8 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   }
 
   mkdirSync(options.dataDir, { recursive: true });
-  const client = await PGlite.create({ dataDir: options.dataDir });
+  // btree_gist: the exclusion constraint that keeps an IOMMU group with one VM (migrations).
+  const client = await PGlite.create({ dataDir: options.dataDir, extensions: { btree_gist } });
   const db = drizzlePglite({ client, relations, logger });
   await migratePglite(db, { migrationsFolder });
   // One connection, one session: set once.

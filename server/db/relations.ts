@@ -15,6 +15,12 @@ export const relations = defineRelations(schema, (r) => ({
     host: r.one.hosts({ from: r.devices.hostId, to: r.hosts.id, optional: false }),
     vm: r.one.vms({ from: r.devices.vmId, to: r.vms.id }),
     events: r.many.deviceEvents(),
+    // The PCI functions sharing its IOMMU group on its host, itself included; none without a group.
+    iommuGroupMembers: r.many.devices({
+      from: [r.devices.hostId, r.devices.iommuGroup],
+      to: [r.devices.hostId, r.devices.iommuGroup],
+      where: { kind: { ne: 'USB' } },
+    }),
     operations: r.many.operations({
       from: r.devices.id.through(r.operationDevices.deviceId),
       to: r.operations.id.through(r.operationDevices.operationId),

@@ -65,20 +65,28 @@ function refusalHint(action: DeviceAction, device: DeviceFacts): string {
   }
 }
 
+/** The actions in the table's order. */
+export const DEVICE_ACTIONS = Object.keys(TRANSITIONS).filter((key): key is DeviceAction => key in TRANSITIONS);
+
+/** Whether the table has `action` start from `status`: what a device in that status offers. */
+export function startsFrom(action: DeviceAction, status: DeviceStatus): boolean {
+  return TRANSITIONS[action].from === status;
+}
+
+/** Why `action` cannot start on the device now (what the operator must do first), or null when it can. */
+export function transitionRefusal(action: DeviceAction, device: DeviceFacts): string | null {
+  if (startsFrom(action, device.status)) return null;
+  return `${device.kind} ${device.address} cannot be ${VERB[action]}: it ${refusalHint(action, device)}`;
+}
+
 /**
  * The in-flight status a device enters when `action` starts, or an InvalidTransitionError
  * explaining what the operator must do first.
  */
 export function begin(action: DeviceAction, device: DeviceFacts): DeviceStatus {
-  const transition = TRANSITIONS[action];
-  if (device.status !== transition.from) {
-    throw new InvalidTransitionError(
-      device.id,
-      device.status,
-      `${device.kind} ${device.address} cannot be ${VERB[action]}: it ${refusalHint(action, device)}`,
-    );
-  }
-  return transition.via;
+  const refusal = transitionRefusal(action, device);
+  if (refusal) throw new InvalidTransitionError(device.id, device.status, refusal);
+  return TRANSITIONS[action].via;
 }
 
 /**

@@ -3,7 +3,8 @@ import type { Tx } from '../db/client.ts';
 import { devices, hosts, vms } from '../db/schema/index.ts';
 import { inTransaction } from '../pubsub.ts';
 import type { DeviceRow } from './device-store.ts';
-import { HostOfflineError, IommuGroupInUseError, NotFoundError, VmBusyError, WrongHostError } from './errors.ts';
+import { describe, planAction } from './device-actions.ts';
+import { HostOfflineError, IommuGroupMembersError, NotFoundError, VmBusyError, WrongHostError } from './errors.ts';
 import { queueOperation } from './operations.ts';
 import type { Services } from './services.ts';
 
@@ -29,12 +30,6 @@ async function lockOnlineHostOfDevice(tx: Tx, deviceId: string) {
   return host;
 }
 
-async function lockDevice(tx: Tx, deviceId: string): Promise<DeviceRow> {
-  const [device] = await tx.select().from(devices).where(eq(devices.id, deviceId)).for('no key update');
-  if (!device) throw new NotFoundError('Device', deviceId);
-  return device;
-}
-
 /**
  * A device with every PCI function sharing its IOMMU group, locked in one statement in ID
  * order, with the names of the VMs they hold (for refusal messages; VMs are read, not locked).
@@ -57,38 +52,55 @@ async function lockIommuGroup(tx: Tx, hostId: string, deviceId: string) {
   return { group: rows.map(({ device }) => device), vmNames };
 }
 
+/** The chosen device among its locked group, each with the name of the VM holding it. */
+function membersOf(group: DeviceRow[], vmNames: Map<string, string>, deviceId: string) {
+  const members = group.map((row) => ({ row, vmName: row.vmId ? (vmNames.get(row.vmId) ?? null) : null }));
+  const device = members.find((member) => member.row.id === deviceId);
+  if (!device) throw new NotFoundError('Device', deviceId);
+  return { device, members };
+}
+
 /** Moves a device (with its IOMMU group) between the host OS and the pool. */
 async function moveGroup(services: Services, deviceId: string, type: 'DETACH' | 'ATTACH') {
   return inTransaction(services.db, async (tx, changes) => {
     const host = await lockOnlineHostOfDevice(tx, deviceId);
     const { group, vmNames } = await lockIommuGroup(tx, host.id, deviceId);
-    return queueOperation(tx, changes, services, { type, hostId: host.id, devices: group, vmNames });
+    const { device, members } = membersOf(group, vmNames, deviceId);
+    const plan = planAction(type, { device, group: members, host });
+    if (plan.refusal) throw plan.refusal;
+    return queueOperation(tx, changes, services, { type, hostId: host.id, devices: plan.devices.map((member) => member.row), vmNames });
   });
 }
 
 export const detachDevice = (services: Services, deviceId: string) => moveGroup(services, deviceId, 'DETACH');
 export const attachDevice = (services: Services, deviceId: string) => moveGroup(services, deviceId, 'ATTACH');
 
-/** Passes a pooled device through to a VM on the same host. */
-export async function assignDevice(services: Services, deviceId: string, vmId: string) {
+/**
+ * Passes a pooled device through to a VM on the same host, with the free functions of its IOMMU
+ * group: VFIO hands a whole group to one VM. Without `withGroup` a device that has such
+ * group-mates is refused, naming them, so nothing moves that the caller did not ask for.
+ */
+export async function assignDevice(services: Services, deviceId: string, vmId: string, withGroup = false) {
   return inTransaction(services.db, async (tx, changes) => {
     const host = await lockOnlineHostOfDevice(tx, deviceId);
     const [vm] = await tx.select().from(vms).where(eq(vms.id, vmId)).for('share');
     if (!vm || vm.status === 'DELETED') throw new NotFoundError('VM', vmId);
     // The whole group is locked: VFIO hands a group to one VM, so no function of it may be held by another.
     const { group, vmNames } = await lockIommuGroup(tx, host.id, deviceId);
-    const device = group.find((member) => member.id === deviceId);
-    if (!device) throw new NotFoundError('Device', deviceId);
-    const elsewhere = group.find((member) => member.id !== deviceId && member.vmId !== null && member.vmId !== vmId);
-    if (elsewhere) {
-      throw new IommuGroupInUseError(
-        elsewhere.id,
-        `${device.kind} ${device.address} shares IOMMU group ${device.iommuGroup} with ${elsewhere.address}, which VM ${vmNames.get(elsewhere.vmId ?? '') ?? 'another VM'} holds; VFIO passes a whole group to one VM, so release it there first`,
+    const { device, members } = membersOf(group, vmNames, deviceId);
+    const plan = planAction('ASSIGN', { device, group: members, host, vmId });
+    if (plan.refusal) throw plan.refusal;
+    const others = plan.devices.filter((member) => member !== device).map((member) => member.row);
+    if (!withGroup && others.length > 0) {
+      throw new IommuGroupMembersError(
+        device.row.id,
+        others,
+        `${describe(device)} shares IOMMU group ${device.row.iommuGroup} with ${others.map((other) => other.address).join(', ')}; VFIO passes a whole group to one VM, so assign them together (withGroup: true)`,
       );
     }
-    if (vm.hostId !== device.hostId) {
+    if (vm.hostId !== device.row.hostId) {
       throw new WrongHostError(
-        `${device.kind} ${device.address} is on host ${host.name} but VM ${vm.name} runs on another host; a device can only be assigned to a VM on its own host`,
+        `${describe(device)} is on host ${host.name} but VM ${vm.name} runs on another host; a device can only be assigned to a VM on its own host`,
       );
     }
     if (vm.status !== 'RUNNING' && vm.status !== 'STOPPED') {
@@ -96,23 +108,27 @@ export async function assignDevice(services: Services, deviceId: string, vmId: s
     }
     return queueOperation(tx, changes, services, {
       type: 'ASSIGN',
-      hostId: device.hostId,
+      hostId: host.id,
       vm: { id: vm.id, fromStatus: null },
-      devices: [device],
+      devices: plan.devices.map((member) => member.row),
     });
   });
 }
 
-/** Takes a device back from its VM into the pool. */
+/** Takes a device back from its VM into the pool, with the functions of its IOMMU group that VM holds. */
 export async function releaseDevice(services: Services, deviceId: string) {
   return inTransaction(services.db, async (tx, changes) => {
-    await lockOnlineHostOfDevice(tx, deviceId);
-    const device = await lockDevice(tx, deviceId);
+    const host = await lockOnlineHostOfDevice(tx, deviceId);
+    const { group, vmNames } = await lockIommuGroup(tx, host.id, deviceId);
+    const { device, members } = membersOf(group, vmNames, deviceId);
+    const plan = planAction('RELEASE', { device, group: members, host });
+    if (plan.refusal) throw plan.refusal;
     return queueOperation(tx, changes, services, {
       type: 'RELEASE',
-      hostId: device.hostId,
-      vm: device.vmId ? { id: device.vmId, fromStatus: null } : null,
-      devices: [device],
+      hostId: host.id,
+      vm: device.row.vmId ? { id: device.row.vmId, fromStatus: null } : null,
+      devices: plan.devices.map((member) => member.row),
+      vmNames,
     });
   });
 }

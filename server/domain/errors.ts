@@ -1,3 +1,5 @@
+import type { DeviceRow } from './device-store.ts';
+
 // Expected failures. Each class is exposed as a GraphQL error type (server/graphql/errors.ts),
 // so clients receive them as typed union members; anything else thrown is a bug and is masked.
 
@@ -53,6 +55,17 @@ export class HostOfflineError extends DomainError {
   }
 }
 
+/** The host itself uses the device (a mounted filesystem, swap, the default-route NIC): it stays attached. */
+export class DeviceInUseError extends DomainError {
+  constructor(
+    readonly deviceId: string,
+    readonly inUse: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export class WrongHostError extends DomainError {
   constructor(message: string) {
     super(message);
@@ -62,6 +75,18 @@ export class WrongHostError extends DomainError {
 export class IommuGroupInUseError extends DomainError {
   constructor(
     readonly deviceId: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Assigning the device would leave the rest of its IOMMU group behind, and the caller did not ask for them (withGroup). */
+export class IommuGroupMembersError extends DomainError {
+  constructor(
+    readonly deviceId: string,
+    /** The other functions of the group that would go along. */
+    readonly members: DeviceRow[],
     message: string,
   ) {
     super(message);

@@ -31,6 +31,8 @@ export interface ReportedDevice {
   iommuGroup: number | null;
   numaNode: number | null;
   driver: string | null;
+  /** What on the host holds it (a mount, swap, the default route); null when the host does not use it. */
+  inUse: string | null;
 }
 
 const MAX_REPORTED_DEVICES = 4096;
@@ -42,6 +44,8 @@ const PCI_IDENTITY_DIGITS: ReadonlyArray<[keyof Pick<ReportedDevice, 'classCode'
   ['subsystemProductId', 4],
   ['revision', 2],
 ];
+// Longer than a name: it lists every mount, swap and holder of the device's disks.
+const MAX_IN_USE_LENGTH = 2000;
 
 function validateReport(facts: HostFactsInput, reported: ReportedDevice[]) {
   if (!Number.isInteger(facts.cpuCores) || facts.cpuCores < 0 || facts.cpuCores > 65536) {
@@ -67,6 +71,9 @@ function validateReport(facts: HostFactsInput, reported: ReportedDevice[]) {
     }
     for (const text of [device.vendorName, device.productName, device.serial, device.driver]) {
       if (text !== null && text.length > 256) throw new ValidationError('devices', `Device ${device.address} has a field longer than 256 characters`);
+    }
+    if (device.inUse !== null && device.inUse.length > MAX_IN_USE_LENGTH) {
+      throw new ValidationError('devices.inUse', `Device ${device.address} has an inUse longer than ${MAX_IN_USE_LENGTH} characters`);
     }
   }
 }

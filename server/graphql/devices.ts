@@ -2,10 +2,24 @@ import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
 import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor, hostAndVmScope } from './changes.ts';
 import type { LiveEvent } from '../live/events.ts';
+import { encodeGlobalID } from '@pothos/plugin-relay';
 import { assignDevice, attachDevice, detachDevice, releaseDevice } from '../domain/devices.ts';
+import { possibleActions } from '../domain/device-actions.ts';
+import { DEVICE_ACTIONS, DEVICE_STATUSES, startsFrom, type DeviceAction } from '../domain/device-state.ts';
 import type { DeviceRow } from '../domain/device-store.ts';
 import type { OperationRow } from '../domain/operations.ts';
-import { HostBusyError, HostOfflineError, InvalidTransitionError, IommuGroupInUseError, NotFoundError, VmBusyError, WrongHostError } from '../domain/errors.ts';
+import {
+  DeviceInUseError,
+  HostBusyError,
+  HostOfflineError,
+  InvalidTransitionError,
+  IommuGroupInUseError,
+  IommuGroupMembersError,
+  NotFoundError,
+  VmBusyError,
+  WrongHostError,
+} from '../domain/errors.ts';
+import { ErrorInterface } from './errors.ts';
 import { deviceKind, deviceStatus } from '../db/schema/enums.ts';
 import { Operation } from './operations.ts';
 
@@ -32,6 +46,47 @@ export const DeviceStatusEnum = builder.enumType('DeviceStatus', {
     MISSING: { description: "Absent from its host's latest inventory." },
   } satisfies Record<(typeof deviceStatus.enumValues)[number], unknown>,
 });
+
+export const DeviceActionEnum = builder.enumType('DeviceAction', {
+  description: 'Something an operator does to a device; each starts from one status of the device state machine.',
+  values: {
+    DETACH: { description: 'From the host OS into the pool (ATTACHED to DETACHED), with its IOMMU group.' },
+    ATTACH: { description: 'From the pool back to the host driver (DETACHED to ATTACHED), with its IOMMU group.' },
+    ASSIGN: { description: 'Pass through to a VM on its host (DETACHED to ASSIGNED), with the free functions of its IOMMU group.' },
+    RELEASE: { description: 'Take back from its VM into the pool (ASSIGNED to DETACHED), with the functions of its IOMMU group that VM holds.' },
+  } satisfies Record<DeviceAction, unknown>,
+});
+
+interface DeviceActionView {
+  action: DeviceAction;
+  enabled: boolean;
+  reason: string | null;
+  deviceIds: string[];
+}
+
+const DeviceActionOption = builder.objectRef<DeviceActionView>('DeviceActionOption').implement({
+  description: 'One action a device offers now, whether it may start, and what it would move.',
+  fields: (t) => ({
+    action: t.field({ type: DeviceActionEnum, description: 'The action.', resolve: (option) => option.action }),
+    enabled: t.exposeBoolean('enabled', { description: 'Whether it may start now; when false, the mutation would be refused with `reason`.' }),
+    reason: t.exposeString('reason', { nullable: true, description: 'Why it may not start now, and what to do first; null when enabled.' }),
+    deviceIds: t.field({
+      type: ['ID'],
+      complexity: { field: 1, multiplier: IOMMU_GROUP_GUESS },
+      description: 'Global IDs of the devices it would move, the device itself included: its IOMMU group, or the part of it the action moves.',
+      resolve: (option) => option.deviceIds.map((id) => encodeGlobalID('Device', id)),
+    }),
+  }),
+});
+
+// What the query cost limit counts these small lists as: the most actions one status offers
+// (from the state machine), and the functions of a multi-function card (a GPU, its audio, maybe a
+// USB-C controller) for an IOMMU group.
+const MOST_ACTIONS = Math.max(...DEVICE_STATUSES.map((status) => DEVICE_ACTIONS.filter((action) => startsFrom(action, status)).length));
+const IOMMU_GROUP_GUESS = 4;
+
+// Every column the state machine and the group rule read, so group members and the device compare alike.
+const DEVICE_ACTION_COLUMNS = { id: true, hostId: true, kind: true, address: true, status: true, vmId: true, inUse: true, iommuGroup: true } as const;
 
 export const Device = builder.drizzleNode('devices', {
   name: 'Device',
@@ -62,8 +117,41 @@ export const Device = builder.drizzleNode('devices', {
     iommuGroup: t.exposeInt('iommuGroup', { nullable: true, description: 'IOMMU group; functions of one group move together.' }),
     numaNode: t.exposeInt('numaNode', { nullable: true, description: 'NUMA node the device is attached to.' }),
     driver: t.exposeString('driver', { nullable: true, description: 'Kernel driver bound on the host, as last reported.' }),
+    inUse: t.exposeString('inUse', {
+      nullable: true,
+      description: 'What on the host holds it (a mounted filesystem, swap, LVM/RAID, the default-route NIC), as its agent last reported; null when the host does not use it. It cannot be detached meanwhile.',
+    }),
     status: t.field({ type: DeviceStatusEnum, description: 'Lifecycle status.', resolve: (d) => d.status }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'Last change of status or description.' }),
+    actions: t.field({
+      type: [DeviceActionOption],
+      complexity: { field: 1, multiplier: MOST_ACTIONS },
+      description:
+        "What an operator can do to the device now: the actions its status offers in the device state machine, each enabled or with the reason it is not (the host is offline, the host uses the device, a function of its IOMMU group cannot move or another VM holds one), and the devices it would move. Empty while an operation is in flight or the device is missing.",
+      select: {
+        columns: DEVICE_ACTION_COLUMNS,
+        with: {
+          host: { columns: { id: true, name: true, status: true } },
+          vm: { columns: { name: true } },
+          iommuGroupMembers: { orderBy: { id: 'asc' }, with: { vm: { columns: { name: true } } } },
+        },
+      },
+      resolve: (d) => {
+        const device = { row: d, vmName: d.vm?.name ?? null };
+        const members = d.iommuGroupMembers.map((row) => (row.id === d.id ? device : { row, vmName: row.vm?.name ?? null }));
+        return possibleActions({ device, group: members.length > 0 ? members : [device], host: d.host }).map(({ action, devices, refusal }) => ({
+          action,
+          enabled: refusal === null,
+          reason: refusal?.message ?? null,
+          deviceIds: devices.map((member) => member.row.id),
+        }));
+      },
+    }),
+    iommuGroupMembers: t.relation('iommuGroupMembers', {
+      complexity: { field: 1, multiplier: IOMMU_GROUP_GUESS },
+      description: 'Every PCI function sharing its IOMMU group on its host, itself included, by ID; empty when it has no group (USB, or the IOMMU is off). They move together.',
+      query: { orderBy: { id: 'asc' } },
+    }),
     host: t.relation('host', { description: 'The host the device is in.' }),
     vm: t.relation('vm', { nullable: true, description: 'The VM holding the device (assigning, assigned or releasing).' }),
     history: t.relation('events', {
@@ -134,12 +222,32 @@ export const DeviceOperationSuccess = builder.objectRef<DeviceOperationResult>('
 
 const deviceErrors = [NotFoundError, InvalidTransitionError, HostOfflineError, HostBusyError];
 
+builder.objectType(DeviceInUseError, {
+  name: 'DeviceInUseError',
+  description: 'The host itself uses the device (a mounted filesystem, swap, LVM/RAID, the default-route NIC), so it stays attached.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    deviceId: t.id({ description: 'Global ID of the device the host uses (the chosen one or a function of its IOMMU group).', resolve: (e) => encodeGlobalID('Device', e.deviceId) }),
+    inUse: t.exposeString('inUse', { description: 'What on the host holds it, as its agent reported.' }),
+  }),
+});
+
+builder.objectType(IommuGroupMembersError, {
+  name: 'IommuGroupMembersError',
+  description: 'The device shares its IOMMU group with other free functions, which must go to the same VM; ask for them with withGroup: true.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    deviceId: t.id({ description: 'Global ID of the device asked for.', resolve: (e) => encodeGlobalID('Device', e.deviceId) }),
+    members: t.field({ type: [Device], description: 'The other functions of the group that would go along.', resolve: (e) => e.members }),
+  }),
+});
+
 builder.mutationFields((t) => ({
   detachDevice: t.fieldWithInput({
     type: DeviceOperationSuccess,
     description: 'Take a device (and the rest of its IOMMU group) from the host OS into the pool, bound to vfio-pci.',
     input: { deviceId: t.input.id({ required: true, description: 'Global ID of the device.' }) },
-    errors: { types: deviceErrors },
+    errors: { types: [...deviceErrors, DeviceInUseError] },
     resolve: (_root, { input }, ctx) => detachDevice(ctx.services, idOf('Device', String(input.deviceId))),
   }),
   attachDevice: t.fieldWithInput({
@@ -151,18 +259,24 @@ builder.mutationFields((t) => ({
   }),
   assignDevice: t.fieldWithInput({
     type: DeviceOperationSuccess,
-    description: 'Pass a pooled (DETACHED) device through to a VM on the same host.',
+    description:
+      'Pass a pooled (DETACHED) device through to a VM on the same host, with the free functions of its IOMMU group (VFIO hands a whole group to one VM).',
     input: {
       deviceId: t.input.id({ required: true, description: 'Global ID of the device.' }),
       vmId: t.input.id({ required: true, description: 'Global ID of the VM.' }),
+      withGroup: t.input.boolean({
+        required: false,
+        defaultValue: false,
+        description: 'Also assign the free functions sharing its IOMMU group (a GPU and its audio function). Without it, a device that has any is refused with IommuGroupMembersError naming them.',
+      }),
     },
-    errors: { types: [...deviceErrors, WrongHostError, VmBusyError, IommuGroupInUseError] },
+    errors: { types: [...deviceErrors, WrongHostError, VmBusyError, IommuGroupInUseError, IommuGroupMembersError] },
     resolve: (_root, { input }, ctx) =>
-      assignDevice(ctx.services, idOf('Device', String(input.deviceId)), idOf('VM', String(input.vmId))),
+      assignDevice(ctx.services, idOf('Device', String(input.deviceId)), idOf('VM', String(input.vmId)), input.withGroup ?? false),
   }),
   releaseDevice: t.fieldWithInput({
     type: DeviceOperationSuccess,
-    description: 'Take an assigned device back from its VM into the pool.',
+    description: 'Take an assigned device back from its VM into the pool, with the functions of its IOMMU group that VM holds.',
     input: { deviceId: t.input.id({ required: true, description: 'Global ID of the device.' }) },
     errors: { types: deviceErrors },
     resolve: (_root, { input }, ctx) => releaseDevice(ctx.services, idOf('Device', String(input.deviceId))),

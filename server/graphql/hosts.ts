@@ -170,6 +170,10 @@ const ReportedDeviceInput = builder.inputType('ReportedDeviceInput', {
     iommuGroup: t.int({ required: false, description: 'IOMMU group number.' }),
     numaNode: t.int({ required: false, description: 'NUMA node, when known.' }),
     driver: t.string({ required: false, description: 'Kernel driver bound now (vfio-pci when pooled).' }),
+    inUse: t.string({
+      required: false,
+      description: 'What on the host holds it (a mounted filesystem, swap, LVM/RAID, the default-route NIC); omitted or null when the host does not use it.',
+    }),
   }),
 });
 
@@ -227,6 +231,7 @@ builder.mutationFields((t) => ({
           iommuGroup: d.iommuGroup ?? null,
           numaNode: d.numaNode ?? null,
           driver: d.driver ?? null,
+          inUse: d.inUse ?? null,
         })),
         input.vms ?? null,
       ));

@@ -39,38 +39,53 @@ describe('linux backend discovery', () => {
         vendorName: 'Samsung Electronics Co Ltd', productName: 'NVMe SSD Controller PM9A1/PM9A3/980PRO',
         classCode: '010802', subsystemVendorId: null, subsystemProductId: null, revision: null,
         serial: 'S69ENF0R100001', iommuGroup: 14, numaNode: 0, driver: 'nvme',
+        inUse: "nvme0n1p1 is mounted at /boot/efi; unmount it before detaching. nvme0n1p2 is mounted at /; refusing to detach the host's root disk",
       },
       {
         kind: 'NVME', address: '0000:04:00.0', vendorId: '144d', productId: 'a80a',
         vendorName: 'Samsung Electronics Co Ltd', productName: 'NVMe SSD Controller PM9A1/PM9A3/980PRO',
         classCode: '010802', subsystemVendorId: null, subsystemProductId: null, revision: null,
         serial: 'S69ENF0R200002', iommuGroup: 15, numaNode: 0, driver: 'nvme',
+        inUse: null,
       },
       {
         kind: 'PCI', address: '0000:05:00.0', vendorId: '8086', productId: '1533',
         vendorName: 'Intel Corporation', productName: 'I210 Gigabit Network Connection',
         classCode: '020000', subsystemVendorId: null, subsystemProductId: null, revision: null,
         serial: null, iommuGroup: 16, numaNode: null, driver: 'igb',
+        inUse: null,
       },
       {
         kind: 'GPU', address: '0000:65:00.0', vendorId: '10de', productId: '2204',
         vendorName: 'NVIDIA Corporation', productName: 'GA102 [GeForce RTX 3090]',
         classCode: '030000', subsystemVendorId: '1043', subsystemProductId: '87b5', revision: 'a1',
         serial: null, iommuGroup: 42, numaNode: 1, driver: 'nvidia',
+        inUse: null,
       },
       {
         kind: 'PCI', address: '0000:65:00.1', vendorId: '10de', productId: '1aef',
         vendorName: 'NVIDIA Corporation', productName: 'GA102 High Definition Audio Controller',
         classCode: '040300', subsystemVendorId: null, subsystemProductId: null, revision: null,
         serial: null, iommuGroup: 42, numaNode: 1, driver: 'snd_hda_intel',
+        inUse: null,
       },
       {
         kind: 'USB', address: '1-1.4', vendorId: '046d', productId: 'c31c',
         vendorName: 'Logitech, Inc.', productName: 'Keyboard K120',
         ...NOT_PCI,
         serial: 'KB-0042', iommuGroup: null, numaNode: null, driver: 'usb',
+        inUse: null,
       },
     ]);
+  });
+
+  it('reports what on the host holds a device (inUse): every mount, swap and holder of its disks; null for a free one', async () => {
+    const host = standardHost();
+    host.swaps.push('/dev/nvme1n1p1                          partition\t8388604\t\t0\t\t-2');
+    const devices = await (await backendFor(host)).inventory();
+    expect(byAddress(devices, '0000:03:00.0').inUse).toBe("nvme0n1p1 is mounted at /boot/efi; unmount it before detaching. nvme0n1p2 is mounted at /; refusing to detach the host's root disk");
+    expect(byAddress(devices, '0000:04:00.0').inUse).toBe('nvme1n1p1 is in use as swap; swapoff it before detaching');
+    expect(byAddress(devices, '0000:65:00.0').inUse).toBeNull();
   });
 
   it('skips PCI bridges (class 0x06xxxx)', async () => {

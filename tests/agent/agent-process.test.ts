@@ -93,15 +93,18 @@ describe('a sim agent process', () => {
     expect((await operationEnded(server.client, small.operationId)).status).toBe('SUCCEEDED');
     expect((await vm(server.client, small.vmId))!.status).toBe('RUNNING');
 
-    // assign → ASSIGNED, and the host's domain really has it
-    expect((await operationEnded(server.client, await deviceMutation(server.client, 'assignDevice', { deviceId: gpu0.id, vmId: small.vmId }))).status).toBe('SUCCEEDED');
+    // assign → ASSIGNED with the audio function of its IOMMU group, and the host's domain really has both
+    const assign = { deviceId: gpu0.id, vmId: small.vmId, withGroup: true };
+    expect((await operationEnded(server.client, await deviceMutation(server.client, 'assignDevice', assign))).status).toBe('SUCCEEDED');
     expect(await deviceAt(server.client, hostId, GPU[0]!)).toMatchObject({ status: 'ASSIGNED', vm: { name: 'vm-cpu' } });
     let state = await agent.control('/state');
-    expect(state.domains).toEqual([{ name: 'vm-cpu', cores: 4, memoryMb: 8192, diskGb: 20, devices: [GPU[0]], running: true }]);
+    expect(state.domains).toEqual([{ name: 'vm-cpu', cores: 4, memoryMb: 8192, diskGb: 20, devices: expect.arrayContaining([GPU[0], audioOf(GPU[0]!)]), running: true }]);
+    expect(state.domains[0].devices).toHaveLength(2);
 
-    // release → DETACHED
+    // release → DETACHED, the group with it
     expect((await operationEnded(server.client, await deviceMutation(server.client, 'releaseDevice', { deviceId: gpu0.id }))).status).toBe('SUCCEEDED');
     expect(await deviceAt(server.client, hostId, GPU[0]!)).toMatchObject({ status: 'DETACHED', vm: null });
+    expect(await deviceAt(server.client, hostId, audioOf(GPU[0]!))).toMatchObject({ status: 'DETACHED', vm: null });
     expect((await agent.control('/state')).domains[0].devices).toEqual([]);
 
     // attach → ATTACHED, back on its own drivers

@@ -96,6 +96,11 @@ describe('bindings and domains', () => {
     expect(group.map((d) => sim.device(d.address)!.driver)).toEqual(['nvidia', 'snd_hda_intel']);
   });
 
+  it('reports what on the host holds a device (inUse) in its inventory: the root NVMe, and nothing else', async () => {
+    const devices = await new SimBackend(GPU_HOST).inventory();
+    expect(devices.filter((d) => d.inUse !== null).map((d) => [d.address, d.inUse])).toEqual([['0000:01:00.0', 'the root filesystem (/)']]);
+  });
+
   it('refuses to detach an NVMe drive the host uses, and changes nothing', async () => {
     const sim = new SimBackend(GPU_HOST);
     const devices = await sim.inventory();
@@ -138,6 +143,18 @@ describe('bindings and domains', () => {
     await sim.releaseDevice('vm-a', group[0]!);
     await sim.assignDevice('vm-b', group[0]!);
     expect(sim.domain('vm-b')!.devices).toEqual([group[0]!.address]);
+  });
+
+  it('never gives the functions of one IOMMU group to two domains, as VFIO would not', async () => {
+    const sim = new SimBackend(GPU_HOST);
+    const group = await gpuGroup(sim);
+    await sim.detach(group);
+    await sim.provisionVm({ name: 'vm-a', cores: 2, memoryMb: 4096, diskGb: 0, devices: [group[0]!] });
+    await sim.provisionVm({ name: 'vm-b', cores: 2, memoryMb: 4096, diskGb: 0, devices: [] });
+    await expect(sim.assignDevice('vm-b', group[1]!)).rejects.toThrow(/IOMMU group \d+ is in use by VM vm-a \(0000:17:00\.0\)/);
+    await expect(sim.provisionVm({ name: 'vm-c', cores: 2, memoryMb: 4096, diskGb: 0, devices: [group[1]!] })).rejects.toThrow(/is in use by VM vm-a/);
+    await sim.assignDevice('vm-a', group[1]!);
+    expect(sim.domain('vm-a')!.devices).toEqual([group[0]!.address, group[1]!.address]);
   });
 
   it('USB devices pass through without rebinding', async () => {

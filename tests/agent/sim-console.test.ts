@@ -3,7 +3,7 @@ import type { DiscoveredDevice, HostdevRef } from '../../agent/backend.ts';
 import { GuestShell, guestLspci, guestLsusb } from '../../agent/backends/sim/guest-shell.ts';
 import { GPU_MODELS, NVME_MODELS, SimBackend, USB_MODELS } from '../../agent/backends/sim/index.ts';
 
-const base = { serial: null, iommuGroup: 40, numaNode: 0, driver: 'vfio-pci', classCode: null, subsystemVendorId: null, subsystemProductId: null, revision: null };
+const base = { serial: null, iommuGroup: 40, numaNode: 0, driver: 'vfio-pci', classCode: null, subsystemVendorId: null, subsystemProductId: null, revision: null, inUse: null };
 const rtx = GPU_MODELS['rtx-3090'];
 const GPU: DiscoveredDevice = { ...base, kind: 'GPU', address: '0000:17:00.0', vendorId: rtx.vendorId, productId: rtx.productId, vendorName: rtx.vendorName, productName: rtx.productName };
 const AUDIO: DiscoveredDevice = { ...GPU, kind: 'PCI', address: '0000:17:00.1', productId: rtx.audio.productId, productName: rtx.audio.productName };

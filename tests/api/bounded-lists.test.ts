@@ -119,11 +119,15 @@ describe('every list that grows with the fleet is a page, and a query is costed 
 
   it('every list of objects that grows with the fleet is a connection with a capped first', () => {
     // Lists whose length is set by an administrator (clusters, plans, users, tokens), by one
-    // operation or plan (a mutation's devices, the GPUs a plan gets), or by the kinds of device.
+    // operation or plan (a mutation's devices, the GPUs a plan gets), by the kinds of device, by
+    // the state machine (a device's actions) or by the hardware (the functions of an IOMMU group).
     const bounded = new Set([
       'Query.clusters', 'Query.servicePlans', 'Query.users', 'Query.apiTokens', 'Query.nodes',
       'DeviceOperationSuccess.devices', 'VmOperationSuccess.devices', 'Capacity.gpus',
       'Pool.byKind', 'Pool.byModel', 'Host.pool', 'AuditEntry.targets',
+      'Device.actions', 'Device.iommuGroupMembers', 'IommuGroupMembersError.members',
+      // One per kind of warning a plan can have.
+      'ServicePlan.warnings',
     ]);
     const isList = (type: GraphQLOutputType) => isListType(type) || (isNonNullType(type) && isListType(type.ofType));
     const schema = buildSchema();

@@ -15,6 +15,7 @@ export interface FakeDevice {
   iommuGroup?: number | null;
   numaNode?: number | null;
   driver?: string | null;
+  inUse?: string | null;
 }
 
 export interface AgentOperation {
@@ -57,7 +58,7 @@ export class TestAgent {
       {
         input: {
           facts: this.facts,
-          devices: this.devices.map((d) => ({ vendorName: null, productName: null, serial: null, iommuGroup: null, numaNode: null, driver: null, ...d })),
+          devices: this.devices.map((d) => ({ vendorName: null, productName: null, serial: null, iommuGroup: null, numaNode: null, driver: null, inUse: null, ...d })),
           ...(this.vms ? { vms: this.vms } : {}),
         },
       },

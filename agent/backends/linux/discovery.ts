@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { DeviceKind, DiscoveredDevice, HostFacts } from '../../backend.ts';
 import { pciNames, usbNames, type IdsPaths } from './device-names.ts';
+import { hostUses } from './host-usage.ts';
 import { hexId, listDirectory, readAttribute, readLinkName } from './sysfs.ts';
 
 const PCI_BASE_CLASS_BRIDGE = 0x06;
@@ -50,7 +51,14 @@ function optionalHex(raw: string | null, digits: number): string | null {
   return raw === null ? null : raw.replace(/^0x/i, '').toLowerCase().padStart(digits, '0');
 }
 
-export async function discoverPci(sysfsRoot: string, idsPaths: IdsPaths): Promise<DiscoveredDevice[]> {
+/** What on the host uses a PCI function (its disks' mounts, swap, holders; the default-route NIC), in one sentence; null when nothing does. */
+async function hostUse(sysfsRoot: string, procRoot: string, deviceDir: string): Promise<string | null> {
+  const uses = await hostUses(sysfsRoot, procRoot, deviceDir);
+  return uses.length === 0 ? null : uses.map((use) => `${use.subject} ${use.problem}`).join('. ');
+}
+
+/** Every PCI function but bridges; `procRoot` is read for what the host uses (mounts, swap, routes). */
+export async function discoverPci(sysfsRoot: string, idsPaths: IdsPaths, procRoot = '/proc'): Promise<DiscoveredDevice[]> {
   const ids = await pciNames(idsPaths);
   const devicesDir = pciDevicesDir(sysfsRoot);
   const devices: DiscoveredDevice[] = [];
@@ -80,6 +88,7 @@ export async function discoverPci(sysfsRoot: string, idsPaths: IdsPaths): Promis
       // The kernel reports -1 when the platform has no NUMA information for the slot.
       numaNode: numaNode === null || numaNode < 0 ? null : numaNode,
       driver: await readLinkName(join(dir, 'driver')),
+      inUse: await hostUse(sysfsRoot, procRoot, dir),
     });
   }
   return devices;
@@ -112,6 +121,8 @@ export async function discoverUsb(sysfsRoot: string, idsPaths: IdsPaths): Promis
       iommuGroup: null,
       numaNode: null,
       driver: await readLinkName(join(dir, 'driver')),
+      // A USB device stays on its host driver while passed through; the host gives nothing up.
+      inUse: null,
     });
   }
   return devices;

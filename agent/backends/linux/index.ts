@@ -104,7 +104,7 @@ export class LinuxBackend implements HostBackend {
 
   async inventory(): Promise<DiscoveredDevice[]> {
     const [pci, usb] = await Promise.all([
-      discoverPci(this.#sysfsRoot, this.#idsPaths),
+      discoverPci(this.#sysfsRoot, this.#idsPaths, this.#procRoot),
       discoverUsb(this.#sysfsRoot, this.#idsPaths),
     ]);
     return [...pci, ...usb];

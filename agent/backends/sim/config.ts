@@ -135,8 +135,6 @@ export const DEFAULT_LATENCY_MS: Record<SimOperation, number> = {
 export interface SimDevice extends DiscoveredDevice {
   /** The driver attach gives it back to. */
   hostDriver: string | null;
-  /** What on the host uses it; detach is refused while set. */
-  inUseBy: string | null;
 }
 
 export class SimConfigError extends Error {
@@ -366,7 +364,7 @@ export function buildDevices(config: SimHostConfig): SimDevice[] {
       numaNode,
       driver: gpu.pooled ? VFIO_DRIVER : model.driver,
       hostDriver: model.driver,
-      inUseBy: null,
+      inUse: null,
     });
     if (model.audio) {
       devices.push({
@@ -383,7 +381,7 @@ export function buildDevices(config: SimHostConfig): SimDevice[] {
         numaNode,
         driver: gpu.pooled ? VFIO_DRIVER : HDA_DRIVER,
         hostDriver: HDA_DRIVER,
-        inUseBy: null,
+        inUse: null,
       });
     }
   });
@@ -409,7 +407,7 @@ export function buildDevices(config: SimHostConfig): SimDevice[] {
         driver: spec.pooled ? VFIO_DRIVER : NVME_DRIVER,
         hostDriver: NVME_DRIVER,
         // Only the first drive of an entry is the one the host uses (its boot disk, say).
-        inUseBy: i === 0 ? (spec.inUseBy ?? null) : null,
+        inUse: i === 0 ? (spec.inUseBy ?? null) : null,
       });
     }
   }
@@ -434,7 +432,7 @@ export function buildDevices(config: SimHostConfig): SimDevice[] {
         // USB devices stay on the host's usb driver: libvirt passes them to QEMU through usbfs.
         driver: USB_DRIVER,
         hostDriver: USB_DRIVER,
-        inUseBy: null,
+        inUse: null,
       });
     }
   }

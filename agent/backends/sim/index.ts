@@ -84,7 +84,7 @@ function describe(device: { kind: string; address: string }) {
 }
 
 function publicView(device: SimDevice): DiscoveredDevice {
-  const { hostDriver: _hostDriver, inUseBy: _inUseBy, ...seen } = device;
+  const { hostDriver: _hostDriver, ...seen } = device;
   return { ...seen };
 }
 
@@ -171,8 +171,8 @@ export class SimBackend implements HostBackend {
         throw new Error(`IOMMU is off on this host; boot with intel_iommu=on or amd_iommu=on before detaching ${pci.map((d) => d.address).join(', ')}`);
       }
       for (const device of pci) {
-        if (device.inUseBy && device.driver !== VFIO_DRIVER) {
-          throw new Error(`${describe(device)} holds ${device.inUseBy}; the host uses it, so it cannot be detached`);
+        if (device.inUse && device.driver !== VFIO_DRIVER) {
+          throw new Error(`${describe(device)} holds ${device.inUse}; the host uses it, so it cannot be detached`);
         }
       }
       // Everything checked first: a refusal changes nothing. USB devices are never rebound.
@@ -337,8 +337,8 @@ export class SimBackend implements HostBackend {
 
   /** Plugs in a new device; it comes up on its host driver unless `driver` says otherwise. */
   addDevice(
-    device: Omit<DiscoveredDevice, 'driver' | PciIdentity> &
-      Partial<Pick<DiscoveredDevice, PciIdentity>> & { driver?: string | null; hostDriver?: string | null; inUseBy?: string | null },
+    device: Omit<DiscoveredDevice, 'driver' | 'inUse' | PciIdentity> &
+      Partial<Pick<DiscoveredDevice, PciIdentity>> & { driver?: string | null; hostDriver?: string | null; inUse?: string | null },
   ): SimDevice {
     if (this.#find(device.address)) throw new Error(`Slot ${device.address} is taken`);
     const driver = device.driver === undefined ? (device.hostDriver ?? null) : device.driver;
@@ -350,7 +350,7 @@ export class SimBackend implements HostBackend {
       revision: device.revision ?? null,
       driver,
       hostDriver: device.hostDriver ?? driver,
-      inUseBy: device.inUseBy ?? null,
+      inUse: device.inUse ?? null,
     };
     this.#devices.push(added);
     this.#save();
@@ -468,6 +468,14 @@ export class SimBackend implements HostBackend {
     const straggler = this.#devices.find((d) => d.iommuGroup === device.iommuGroup && d.kind !== 'USB' && d.driver !== null && d.driver !== VFIO_DRIVER);
     if (straggler) {
       throw new Error(`IOMMU group ${device.iommuGroup} is not viable: ${straggler.address} is bound to ${straggler.driver}; detach the whole group`);
+    }
+    // VFIO opens a group for one guest: a function whose group-mate another guest has is busy.
+    for (const mate of this.#devices) {
+      if (mate === device || mate.kind === 'USB' || mate.iommuGroup !== device.iommuGroup) continue;
+      const mateOwner = this.#domainHolding(mate.address);
+      if (mateOwner && mateOwner.name !== vmName) {
+        throw new Error(`IOMMU group ${device.iommuGroup} is in use by VM ${mateOwner.name} (${mate.address}); ${describe(device)} can only join it there`);
+      }
     }
   }
 

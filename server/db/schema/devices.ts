@@ -29,6 +29,9 @@ export const devices = pgTable(
     iommuGroup: integer(),
     numaNode: integer(),
     driver: text(),
+    // What on the host holds it (a mounted filesystem, swap, the default-route NIC), as its agent
+    // last reported; null when the host does not use it. Detach is refused while it is set.
+    inUse: text(),
     status: deviceStatus().notNull(),
     // One column, so a device can never be held by two VMs at once.
     vmId: uuid(),

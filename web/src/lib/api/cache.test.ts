@@ -44,10 +44,13 @@ function device(id: string, address: string, status: string, vm: string | null) 
     iommuGroup: 1,
     numaNode: 0,
     driver: 'vfio-pci',
+    inUse: null,
     status,
     updatedAt: '2030-01-01T10:00:00.000Z',
     host,
     vm: vm ? { __typename: 'VM', id: vm, name: 'vm-a' } : null,
+    iommuGroupMembers: [],
+    actions: [],
   };
 }
 const deviceEvent = (d: ReturnType<typeof device>) => ({ deviceChanged: { __typename: 'DeviceChange', cursor: '9', device: d } });

@@ -2,6 +2,8 @@ import { SvelteMap } from 'svelte/reactivity';
 import { Action } from '../api/action.svelte.ts';
 import { graphql } from '../api/graphql.ts';
 import { live } from '../api/live.ts';
+import { DEVICE_ACTION } from './device-status.ts';
+import type { DeviceAction } from './fragments.ts';
 
 const DetachDevice = graphql(`
   mutation DetachDevice($deviceId: ID!) {
@@ -31,8 +33,8 @@ const ReleaseDevice = graphql(`
   }
 `);
 const AssignDevice = graphql(`
-  mutation AssignDevice($deviceId: ID!, $vmId: ID!) {
-    assignDevice(input: { deviceId: $deviceId, vmId: $vmId }) {
+  mutation AssignDevice($deviceId: ID!, $vmId: ID!, $withGroup: Boolean!) {
+    assignDevice(input: { deviceId: $deviceId, vmId: $vmId, withGroup: $withGroup }) {
       __typename
       ... on DeviceOperationSuccess { operation { id } devices { id status vm { id name } } }
       ... on Error { message }
@@ -40,7 +42,6 @@ const AssignDevice = graphql(`
   }
 `);
 
-const VERB = { detach: 'Detach', attach: 'Attach', release: 'Release', assign: 'Assign' } as const;
 
 /**
  * The device mutations of one table. Each device keeps its own last error, shown on its row
@@ -50,9 +51,6 @@ const VERB = { detach: 'Detach', attach: 'Attach', release: 'Release', assign: '
  */
 export class DeviceCommands {
   errors = new SvelteMap<string, string>();
-  #detach = new Action(DetachDevice);
-  #attach = new Action(AttachDevice);
-  #release = new Action(ReleaseDevice);
   assignAction = new Action(AssignDevice);
   #watches = new Set<() => void>();
 
@@ -63,12 +61,12 @@ export class DeviceCommands {
     });
   }
 
-  #watch(deviceId: string, verb: keyof typeof VERB, operationId: string) {
-    const off = live.watchOperation(operationId, (error) => this.errors.set(deviceId, `${VERB[verb]} failed: ${error}`));
+  #watch(deviceId: string, action: DeviceAction, operationId: string) {
+    const off = live.watchOperation(operationId, (error) => this.errors.set(deviceId, `${DEVICE_ACTION[action].verb} failed: ${error}`));
     this.#watches.add(off);
   }
 
-  async #run(deviceId: string, verb: 'detach' | 'attach' | 'release', action: Action<any, { deviceId: string }>) {
+  async #run(deviceId: string, verb: Exclude<DeviceAction, 'ASSIGN'>, action: Action<any, { deviceId: string }>) {
     this.errors.delete(deviceId);
     const ok = await action.run({ deviceId });
     if (!ok && action.error) this.errors.set(deviceId, action.error);
@@ -76,15 +74,19 @@ export class DeviceCommands {
     return ok !== null;
   }
 
-  detach = (deviceId: string) => this.#run(deviceId, 'detach', this.#detach);
-  attach = (deviceId: string) => this.#run(deviceId, 'attach', this.#attach);
-  release = (deviceId: string) => this.#run(deviceId, 'release', this.#release);
+  /** DETACH, ATTACH or RELEASE of a device and whatever of its IOMMU group goes along. */
+  run = (deviceId: string, action: Exclude<DeviceAction, 'ASSIGN'>) => this.#run(deviceId, action, this.#actions[action]);
 
-  /** The assign dialog shows a refusal (assignAction.error) beside EXECUTE; a later failure shows on the row. */
-  async assign(deviceId: string, vmId: string) {
+  #actions = { DETACH: new Action(DetachDevice), ATTACH: new Action(AttachDevice), RELEASE: new Action(ReleaseDevice) };
+
+  /**
+   * The assign dialog shows a refusal (assignAction.error) beside EXECUTE; a later failure shows
+   * on the row. `withGroup`: the dialog showed the group-mates that go along.
+   */
+  async assign(deviceId: string, vmId: string, withGroup: boolean) {
     this.errors.delete(deviceId);
-    const ok = await this.assignAction.run({ deviceId, vmId });
-    if (ok?.__typename === 'DeviceOperationSuccess') this.#watch(deviceId, 'assign', ok.operation.id);
+    const ok = await this.assignAction.run({ deviceId, vmId, withGroup });
+    if (ok?.__typename === 'DeviceOperationSuccess') this.#watch(deviceId, 'ASSIGN', ok.operation.id);
     return ok !== null;
   }
 

@@ -1,6 +1,6 @@
 import type { IconName } from '../ui/icons.ts';
 import type { Tone } from '../ui/tones.ts';
-import type { DeviceKind, DeviceStatus } from './fragments.ts';
+import type { DeviceAction, DeviceKind, DeviceStatus } from './fragments.ts';
 
 export interface StatusView {
   label: string;
@@ -21,29 +21,13 @@ export const DEVICE_STATUS: Record<DeviceStatus, StatusView> = {
   MISSING: { label: 'Missing', tone: 'danger', busy: false, description: "Absent from its host's latest inventory" },
 };
 
-export type DeviceAction = 'detach' | 'attach' | 'assign' | 'release';
-
-/** What an operator can do to a device in each status; mirrors the server's state machine. */
-const ACTIONS_BY_STATUS: Record<DeviceStatus, DeviceAction[]> = {
-  ATTACHED: ['detach'],
-  DETACHED: ['attach', 'assign'],
-  ASSIGNED: ['release'],
-  DETACHING: [],
-  ATTACHING: [],
-  ASSIGNING: [],
-  RELEASING: [],
-  MISSING: [],
-};
-
-export function actionsFor(status: DeviceStatus): DeviceAction[] {
-  return ACTIONS_BY_STATUS[status];
-}
-
-export const DEVICE_ACTION: Record<DeviceAction, { label: string; icon: IconName; danger?: boolean }> = {
-  detach: { label: 'Detach device', icon: 'detach' },
-  attach: { label: 'Attach device', icon: 'attach' },
-  assign: { label: 'Assign device', icon: 'assign' },
-  release: { label: 'Release', icon: 'release' },
+// Which actions a device offers, and whether each may start, is the server's answer
+// (Device.actions, from its state machine); the console only names and draws them.
+export const DEVICE_ACTION: Record<DeviceAction, { label: string; icon: IconName; verb: string; doing: string; danger?: boolean }> = {
+  DETACH: { label: 'Detach device', icon: 'detach', verb: 'Detach', doing: 'Detaching' },
+  ATTACH: { label: 'Attach device', icon: 'attach', verb: 'Attach', doing: 'Attaching' },
+  ASSIGN: { label: 'Assign device', icon: 'assign', verb: 'Assign', doing: 'Assigning' },
+  RELEASE: { label: 'Release', icon: 'release', verb: 'Release', doing: 'Releasing' },
 };
 
 export const DEVICE_KIND: Record<DeviceKind, { label: string; plural: string; icon: IconName }> = {
@@ -53,7 +37,7 @@ export const DEVICE_KIND: Record<DeviceKind, { label: string; plural: string; ic
   PCI: { label: 'PCI', plural: 'Other PCI', icon: 'pci' },
 };
 
-/** Why the menu is empty, for its tooltip. */
+/** Why the menu is empty (the server offers no action in this status), for its tooltip. */
 export function noActionReason(status: DeviceStatus): string {
   if (DEVICE_STATUS[status].busy) return 'An operation is in flight for this device';
   if (status === 'MISSING') return 'The device is missing from its host';

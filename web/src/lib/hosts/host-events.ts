@@ -1,7 +1,7 @@
 import type { UpdateResolver } from '@urql/exchange-graphcache';
 import { graphql, type ResultOf } from '../api/graphql.ts';
 import { HostFactsFields } from './fragments.ts';
-import { invalidateField, placeInConnections, stringArg, stringField } from '../api/cache-lists.ts';
+import { connectionNodes, invalidateField, placeInConnections, stringArg, stringField } from '../api/cache-lists.ts';
 
 /** Every host change (status, facts), with what the host pages show of a host itself. */
 export const HostEvents = graphql(
@@ -29,4 +29,7 @@ export const hostChanged: UpdateResolver<ResultOf<typeof HostEvents>> = ({ hostC
   );
   placeInConnections(cache, clusterKey, 'hosts', key, () => true, before);
   invalidateField(cache, 'Query', 'capacity');
+  // A host's status decides what its devices offer (nothing while it is offline): the pages
+  // showing their actions read them again.
+  for (const device of connectionNodes(cache, key, 'devices')) invalidateField(cache, device, 'actions');
 };
