@@ -147,6 +147,37 @@ describe('VM consoles', () => {
     await viewer.close();
   });
 
+  it('revoking the token ends its graphics session too (4403)', async () => {
+    const scripted = await signedInClient(server.url, ADMIN, 'OPERATOR');
+    const graphics = open(vmId, { token: scripted.token }, 'graphics');
+    expect((await graphics.bytes.read(12)).toString('latin1')).toBe('RFB 003.008\n');
+    const { apiTokens } = await server.client.data(`query { apiTokens { id name revokedAt } }`);
+    const newest = (apiTokens as { id: string; revokedAt: string | null }[]).filter((t) => !t.revokedAt)[0]!;
+    await server.client.data(`mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`, { id: newest.id });
+    expect(await graphics.closed).toEqual({ code: ConsoleClose.FORBIDDEN, reason: 'Credential revoked' });
+    await scripted.close();
+  });
+
+  it('a graphics session on an agent from before graphics consoles (it answers with serial output) is closed with a reason (1011)', async () => {
+    const seed = new Seed(server.client, server.url);
+    const old = await seed.host(await seed.cluster('old'), 'old-host', []);
+    const planId = await createPlan(server.client, { name: 'old-plan', cores: 1, memoryMb: 1024 });
+    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-old', planId, hostId: old.hostId });
+    await operationEnded(server.client, provisioned.operationId);
+    // It ignores the kind it does not know and opens the serial console.
+    const agentSocket = new WebSocket(`${server.url.replace(/^http/, 'ws')}${AGENT_CONSOLE_PATH}`, { headers: { authorization: `Bearer ${old.token}` } });
+    agentSocket.on('message', (data) => {
+      const message = JSON.parse(data.toString());
+      if (message.type === 'open') agentSocket.send(JSON.stringify({ type: 'output', session: message.session, data: 'login: ' }));
+    });
+    await new Promise((resolve) => agentSocket.once('open', resolve));
+    const graphics = open(provisioned.vmId, { token: operator.token }, 'graphics');
+    expect(await graphics.closed).toEqual({ code: ConsoleClose.FAILED, reason: 'The agent of host old-host cannot open this kind of console; it may need an update' });
+    expect(graphics.bytes.available).toBe(0);
+    agentSocket.close();
+    await old.agent.disconnect();
+  });
+
   it('an unknown console kind is refused (4400)', async () => {
     const console = open(vmId, { token: operator.token }, 'unknown');
     expect(await console.closed).toEqual({ code: ConsoleClose.BAD_REQUEST, reason: 'Unknown console kind; use ?kind=serial or ?kind=graphics' });
