@@ -159,7 +159,7 @@ export function attachConsoleRelay(options: { deps: AppDeps; live: LiveHub; orig
         if (!isDomainError(error)) throw error;
         socket.close(closeCodeFor(error), closeReason(error.message));
         // A refused attempt by a known caller is part of the trail, like a refused mutation.
-        await recordAudit(deps.database.db, { actor: context.actor, action: 'openConsole', targets: [globalId], outcome: error.constructor.name, details: { vm: globalId } });
+        await recordAudit(deps.database.db, { actor: context.actor, action: 'openConsole', targets: [globalId], outcome: error.constructor.name, details: { vm: globalId, kind } });
         return;
       }
       const credential = principal.credential;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DiscoveredDevice } from '../../agent/backend.ts';
+import { SimBackend } from '../../agent/backends/sim/index.ts';
 import { blockAt, GUEST_SCREEN, guestScreen } from '../../agent/backends/sim/guest-screen.ts';
 import { RfbServer } from '../../agent/backends/sim/rfb-server.ts';
 import { ByteReader, rfbClient } from '../support/rfb.ts';
@@ -81,5 +82,27 @@ describe("the simulated guest's RFB server", () => {
     const session = serve([]);
     session.server.receive(Buffer.from('RFB 003.003\n', 'latin1'));
     expect(session.failures).toEqual(['The viewer speaks "RFB 003.003"; this screen speaks RFB 3.8']);
+  });
+});
+
+describe("a simulated host's graphics console", () => {
+  const host = () => new SimBackend({ name: 'sim-1', latencyMs: 0, usb: [{ model: 'sandisk-ultra-fit' }] });
+
+  it('redraws when a device is assigned to the VM while a viewer waits, and ends when the VM stops', async () => {
+    const sim = host();
+    await sim.provisionVm({ name: 'vm-1', cores: 1, memoryMb: 512, diskGb: 0, devices: [] });
+    const reader = new ByteReader();
+    const ended: string[] = [];
+    const session = await sim.openGraphics('vm-1', { output: (bytes) => reader.push(bytes), end: (reason) => ended.push(reason) });
+    await reader.read(12);
+    session.write(Buffer.concat([rfbClient.version, rfbClient.chooseNone, rfbClient.init]));
+    await reader.read(2 + 4 + 24 + 'vm-1'.length);
+    session.write(Buffer.concat([rfbClient.setPixelFormat(), rfbClient.updateRequest(false, 640, 400), rfbClient.updateRequest(true, 640, 400)]));
+    expect((await update(reader)).pixel(blockAt(0).x, blockAt(0).y)).toEqual(rgb(GUEST_SCREEN.background));
+    await sim.assignDevice('vm-1', { kind: 'USB', address: '1-1', vendorId: '0781', productId: '5583' });
+    expect((await update(reader)).pixel(blockAt(0).x, blockAt(0).y)).toEqual(rgb(GUEST_SCREEN.colors.USB));
+    await sim.stopVm('vm-1');
+    expect(ended).toEqual(['VM vm-1 was stopped']);
+    await expect(sim.openGraphics('vm-1', { output: () => {}, end: () => {} })).rejects.toThrow('VM vm-1 is not running; start it to use its console');
   });
 });
