@@ -75,17 +75,18 @@ export interface ReportedVm {
 }
 
 /**
- * One console session on a domain: text in, text out. The linux backend relays the domain's
- * serial pty; the sim backend runs a simulated guest shell.
+ * One console session on a domain: text in and out (serial), or bytes (graphics, RFB). The linux
+ * backend relays the domain's serial pty or VNC server; the sim backend runs a simulated guest
+ * shell or a simulated screen.
  */
-export interface ConsoleSession {
-  write(data: string): void;
+export interface ConsoleSession<Data = string> {
+  write(data: Data): void;
   /** Ends the session from the agent's side; `end` is not called for it. */
   close(): void;
 }
 
-export interface ConsoleHandlers {
-  output(data: string): void;
+export interface ConsoleHandlers<Data = string> {
+  output(data: Data): void;
   /** The guest side ended the session (exit, domain destroyed, pty closed), with why. */
   end(reason: string): void;
 }
@@ -132,4 +133,9 @@ export interface HostBackend {
   releaseDevice(vmName: string, device: HostdevRef): Promise<void>;
   /** Opens the serial console of a running domain; throws, with a reason shown to the operator, when it cannot. */
   openConsole(vmName: string, handlers: ConsoleHandlers): Promise<ConsoleSession>;
+  /**
+   * Opens the graphics console of a running domain: an RFB (VNC) byte stream, relayed unchanged
+   * to the browser's noVNC. Throws, with a reason shown to the operator, when it cannot.
+   */
+  openGraphics(vmName: string, handlers: ConsoleHandlers<Buffer>): Promise<ConsoleSession<Buffer>>;
 }

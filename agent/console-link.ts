@@ -6,8 +6,8 @@
 
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
-import type { ConsoleSession, HostBackend } from './backend.ts';
-import { AGENT_CONSOLE_PATH, MAX_AGENT_CONSOLE_MESSAGE_BYTES, MAX_CONSOLE_FRAME_BYTES, parseServerMessage, type AgentToServer } from './console-protocol.ts';
+import type { ConsoleHandlers, ConsoleSession, HostBackend } from './backend.ts';
+import { AGENT_CONSOLE_PATH, MAX_AGENT_CONSOLE_MESSAGE_BYTES, MAX_CONSOLE_FRAME_BYTES, parseServerMessage, type AgentToServer, type ConsoleKind } from './console-protocol.ts';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './retry.ts';
 
 /** The console socket's URL on the server at `serverUrl` (http(s):// or ws(s)://). */
@@ -23,17 +23,23 @@ export function consoleUrl(serverUrl: string): string {
 export interface ConsoleLinkOptions {
   serverUrl: string;
   token: string;
-  backend: Pick<HostBackend, 'openConsole'>;
+  backend: Pick<HostBackend, 'openConsole' | 'openGraphics'>;
   logger: Logger;
   backoff?: BackoffOptions;
   /** Sessions open at once on this host, at most; more are refused with a reason. Default 16. */
   maxSessions?: number;
 }
 
+/** An open session, by what it carries. */
+type OpenSession = { kind: 'serial'; session: ConsoleSession } | { kind: 'graphics'; session: ConsoleSession<Buffer> };
+
+/** Bytes per `bytes` message: their base64 fits in a console frame. */
+const BYTES_PER_MESSAGE = (MAX_CONSOLE_FRAME_BYTES / 4) * 3;
+
 /** Keeps the console socket open until stop(), and runs the sessions the server opens on it. */
 export class ConsoleLink {
   readonly #options: ConsoleLinkOptions;
-  readonly #sessions = new Map<string, ConsoleSession | 'opening'>();
+  readonly #sessions = new Map<string, OpenSession | 'opening'>();
   #socket: WebSocket | null = null;
   #failures = 0;
   #retry: NodeJS.Timeout | undefined;
@@ -73,14 +79,17 @@ export class ConsoleLink {
     socket.on('message', (raw, isBinary) => {
       const message = isBinary ? null : parseServerMessage(raw.toString());
       if (!message) return;
-      if (message.type === 'open') void this.#open(message.session, message.vm);
+      if (message.type === 'open') void this.#open(message.session, message.vm, message.kind);
       else if (message.type === 'input') {
-        const session = this.#sessions.get(message.session);
-        if (session && session !== 'opening') session.write(message.data);
+        const open = this.#sessions.get(message.session);
+        if (open && open !== 'opening' && open.kind === 'serial') open.session.write(message.data);
+      } else if (message.type === 'bytes') {
+        const open = this.#sessions.get(message.session);
+        if (open && open !== 'opening' && open.kind === 'graphics') open.session.write(Buffer.from(message.base64, 'base64'));
       } else {
         const session = this.#sessions.get(message.session);
         this.#sessions.delete(message.session);
-        if (session && session !== 'opening') session.close();
+        if (session && session !== 'opening') session.session.close();
       }
     });
     // 'close' follows; a failed dial is retried there.
@@ -102,7 +111,7 @@ export class ConsoleLink {
     if (this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify(message));
   }
 
-  async #open(id: string, vm: string) {
+  async #open(id: string, vm: string, kind: ConsoleKind) {
     if (this.#sessions.has(id)) return;
     const limit = this.#options.maxSessions ?? 16;
     if (this.#sessions.size >= limit) {
@@ -111,25 +120,42 @@ export class ConsoleLink {
     }
     this.#sessions.set(id, 'opening');
     try {
-      const session = await this.#options.backend.openConsole(vm, {
-        output: (data) => {
-          // Long output goes in frames the server accepts.
-          for (let at = 0; at < data.length; at += MAX_CONSOLE_FRAME_BYTES / 4) {
-            this.#send({ type: 'output', session: id, data: data.slice(at, at + MAX_CONSOLE_FRAME_BYTES / 4) });
-          }
-        },
-        end: (reason) => {
-          if (!this.#sessions.delete(id)) return;
-          this.#send({ type: 'closed', session: id, reason });
-        },
-      });
+      const end: ConsoleHandlers['end'] = (reason) => {
+        if (!this.#sessions.delete(id)) return;
+        this.#send({ type: 'closed', session: id, reason });
+      };
+      const open: OpenSession =
+        kind === 'serial'
+          ? {
+              kind,
+              session: await this.#options.backend.openConsole(vm, {
+                output: (data) => {
+                  // Long output goes in frames the server accepts.
+                  for (let at = 0; at < data.length; at += MAX_CONSOLE_FRAME_BYTES / 4) {
+                    this.#send({ type: 'output', session: id, data: data.slice(at, at + MAX_CONSOLE_FRAME_BYTES / 4) });
+                  }
+                },
+                end,
+              }),
+            }
+          : {
+              kind,
+              session: await this.#options.backend.openGraphics(vm, {
+                output: (data) => {
+                  for (let at = 0; at < data.length; at += BYTES_PER_MESSAGE) {
+                    this.#send({ type: 'bytes', session: id, base64: data.subarray(at, at + BYTES_PER_MESSAGE).toString('base64') });
+                  }
+                },
+                end,
+              }),
+            };
       // Closed by the server (or ended by the guest) while opening.
       if (this.#sessions.get(id) !== 'opening') {
-        session.close();
+        open.session.close();
         return;
       }
-      this.#sessions.set(id, session);
-      this.#options.logger.info({ vm, session: id }, 'console session opened');
+      this.#sessions.set(id, open);
+      this.#options.logger.info({ vm, session: id, kind }, 'console session opened');
     } catch (error) {
       this.#sessions.delete(id);
       const reason = error instanceof Error ? error.message : String(error);
@@ -139,7 +165,7 @@ export class ConsoleLink {
   }
 
   #endAll() {
-    for (const session of this.#sessions.values()) if (session !== 'opening') session.close();
+    for (const open of this.#sessions.values()) if (open !== 'opening') open.session.close();
     this.#sessions.clear();
   }
 }

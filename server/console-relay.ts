@@ -7,9 +7,11 @@ import {
   AGENT_CONSOLE_PATH,
   CONSOLE_PATH_PREFIX,
   ConsoleClose,
+  isConsoleKind,
   MAX_AGENT_CONSOLE_MESSAGE_BYTES,
   MAX_CONSOLE_FRAME_BYTES,
   parseAgentMessage,
+  type ConsoleKind,
   type ServerToAgent,
 } from '../agent/console-protocol.ts';
 import { createContext, type AppDeps } from './context.ts';
@@ -23,13 +25,17 @@ import type { Logger } from './logger.ts';
 import type { OriginPolicy } from './origins.ts';
 import { Quota } from './quota.ts';
 
-/** Output a browser may leave unread before its session is ended: a stalled tab must not grow the server's memory. */
-const MAX_UNREAD_BYTES = 1024 * 1024;
+/**
+ * Output a browser may leave unread before its session is ended: a stalled tab must not grow the
+ * server's memory. A screen sends more than a terminal: a few full frames of raw pixels.
+ */
+const MAX_UNREAD_BYTES: Record<ConsoleKind, number> = { serial: 1024 * 1024, graphics: 16 * 1024 * 1024 };
 /** setTimeout's longest delay. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
 interface Session {
   id: string;
+  kind: ConsoleKind;
   browser: WebSocket;
   target: ConsoleTarget;
   credential: Credential;
@@ -56,6 +62,12 @@ function vmIdInPath(url: string): string {
   } catch {
     return encoded.slice(0, 200);
   }
+}
+
+/** The session kind `?kind=` asks for (serial when absent), or null for an unknown one. */
+function kindInQuery(url: string): ConsoleKind | null {
+  const kind = new URLSearchParams(url.split('?')[1] ?? '').get('kind') ?? 'serial';
+  return isConsoleKind(kind) ? kind : null;
 }
 
 function closeCodeFor(error: unknown): number {
@@ -88,13 +100,13 @@ export function attachConsoleRelay(options: { deps: AppDeps; live: LiveHub; orig
   const sessions = new Map<string, Session>();
   const perCredential = new Quota(config.maxConsoleSessionsPerCredential);
 
-  const audit = (session: Pick<Session, 'actor' | 'target'>, action: 'openConsole' | 'closeConsole', outcome: string, details: Record<string, unknown>) =>
+  const audit = (session: Pick<Session, 'actor' | 'target' | 'kind'>, action: 'openConsole' | 'closeConsole', outcome: string, details: Record<string, unknown>) =>
     recordAudit(deps.database.db, {
       actor: session.actor,
       action,
       targets: [encodeGlobalID('VM', session.target.vmId), encodeGlobalID('Host', session.target.hostId)],
       outcome,
-      details: { vm: session.target.vmName, host: session.target.hostName, ...details },
+      details: { vm: session.target.vmName, host: session.target.hostName, kind: session.kind, ...details },
     });
 
   const toAgent = (hostId: string, message: ServerToAgent) => {
@@ -117,9 +129,9 @@ export function attachConsoleRelay(options: { deps: AppDeps; live: LiveHub; orig
 
   browsers.on('connection', (socket: WebSocket, request: IncomingMessage) => {
     // Frames that arrive while the session is being checked wait for it.
-    const early: string[] = [];
+    const early: { data: Buffer; isBinary: boolean }[] = [];
     const buffer = (data: Buffer, isBinary: boolean) => {
-      if (!isBinary && early.length < 16) early.push(data.toString());
+      if (early.length < 16) early.push({ data, isBinary });
     };
     socket.on('message', buffer);
     void (async () => {
@@ -134,6 +146,11 @@ export function attachConsoleRelay(options: { deps: AppDeps; live: LiveHub; orig
         socket.close(code, closeReason(principal.rejected ?? 'Sign in, or send a bearer token in the Authorization header'));
         return;
       }
+      const kind = kindInQuery(request.url ?? '');
+      if (!kind) {
+        socket.close(ConsoleClose.BAD_REQUEST, 'Unknown console kind; use ?kind=serial or ?kind=graphics');
+        return;
+      }
       const globalId = vmIdInPath(request.url ?? '');
       let target: ConsoleTarget;
       try {
@@ -142,7 +159,7 @@ export function attachConsoleRelay(options: { deps: AppDeps; live: LiveHub; orig
         if (!isDomainError(error)) throw error;
         socket.close(closeCodeFor(error), closeReason(error.message));
         // A refused attempt by a known caller is part of the trail, like a refused mutation.
-        await recordAudit(deps.database.db, { actor: context.actor, action: 'openConsole', targets: [globalId], outcome: error.constructor.name, details: { vm: globalId } });
+        await recordAudit(deps.database.db, { actor: context.actor, action: 'openConsole', targets: [globalId], outcome: error.constructor.name, details: { vm: globalId, kind } });
         return;
       }
       const credential = principal.credential;
@@ -150,7 +167,7 @@ export function attachConsoleRelay(options: { deps: AppDeps; live: LiveHub; orig
         socket.close(ConsoleClose.TOO_MANY, closeReason(`At most ${perCredential.limit} console sessions per credential; close one first`));
         return;
       }
-      const session: Session = { id: randomUUID(), browser: socket, target, credential, actor: context.actor, openedAt: Date.now() };
+      const session: Session = { id: randomUUID(), kind, browser: socket, target, credential, actor: context.actor, openedAt: Date.now() };
       if (!agents.has(target.hostId) || socket.readyState !== WebSocket.OPEN) {
         perCredential.release(credentialKey(credential));
         socket.close(ConsoleClose.AGENT_UNAVAILABLE, closeReason(`The agent of host ${target.hostName} is not connected to this server; try again when the host is online`));
@@ -164,17 +181,20 @@ export function attachConsoleRelay(options: { deps: AppDeps; live: LiveHub; orig
         session.expiry = setTimeout(() => end(session, ConsoleClose.FORBIDDEN, 'The credential expired', 'server'), Math.min(left, MAX_DELAY_MS));
       }
       socket.off('message', buffer);
-      socket.on('message', (data: Buffer, isBinary: boolean) => {
-        if (!isBinary) toAgent(target.hostId, { type: 'input', session: session.id, data: data.toString() });
-      });
+      // A serial session takes text (keystrokes), a graphics session binary frames (RFB), each as sent.
+      const forward = (data: Buffer, isBinary: boolean) => {
+        if (kind === 'serial' && !isBinary) toAgent(target.hostId, { type: 'input', session: session.id, data: data.toString() });
+        if (kind === 'graphics' && isBinary) toAgent(target.hostId, { type: 'bytes', session: session.id, base64: data.toString('base64') });
+      };
+      socket.on('message', forward);
       socket.on('close', () => end(session, ConsoleClose.ENDED, 'The browser closed the console', 'browser'));
-      toAgent(target.hostId, { type: 'open', session: session.id, vm: target.vmName });
+      toAgent(target.hostId, { type: 'open', session: session.id, vm: target.vmName, kind });
       // An agent from before consoles never answers; the browser is told rather than left waiting.
       session.unanswered = setTimeout(
         () => end(session, ConsoleClose.FAILED, `The agent of host ${target.hostName} did not answer; it may need an update`, 'server'),
         config.consoleAgentAnswerMs,
       );
-      for (const data of early.splice(0)) toAgent(target.hostId, { type: 'input', session: session.id, data });
+      for (const frame of early.splice(0)) forward(frame.data, frame.isBinary);
       if (socket.readyState !== WebSocket.OPEN) end(session, ConsoleClose.ENDED, 'The browser closed the console', 'browser');
     })().catch((error: unknown) => {
       logger.error({ err: error }, 'opening a console failed');
@@ -205,11 +225,14 @@ export function attachConsoleRelay(options: { deps: AppDeps; live: LiveHub; orig
           end(session, ConsoleClose.ENDED, message.reason, 'agent');
           return;
         }
-        if (session.browser.bufferedAmount > MAX_UNREAD_BYTES) {
+        if (session.browser.bufferedAmount > MAX_UNREAD_BYTES[session.kind]) {
           end(session, ConsoleClose.FAILED, 'The browser is not reading the console output; reopen it', 'server');
           return;
         }
-        session.browser.send(message.data);
+        if (session.kind === 'serial' && message.type === 'output') session.browser.send(message.data);
+        else if (session.kind === 'graphics' && message.type === 'bytes') session.browser.send(Buffer.from(message.base64, 'base64'));
+        // An agent from before graphics consoles opens a serial session when asked for graphics.
+        else end(session, ConsoleClose.FAILED, `The agent of host ${session.target.hostName} cannot open this kind of console; it may need an update`, 'server');
       });
       socket.on('close', () => {
         if (agents.get(hostId) !== mine) return;

@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { AgentClient } from '../../agent/client.ts';
 import { SimBackend } from '../../agent/backends/sim/index.ts';
-import { AGENT_CONSOLE_PATH, ConsoleClose } from '../../agent/console-protocol.ts';
+import { AGENT_CONSOLE_PATH, ConsoleClose, type ConsoleKind } from '../../agent/console-protocol.ts';
 import { eventually, TestClient } from '../support/client.ts';
 import { ConsoleSocket } from '../support/console.ts';
+import { rfbClient } from '../support/rfb.ts';
 import { Seed } from '../support/seed.ts';
 import { ADMIN, sessionClient, signedInClient, startTestServer, type TestServer } from '../support/server.ts';
 import { createCluster, createPlan, deviceAt, deviceMutation, enroll, hostDevices, operationEnded, testLogger, vmMutation } from '../agent/support.ts';
@@ -24,8 +25,8 @@ describe('VM consoles', () => {
   let operator: TestClient;
   const sockets: ConsoleSocket[] = [];
 
-  const open = (id: string, credential: { token?: string | null; cookie?: string | null }) => {
-    const socket = new ConsoleSocket(server.url, id, credential);
+  const open = (id: string, credential: { token?: string | null; cookie?: string | null }, kind?: ConsoleKind | 'unknown') => {
+    const socket = new ConsoleSocket(server.url, id, credential, kind);
     sockets.push(socket);
     return socket;
   };
@@ -115,6 +116,71 @@ describe('VM consoles', () => {
     expect(console.output).toBe('');
     await eventually(async () => (await consoleAudit()).some((e) => e.actor === `user:${VIEWER.username}` && e.outcome === 'NotAuthorizedError'));
     await viewer.close();
+  });
+
+  it("a graphics session (?kind=graphics) relays RFB unchanged both ways: the sim VM's version string, handshake and a framebuffer update", async () => {
+    const graphics = open(vmId, { token: operator.token }, 'graphics');
+    expect((await graphics.bytes.read(12)).toString('latin1')).toBe('RFB 003.008\n');
+    graphics.socket.send(rfbClient.version);
+    expect([...(await graphics.bytes.read(2))]).toEqual([1, 1]);
+    graphics.socket.send(Buffer.concat([rfbClient.chooseNone, rfbClient.init]));
+    expect((await graphics.bytes.read(4)).readUInt32BE(0)).toBe(0);
+    const init = await graphics.bytes.read(24);
+    expect([init.readUInt16BE(0), init.readUInt16BE(2)]).toEqual([640, 400]);
+    expect((await graphics.bytes.read(init.readUInt32BE(20))).toString()).toBe('vm-console');
+    // A whole raw frame (1 MB) crosses the relay in many messages and arrives intact.
+    graphics.socket.send(Buffer.concat([rfbClient.setPixelFormat(), rfbClient.updateRequest(false, 640, 400)]));
+    const header = await graphics.bytes.read(16);
+    expect([header.readUInt16BE(8), header.readUInt16BE(10)]).toEqual([640, 400]);
+    const pixels = await graphics.bytes.read(640 * 400 * 4);
+    expect([...pixels.subarray(0, 3)]).toEqual([0x3d, 0x6d, 0xf2]);
+    expect(graphics.output).toBe('');
+    graphics.close();
+    await eventually(async () => (await consoleAudit()).some((e) => e.action === 'closeConsole' && JSON.parse(e.details).kind === 'graphics'));
+  });
+
+  it('a viewer is refused a graphics session too (4403)', async () => {
+    const viewer = await sessionClient(server.url, VIEWER);
+    const graphics = open(vmId, { cookie: viewer.cookie }, 'graphics');
+    expect(await graphics.closed).toEqual({ code: ConsoleClose.FORBIDDEN, reason: 'Opening a VM console needs the OPERATOR role; this credential has VIEWER' });
+    expect(graphics.bytes.available).toBe(0);
+    await viewer.close();
+  });
+
+  it('revoking the token ends its graphics session too (4403)', async () => {
+    const scripted = await signedInClient(server.url, ADMIN, 'OPERATOR');
+    const graphics = open(vmId, { token: scripted.token }, 'graphics');
+    expect((await graphics.bytes.read(12)).toString('latin1')).toBe('RFB 003.008\n');
+    const { apiTokens } = await server.client.data(`query { apiTokens { id name revokedAt } }`);
+    const newest = (apiTokens as { id: string; revokedAt: string | null }[]).filter((t) => !t.revokedAt)[0]!;
+    await server.client.data(`mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`, { id: newest.id });
+    expect(await graphics.closed).toEqual({ code: ConsoleClose.FORBIDDEN, reason: 'Credential revoked' });
+    await scripted.close();
+  });
+
+  it('a graphics session on an agent from before graphics consoles (it answers with serial output) is closed with a reason (1011)', async () => {
+    const seed = new Seed(server.client, server.url);
+    const old = await seed.host(await seed.cluster('old'), 'old-host', []);
+    const planId = await createPlan(server.client, { name: 'old-plan', cores: 1, memoryMb: 1024 });
+    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-old', planId, hostId: old.hostId });
+    await operationEnded(server.client, provisioned.operationId);
+    // It ignores the kind it does not know and opens the serial console.
+    const agentSocket = new WebSocket(`${server.url.replace(/^http/, 'ws')}${AGENT_CONSOLE_PATH}`, { headers: { authorization: `Bearer ${old.token}` } });
+    agentSocket.on('message', (data) => {
+      const message = JSON.parse(data.toString());
+      if (message.type === 'open') agentSocket.send(JSON.stringify({ type: 'output', session: message.session, data: 'login: ' }));
+    });
+    await new Promise((resolve) => agentSocket.once('open', resolve));
+    const graphics = open(provisioned.vmId, { token: operator.token }, 'graphics');
+    expect(await graphics.closed).toEqual({ code: ConsoleClose.FAILED, reason: 'The agent of host old-host cannot open this kind of console; it may need an update' });
+    expect(graphics.bytes.available).toBe(0);
+    agentSocket.close();
+    await old.agent.disconnect();
+  });
+
+  it('an unknown console kind is refused (4400)', async () => {
+    const console = open(vmId, { token: operator.token }, 'unknown');
+    expect(await console.closed).toEqual({ code: ConsoleClose.BAD_REQUEST, reason: 'Unknown console kind; use ?kind=serial or ?kind=graphics' });
   });
 
   it('a console without credentials is refused (4401)', async () => {

@@ -1,19 +1,27 @@
 import { WebSocket } from 'ws';
+import type { ConsoleKind } from '../../agent/console-protocol.ts';
 import { eventually } from './client.ts';
+import { ByteReader } from './rfb.ts';
 
 /** A console session as a script would open it: `/console/<VM ID>` with a bearer token or a session cookie. */
 export class ConsoleSocket {
   readonly socket: WebSocket;
+  /** Text frames (serial). */
   output = '';
+  /** Binary frames (graphics). */
+  readonly bytes = new ByteReader();
   /** Resolves with the close code and reason once the server (or we) closed the socket. */
   readonly closed: Promise<{ code: number; reason: string }>;
 
-  constructor(url: string, vmId: string, credential: { token?: string | null; cookie?: string | null }) {
+  constructor(url: string, vmId: string, credential: { token?: string | null; cookie?: string | null }, kind?: ConsoleKind | 'unknown') {
     const headers: Record<string, string> = {};
     if (credential.token) headers.authorization = `Bearer ${credential.token}`;
     if (credential.cookie) headers.cookie = credential.cookie;
-    this.socket = new WebSocket(`${url.replace(/^http/, 'ws')}/console/${encodeURIComponent(vmId)}`, { headers });
-    this.socket.on('message', (data) => (this.output += data.toString()));
+    this.socket = new WebSocket(`${url.replace(/^http/, 'ws')}/console/${encodeURIComponent(vmId)}${kind ? `?kind=${kind}` : ''}`, { headers });
+    this.socket.on('message', (data: Buffer, isBinary) => {
+      if (isBinary) this.bytes.push(data);
+      else this.output += data.toString();
+    });
     this.socket.on('error', () => {});
     this.closed = new Promise((resolve) => this.socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { AgentClient } from '../../agent/client.ts';
 import { SimBackend } from '../../agent/backends/sim/index.ts';
+import { blockAt, GUEST_SCREEN } from '../../agent/backends/sim/guest-screen.ts';
 import { eventually } from '../support/client.ts';
 import { ADMIN, startTestServer, type TestServer } from '../support/server.ts';
 import { createCluster, createPlan, deviceAt, deviceMutation, enroll, operationEnded, testLogger, vmMutation } from '../agent/support.ts';
@@ -13,6 +14,13 @@ if (!hasChromium) console.warn(SKIP_REASON);
 async function screenText(page: Page): Promise<string> {
   return page.locator('.xterm-rows').innerText();
 }
+
+/** The [r, g, b] of the pixel at (x, y) of noVNC's canvas: the guest's framebuffer, unscaled. */
+async function screenPixel(page: Page, x: number, y: number): Promise<number[]> {
+  return page.locator('.screen canvas').evaluate((canvas: HTMLCanvasElement, [px, py]) => [...canvas.getContext('2d')!.getImageData(px!, py!, 1, 1).data.slice(0, 3)], [x, y]);
+}
+
+const rgb = (color: number) => [(color >> 16) & 0xff, (color >> 8) & 0xff, color & 0xff];
 
 /**
  * The seed's last step in the browser: "If we then open a console session with this VM, we can
@@ -96,6 +104,23 @@ describe.skipIf(!hasChromium)('the VM console in the browser', () => {
     await page.locator('[data-console-state="closed"]').waitFor();
     await page.getByRole('status').filter({ hasText: 'The guest shell exited' }).waitFor();
     await page.getByRole('button', { name: 'Reconnect' }).click();
+    await page.locator('[data-console-state="open"]').waitFor();
+    expect(pageErrors(page)).toEqual([]);
+  });
+
+  it("shows the VM's screen in the Graphics view: noVNC connects through the relay and draws the sim guest's device blocks", async () => {
+    await page.goto(`${server.url}/vms/${encodeURIComponent(vmId)}/console`);
+    await page.locator('[data-console-state="open"]').waitFor();
+    await page.getByRole('group', { name: 'Console view' }).getByRole('button', { name: 'Graphics' }).click();
+    await page.locator('[data-graphics-state="open"]').waitFor();
+    // The guest's screen, as the sim draws it: the title band, and the GPU passed through first.
+    const gpuBlock = blockAt(0);
+    await expect.poll(() => screenPixel(page, gpuBlock.x + 10, gpuBlock.y + 10), { timeout: 10_000 }).toEqual(rgb(GUEST_SCREEN.colors.GPU));
+    expect(await screenPixel(page, 5, 5)).toEqual(rgb(GUEST_SCREEN.band.color));
+    expect(await screenPixel(page, 600, 380)).toEqual(rgb(GUEST_SCREEN.background));
+    await screenshot(page, 'vm-graphics');
+    // Back to the serial view: its own session again.
+    await page.getByRole('group', { name: 'Console view' }).getByRole('button', { name: 'Serial' }).click();
     await page.locator('[data-console-state="open"]').waitFor();
     expect(pageErrors(page)).toEqual([]);
   });

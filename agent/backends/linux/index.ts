@@ -23,6 +23,7 @@ import { silentLogger, type BackendLogger } from './logger.ts';
 import { VfioBinding } from './vfio-binding.ts';
 import { isActive, Virsh } from './virsh.ts';
 import { openSerialConsole, serialPty } from './serial-console.ts';
+import { openVncConnection, vncAddress } from './vnc-display.ts';
 
 export type { BackendLogger } from './logger.ts';
 export type { IdsPaths } from './device-names.ts';
@@ -247,6 +248,15 @@ export class LinuxBackend implements HostBackend {
     if (!isActive(await this.#requireState(vmName))) throw new Error(`VM ${vmName} is not running; start it to use its console`);
     const session = await openSerialConsole(await serialPty(this.#virsh, vmName), handlers);
     this.#logger.info({ vm: vmName }, 'console opened');
+    return session;
+  }
+
+  /** The domain's graphics console: its VNC server, found with `virsh vncdisplay`. */
+  async openGraphics(vmName: string, handlers: ConsoleHandlers<Buffer>): Promise<ConsoleSession<Buffer>> {
+    validateVmName(vmName);
+    if (!isActive(await this.#requireState(vmName))) throw new Error(`VM ${vmName} is not running; start it to use its console`);
+    const session = await openVncConnection(await vncAddress(this.#virsh, vmName), handlers);
+    this.#logger.info({ vm: vmName }, 'graphics console opened');
     return session;
   }
 

@@ -10,6 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConsoleHandlers, ConsoleSession, DiscoveredDevice, HostBackend, PciIdentity, HostdevRef, HostFacts, ObservedDevice, ReportedVm, VmSpec } from '../../backend.ts';
 import { VFIO_DRIVER } from './catalog.ts';
 import { GuestShell } from './guest-shell.ts';
+import { guestScreen } from './guest-screen.ts';
+import { RfbServer } from './rfb-server.ts';
 import {
   buildDevices,
   latencyOf,
@@ -99,7 +101,8 @@ export class SimBackend implements HostBackend {
   #unplugged: SimDevice[];
   #domains = new Map<string, SimDomain>();
   /** Open console sessions by domain, ended when their domain stops or goes. */
-  #consoles = new Map<string, Set<ConsoleHandlers>>();
+  /** Each running domain's open console sessions (serial and graphics), ended with it. */
+  #consoles = new Map<string, Set<Pick<ConsoleHandlers, 'end'>>>();
 
   constructor(config: SimHostConfig = {}, options: SimBackendOptions = {}) {
     this.config = config;
@@ -263,7 +266,7 @@ export class SimBackend implements HostBackend {
   async openConsole(vmName: string, handlers: ConsoleHandlers): Promise<ConsoleSession> {
     const domain = this.#requireDomain(vmName);
     if (!domain.running) throw new Error(`VM ${vmName} is not running; start it to use its console`);
-    const open = this.#consoles.get(vmName) ?? new Set<ConsoleHandlers>();
+    const open = this.#consoles.get(vmName) ?? new Set();
     this.#consoles.set(vmName, open);
     let closed = false;
     const session: ConsoleHandlers = {
@@ -278,14 +281,7 @@ export class SimBackend implements HostBackend {
       },
     };
     open.add(session);
-    const guestDevices = () => {
-      const current = this.#domains.get(vmName);
-      return (current?.devices ?? []).flatMap((address) => {
-        const device = this.#find(address);
-        return device ? [publicView(device)] : [];
-      });
-    };
-    const shell = new GuestShell(vmName, guestDevices, session.output, session.end);
+    const shell = new GuestShell(vmName, () => this.#guestDevices(vmName), session.output, session.end);
     shell.start();
     return {
       write: (data) => {
@@ -296,6 +292,51 @@ export class SimBackend implements HostBackend {
         open.delete(session);
       },
     };
+  }
+
+  /**
+   * The simulated guest's screen over RFB (guest-screen.ts): one coloured block per device
+   * passed through to the domain, redrawn when that changes.
+   */
+  async openGraphics(vmName: string, handlers: ConsoleHandlers<Buffer>): Promise<ConsoleSession<Buffer>> {
+    const domain = this.#requireDomain(vmName);
+    if (!domain.running) throw new Error(`VM ${vmName} is not running; start it to use its console`);
+    const open = this.#consoles.get(vmName) ?? new Set();
+    this.#consoles.set(vmName, open);
+    let closed = false;
+    const stop = () => {
+      closed = true;
+      clearInterval(redraw);
+      open.delete(session);
+    };
+    const session = {
+      end: (reason: string) => {
+        if (closed) return;
+        stop();
+        handlers.end(reason);
+      },
+    };
+    open.add(session);
+    const server = new RfbServer(guestScreen(vmName, () => this.#guestDevices(vmName)), (bytes) => {
+      if (!closed) handlers.output(bytes);
+    }, session.end);
+    // A viewer waiting for a change sees an assigned or released device within a second.
+    const redraw = setInterval(() => server.refresh(), 500);
+    server.start();
+    return {
+      write: (bytes) => {
+        if (!closed) server.receive(bytes);
+      },
+      close: stop,
+    };
+  }
+
+  /** The devices passed through to domain `vmName` now, as the guest sees them. */
+  #guestDevices(vmName: string): DiscoveredDevice[] {
+    return (this.#domains.get(vmName)?.devices ?? []).flatMap((address) => {
+      const device = this.#find(address);
+      return device ? [publicView(device)] : [];
+    });
   }
 
   // --- control: what tests and the demo do to the "hardware" -------------------------------

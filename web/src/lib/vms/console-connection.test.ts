@@ -12,5 +12,6 @@ describe("a VM's console", () => {
   it("opens its socket on the page's own host, wss under https", () => {
     expect(consoleSocketUrl('Vk06MQ==', { protocol: 'https:', host: 'passthru.example.com' })).toBe('wss://passthru.example.com/console/Vk06MQ%3D%3D');
     expect(consoleSocketUrl('Vk06MQ==', { protocol: 'http:', host: '127.0.0.1:4000' })).toBe('ws://127.0.0.1:4000/console/Vk06MQ%3D%3D');
+    expect(consoleSocketUrl('Vk06MQ==', { protocol: 'http:', host: '127.0.0.1:4000' }, 'graphics')).toBe('ws://127.0.0.1:4000/console/Vk06MQ%3D%3D?kind=graphics');
   });
 });
