@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, getColumns, gte, inArray, lte, ne, notInArray, sql, type SQL } from 'drizzle-orm';
 import type { Queryable, Tx } from '../db/client.ts';
 import { devices, hosts, vms } from '../db/schema/index.ts';
 import { rankHosts, type HostChoice, type NumaFree } from './allocation.ts';
@@ -172,14 +172,14 @@ const onlineHost = (tx: Tx, hostId: string) =>
  * statement: the host FOR SHARE first (the lock order of devices.ts), then the GPUs FOR NO KEY
  * UPDATE, skipping any another provision has locked. Nothing if the host went offline.
  */
-function takeOnHost(tx: Tx, plan: PlanRow, choice: HostChoice): Promise<DeviceRow[]> {
+function takeOnHost(tx: Tx, plan: PlanRow, choice: HostChoice): Promise<(DeviceRow & { grouped: boolean })[]> {
   // Nodes the order does not name (GPUs freed since the read) come last.
   const nodeRank = sql`array_position(array[${sql.join(
     choice.numaOrder.map((node) => sql`${node ?? -1}`),
     sql`, `,
   )}]::int[], coalesce(${devices.numaNode}, -1))`;
   return tx
-    .select()
+    .select({ ...getColumns(devices), grouped: hasGroupMates })
     .from(devices)
     .where(and(inArray(devices.hostId, onlineHost(tx, choice.hostId)), ...planGpus(plan)))
     .orderBy(sql`${nodeRank} nulls last`, asc(devices.id))
@@ -188,21 +188,60 @@ function takeOnHost(tx: Tx, plan: PlanRow, choice: HostChoice): Promise<DeviceRo
 }
 
 /**
- * Takes the plan's GPUs on the first candidate host that still has them all, or returns null.
+ * Whether another function (the GPU's audio, say) shares the device's IOMMU group. Qualified by
+ * hand: in a select list drizzle names a column without its table, which here would be mate's.
+ */
+const hasGroupMates = sql<boolean>`exists (select 1 from ${devices} as mate where mate.host_id = ${devices}.host_id
+  and mate.iommu_group = ${devices}.iommu_group and mate.id <> ${devices}.id and mate.kind <> 'USB')`;
+
+/**
+ * The other functions of the taken GPUs' IOMMU groups, locked: VFIO passes a group whole, so a
+ * provision takes a GPU's audio function with it. They wait for no other provision (one that
+ * held them would hold their GPU too, which this one has locked). Only read when a taken GPU
+ * has mates, so GPUs alone in their groups cost no statement.
+ */
+async function takeGroupMates(tx: Tx, hostId: string, gpus: (DeviceRow & { grouped: boolean })[]): Promise<DeviceRow[]> {
+  const groups = [...new Set(gpus.flatMap((gpu) => (gpu.grouped && gpu.iommuGroup !== null ? [gpu.iommuGroup] : [])))];
+  if (groups.length === 0) return [];
+  return tx
+    .select()
+    .from(devices)
+    .where(
+      and(
+        eq(devices.hostId, hostId),
+        inArray(devices.iommuGroup, groups),
+        notInArray(
+          devices.id,
+          gpus.map((gpu) => gpu.id),
+        ),
+        ne(devices.kind, 'USB'),
+        eq(devices.status, TRANSITIONS.ASSIGN.from),
+      ),
+    )
+    .orderBy(asc(devices.id))
+    .for('no key update');
+}
+
+/**
+ * Takes the plan's GPUs on the first candidate host that still has them all, with the other
+ * functions of their IOMMU groups, or returns null.
  * Before falling back to the next host, a host where too few were left (others took them
  * meanwhile) gives back what was taken there, its host lock included: the takes run after a
  * savepoint, rolled back to, so a provision never holds one host's lock while waiting for
  * another's. With a single candidate there is nothing to fall back to and no savepoint.
  */
-export async function takePlacement(tx: Tx, plan: PlanRow, choices: HostChoice[]): Promise<{ hostId: string; gpus: DeviceRow[] } | null> {
+export async function takePlacement(tx: Tx, plan: PlanRow, choices: HostChoice[]): Promise<{ hostId: string; gpus: DeviceRow[]; groupMates: DeviceRow[] } | null> {
   const fallback = choices.length > 1;
   if (fallback) await tx.execute(sql`savepoint take_gpus`);
   for (const choice of choices) {
     if (plan.gpuCount === 0) {
-      if ((await onlineHost(tx, choice.hostId)).length > 0) return { hostId: choice.hostId, gpus: [] };
+      if ((await onlineHost(tx, choice.hostId)).length > 0) return { hostId: choice.hostId, gpus: [], groupMates: [] };
     } else {
-      const gpus = await takeOnHost(tx, plan, choice);
-      if (gpus.length === plan.gpuCount) return { hostId: choice.hostId, gpus };
+      const taken = await takeOnHost(tx, plan, choice);
+      if (taken.length === plan.gpuCount) {
+        const groupMates = await takeGroupMates(tx, choice.hostId, taken);
+        return { hostId: choice.hostId, gpus: taken.map(({ grouped: _grouped, ...gpu }) => gpu), groupMates };
+      }
     }
     if (fallback) await tx.execute(sql`rollback to savepoint take_gpus`);
   }

@@ -134,7 +134,8 @@ export async function provisionVm(services: Services, input: { name: string; pla
         type: 'PROVISION',
         hostId: vm.hostId,
         vm: { id: vm.id, fromStatus: null },
-        devices: placement.gpus,
+        // The GPUs' audio functions (their IOMMU group-mates) go to the VM with them.
+        devices: [...placement.gpus, ...placement.groupMates],
         alongside: [tx.$with('provisioned_vm').as(tx.insert(vms).values(vm))],
       }).catch((error: unknown) => {
         // The vms_fit_host trigger: a provision racing this one took the host's cores or memory first.

@@ -5,7 +5,7 @@ import { blockAt, GUEST_SCREEN, guestScreen } from '../../agent/backends/sim/gue
 import { RfbServer } from '../../agent/backends/sim/rfb-server.ts';
 import { ByteReader, rfbClient } from '../support/rfb.ts';
 
-const base = { vendorId: '10de', productId: '2204', vendorName: null, productName: null, serial: null, iommuGroup: 1, numaNode: 0, driver: 'vfio-pci', classCode: null, subsystemVendorId: null, subsystemProductId: null, revision: null };
+const base = { vendorId: '10de', productId: '2204', vendorName: null, productName: null, serial: null, iommuGroup: 1, numaNode: 0, driver: 'vfio-pci', classCode: null, subsystemVendorId: null, subsystemProductId: null, revision: null, inUse: null };
 const GPU: DiscoveredDevice = { ...base, kind: 'GPU', address: '0000:17:00.0' };
 const USB: DiscoveredDevice = { ...base, kind: 'USB', address: '1-2' };
 

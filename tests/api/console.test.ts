@@ -77,7 +77,7 @@ describe('VM consoles', () => {
     await operationEnded(server.client, await deviceMutation(server.client, 'assignDevice', { deviceId: usb.id, vmId }));
     const gpu = (await hostDevices(server.client, hostId)).find((d) => d.kind === 'GPU')!;
     await operationEnded(server.client, await deviceMutation(server.client, 'detachDevice', { deviceId: gpu.id }));
-    await operationEnded(server.client, await deviceMutation(server.client, 'assignDevice', { deviceId: gpu.id, vmId }));
+    await operationEnded(server.client, await deviceMutation(server.client, 'assignDevice', { deviceId: gpu.id, vmId, withGroup: true }));
 
     // The same session sees the change: the shell reads the domain when the command runs.
     expect(await console.run('lsusb')).toBe('Bus 001 Device 002: ID 0781:5583 SanDisk Corp. Ultra Fit');

@@ -120,6 +120,24 @@ describe('IOMMU groups stay whole', () => {
     await settled([gpu, audio], 'DETACHED');
   });
 
+  it("a provisioned VM takes its GPU's whole IOMMU group (the audio function too), and its teardown gives the group back", async () => {
+    const { hostId, gpu, audio } = await hostWithGroup();
+    await mutate('detachDevice', { deviceId: gpu });
+    await settled([gpu, audio], 'DETACHED');
+    const planId = await seed.plan({ name: unique('gpu-plan'), gpuCount: 1 });
+    const { provisionVm } = await server.client.data(
+      `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id } devices { address } } ... on Error { message } } }`,
+      { input: { name: unique('vm-gpu'), planId, hostId } },
+    );
+    expect(provisionVm.__typename, provisionVm.message).toBe('VmOperationSuccess');
+    expect(provisionVm.devices.map((d: { address: string }) => d.address).sort()).toEqual([GPU.address, AUDIO.address]);
+    await settled([gpu, audio], 'ASSIGNED');
+    expect((await seed.device(audio)).vm?.id).toBe(provisionVm.vm.id);
+
+    await server.client.data(`mutation($id: ID!) { deleteVm(input: { vmId: $id }) { __typename } }`, { id: provisionVm.vm.id });
+    await settled([gpu, audio], 'DETACHED');
+  });
+
   it('the database refuses a group held by two VMs (devices_iommu_group_one_vm), whoever writes it', async () => {
     const { gpu, audio, vmA, vmB } = await hostWithGroup();
     await mutate('detachDevice', { deviceId: gpu });

@@ -52,7 +52,7 @@ describe.skipIf(!hasChromium)('the VM console in the browser', () => {
     expect((await operationEnded(server.client, provisioned.operationId)).status).toBe('SUCCEEDED');
     // A GPU (pooled from boot) goes to the VM through the API, so the guest has a PCI device too.
     const gpu = await deviceAt(server.client, hostId, '0000:17:00.0');
-    expect((await operationEnded(server.client, await deviceMutation(server.client, 'assignDevice', { deviceId: gpu.id, vmId }))).status).toBe('SUCCEEDED');
+    expect((await operationEnded(server.client, await deviceMutation(server.client, 'assignDevice', { deviceId: gpu.id, vmId, withGroup: true }))).status).toBe('SUCCEEDED');
     browser = await launchChromium();
     page = await openPage(browser, `${server.url}/hosts/${encodeURIComponent(hostId)}/devices`);
     await signIn(page, ADMIN);
