@@ -222,7 +222,9 @@ export class Workload {
   async #send(client: number, credential: { token: string; actor: string }, server: number, url: string, request: { mutation: MutationName; intent: string; input: Record<string, string> }) {
     const query = `mutation($input: ${INPUT_TYPE[request.mutation]}!) { result: ${request.mutation}(input: $input) { ${RESULT_FIELDS[request.mutation]} } }`;
     const sentAt = Date.now();
-    const answer = await graphql(url, { token: credential.token }, query, { input: request.input });
+    // A device is assigned with the rest of its IOMMU group (a GPU's audio function), as the console does.
+    const input = request.mutation === 'assignDevice' ? { ...request.input, withGroup: true } : request.input;
+    const answer = await graphql(url, { token: credential.token }, query, { input });
     const answeredAt = Date.now();
     const entry: HistoryEntry = { seq: this.#seq++, client, actor: credential.actor, server, mutation: request.mutation, intent: request.intent, input: request.input, sentAt, answeredAt, outcome: 'indeterminate' };
     const result = answer.data?.result;
