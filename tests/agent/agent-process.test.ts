@@ -122,9 +122,12 @@ describe('a sim agent process', () => {
     expect((await operationEnded(server.client, big.operationId)).status).toBe('SUCCEEDED');
     const running = (await vm(server.client, big.vmId))!;
     expect(running.status).toBe('RUNNING');
+    // Each GPU with its audio function: VFIO passes an IOMMU group whole.
     expect(running.devices.map((d) => [d.address, d.kind, d.status])).toEqual([
       [GPU[2], 'GPU', 'ASSIGNED'],
+      [audioOf(GPU[2]!), 'PCI', 'ASSIGNED'],
       [GPU[3], 'GPU', 'ASSIGNED'],
+      [audioOf(GPU[3]!), 'PCI', 'ASSIGNED'],
     ]);
     state = await agent.control('/state');
     expect(state.domains.find((d: { name: string }) => d.name === 'vm-duo')).toEqual({
@@ -132,7 +135,7 @@ describe('a sim agent process', () => {
       cores: 16,
       memoryMb: 65536,
       diskGb: 200,
-      devices: [GPU[2], GPU[3]],
+      devices: [GPU[2], audioOf(GPU[2]!), GPU[3], audioOf(GPU[3]!)],
       running: true,
     });
 

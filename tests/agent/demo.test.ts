@@ -67,7 +67,13 @@ describe('the demo fleet', () => {
     expect((await operationEnded(server.client, operationId)).status).toBe('SUCCEEDED');
     const running = (await vm(server.client, vmId))!;
     expect(running.status).toBe('RUNNING');
-    expect(running.devices.map((d) => d.status)).toEqual(['ASSIGNED', 'ASSIGNED']);
+    // Two GPUs, each with its audio function (one IOMMU group each).
+    expect(running.devices.map((d) => [d.kind, d.status])).toEqual([
+      ['GPU', 'ASSIGNED'],
+      ['PCI', 'ASSIGNED'],
+      ['GPU', 'ASSIGNED'],
+      ['PCI', 'ASSIGNED'],
+    ]);
   });
 
   it('restarting reuses the cluster, hosts and plans by name, with fresh tokens, and the simulated hosts keep their VMs', async () => {
@@ -86,6 +92,6 @@ describe('the demo fleet', () => {
     // The state file kept the VM on its host, so the report after reconnecting agrees with the server.
     const node = second.hosts.find((h) => h.backend.domain('demo-duo'))!;
     expect(node.name).toBe('gpu-node-1');
-    await eventually(async () => (await hostDevices(server.client, node.hostId)).filter((d) => d.status === 'ASSIGNED').length === 2);
+    await eventually(async () => (await hostDevices(server.client, node.hostId)).filter((d) => d.status === 'ASSIGNED').length === 4);
   });
 });
