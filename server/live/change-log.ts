@@ -11,6 +11,8 @@ const ORDERED = sql`(select pg_advisory_xact_lock(${CHANGE_LOG_LOCK})) as ordere
 
 export interface LoggedChange {
   seq: number;
+  /** When it was logged, in its transaction: the change feed's lag is measured from it. */
+  at: Date;
   message: ChangeMessage;
 }
 
@@ -85,8 +87,8 @@ function isChangeMessage(message: { topic: string; payload: unknown }): message 
   return Object.hasOwn(TOPICS, message.topic) && typeof payload === 'object' && payload !== null && 'id' in payload;
 }
 
-function logged(rows: { seq: number; topic: string; payload: unknown }[]): LoggedChange[] {
-  return rows.flatMap(({ seq, ...message }) => (isChangeMessage(message) ? [{ seq, message }] : []));
+function logged(rows: { seq: number; at: Date; topic: string; payload: unknown }[]): LoggedChange[] {
+  return rows.flatMap(({ seq, at, ...message }) => (isChangeMessage(message) ? [{ seq, at, message }] : []));
 }
 
 /** The sequence of the newest logged change (0 for an empty log). */
@@ -98,18 +100,15 @@ export async function changeLogHead(db: Queryable): Promise<number> {
 }
 
 /** Changes after `seq`, oldest first, at most `limit`. */
-export async function changesAfter(db: Queryable, seq: number, limit: number): Promise<(LoggedChange & { at: Date })[]> {
+export async function changesAfter(db: Queryable, seq: number, limit: number): Promise<LoggedChange[]> {
   const rows = await db.select().from(changeLog).where(gt(changeLog.seq, seq)).orderBy(asc(changeLog.seq)).limit(limit);
-  return rows.flatMap(({ seq, at, topic, payload }) => {
-    const message = { topic, payload };
-    return isChangeMessage(message) ? [{ seq, at, message }] : [];
-  });
+  return logged(rows);
 }
 
 /** The newest change of each entity of `topic` in (after, through], oldest first: what a resuming subscriber replays. */
 export async function latestChangesPerEntity(db: Queryable, topic: Topic, after: number, through: number): Promise<LoggedChange[]> {
   const rows = await db
-    .selectDistinctOn([sql`${changeLog.payload}->>'id'`], { seq: changeLog.seq, topic: changeLog.topic, payload: changeLog.payload })
+    .selectDistinctOn([sql`${changeLog.payload}->>'id'`], { seq: changeLog.seq, at: changeLog.at, topic: changeLog.topic, payload: changeLog.payload })
     .from(changeLog)
     .where(and(eq(changeLog.topic, topic), gt(changeLog.seq, after), lte(changeLog.seq, through)))
     .orderBy(sql`${changeLog.payload}->>'id'`, desc(changeLog.seq));
