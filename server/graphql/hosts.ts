@@ -128,7 +128,12 @@ builder.mutationFields((t) => ({
     ...ADMIN_ONLY,
     input: { hostId: t.input.id({ required: true, description: 'Global ID of the host.' }) },
     errors: { types: [NotFoundError] },
-    resolve: (_root, { input }, ctx) => rotateHostToken(ctx.services, idOf('Host', String(input.hostId))),
+    resolve: async (_root, { input }, ctx) => {
+      const rotated = await rotateHostToken(ctx.services, idOf('Host', String(input.hostId)));
+      // Refused on this process's very next request, as a revoked API token is; others hear it from the bus.
+      ctx.principals.forget({ kind: 'host', id: rotated.host.id });
+      return rotated;
+    },
   }),
 }));
 
