@@ -76,7 +76,9 @@ describe('Device.actions', () => {
     await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb });
     // In flight: the table starts nothing from DETACHING.
     await expectOffers('DETACHING');
-    await agent.complete(agent.received.at(-1)!.id, true);
+    // The operation reaches the agent over its subscription some time after the mutation answers.
+    await eventually(async () => agent.received.length === 1);
+    await agent.complete(agent.received[0]!.id, true);
     await settled(usb, 'DETACHED');
     await expectOffers('DETACHED');
   });
