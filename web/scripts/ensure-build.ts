@@ -14,8 +14,9 @@ const distDir = join(webDir, 'dist');
 const stampFile = join(distDir, '.build-fingerprint');
 
 export function webFingerprint(): string {
-  // schema.graphql too: the bundle carries its introspection for the normalized cache.
-  return fingerprint(rootDir, [...filesUnder(webDir), join(rootDir, 'package-lock.json'), join(rootDir, 'schema.graphql')]);
+  // schema.graphql too: the bundle carries its introspection for the normalized cache; protocol/
+  // holds the documents' tag and the rules the console shares with the server.
+  return fingerprint(rootDir, [...filesUnder(webDir), ...filesUnder(join(rootDir, 'protocol')), join(rootDir, 'package-lock.json'), join(rootDir, 'schema.graphql')]);
 }
 
 export function webBuildIsCurrent(): boolean {

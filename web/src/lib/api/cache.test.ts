@@ -2,7 +2,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { OperationResultSource, OperationResult } from '@urql/core';
 import { readIntrospection } from '../../../schema-introspection.ts';
-import { graphql } from './graphql.ts';
+import { graphql } from '../../../../protocol/graphql.ts';
 import { fakeApi } from './fake-api.ts';
 import { placed } from './cache-lists.ts';
 import { OperationRowFields } from '../operations/fragments.ts';

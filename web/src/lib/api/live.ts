@@ -1,5 +1,5 @@
 import { api } from './client.ts';
-import { graphql, type ResultOf } from './graphql.ts';
+import { graphql, type ResultOf } from '../../../../protocol/graphql.ts';
 import { DeviceEvents } from '../devices/device-events.ts';
 import { HostEvents } from '../hosts/host-events.ts';
 import { VmEvents } from '../vms/vm-events.ts';

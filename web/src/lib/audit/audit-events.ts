@@ -1,5 +1,5 @@
 import type { UpdateResolver, Variables } from '@urql/exchange-graphcache';
-import { graphql, type ResultOf } from '../api/graphql.ts';
+import { graphql, type ResultOf } from '../../../../protocol/graphql.ts';
 import { placeInConnections, stringArg, stringField } from '../api/cache-lists.ts';
 
 /** Every recorded call (by one actor, if given), with what the audit trail shows. */

@@ -1,6 +1,6 @@
 import { SvelteMap } from 'svelte/reactivity';
 import { Action } from '../api/action.svelte.ts';
-import { graphql } from '../api/graphql.ts';
+import { graphql } from '../../../../protocol/graphql.ts';
 import { live } from '../api/live.ts';
 import { DEVICE_ACTION } from './device-status.ts';
 import type { DeviceAction } from './fragments.ts';

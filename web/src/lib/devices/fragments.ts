@@ -1,4 +1,4 @@
-import { graphql, type ResultOf } from '../api/graphql.ts';
+import { graphql, type ResultOf } from '../../../../protocol/graphql.ts';
 
 /** What a device row shows, on a host's or a VM's Devices tab. */
 export const DeviceRowFields = graphql(`

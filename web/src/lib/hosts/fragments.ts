@@ -1,4 +1,4 @@
-import { graphql, type ResultOf } from '../api/graphql.ts';
+import { graphql, type ResultOf } from '../../../../protocol/graphql.ts';
 import { VmPassthroughFields } from '../vms/fragments.ts';
 
 /** A host's own facts, as the host lists show them and a host event carries them. */

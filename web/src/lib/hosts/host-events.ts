@@ -1,5 +1,5 @@
 import type { UpdateResolver } from '@urql/exchange-graphcache';
-import { graphql, type ResultOf } from '../api/graphql.ts';
+import { graphql, type ResultOf } from '../../../../protocol/graphql.ts';
 import { HostFactsFields } from './fragments.ts';
 import { connectionNodes, invalidateField, placeInConnections, stringArg, stringField } from '../api/cache-lists.ts';
 

@@ -1,4 +1,4 @@
-import { graphql, type ResultOf } from '../api/graphql.ts';
+import { graphql, type ResultOf } from '../../../../protocol/graphql.ts';
 
 /** What an operation row shows: the first few of its devices, and whether it moves more. */
 export const OperationRowFields = graphql(`

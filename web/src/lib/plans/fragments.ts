@@ -1,4 +1,4 @@
-import { graphql } from '../api/graphql.ts';
+import { graphql } from '../../../../protocol/graphql.ts';
 
 /** What the plans page shows of a plan: its query, its mutations and its events all carry it, so each updates the row in place. */
 export const PlanFields = graphql(`

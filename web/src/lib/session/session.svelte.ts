@@ -1,6 +1,6 @@
 import { api, resetApi, whenCredentialLost } from '../api/client.ts';
 import { errorMessage } from '../api/action.svelte.ts';
-import { graphql, type ResultOf } from '../api/graphql.ts';
+import { graphql, type ResultOf } from '../../../../protocol/graphql.ts';
 import { live } from '../api/live.ts';
 
 const Me = graphql(`

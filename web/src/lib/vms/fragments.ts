@@ -1,4 +1,4 @@
-import { graphql, type ResultOf } from '../api/graphql.ts';
+import { graphql, type ResultOf } from '../../../../protocol/graphql.ts';
 
 /**
  * What a VM row shows of its passthrough devices: the first page of them, enough to count those

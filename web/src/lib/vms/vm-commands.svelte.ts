@@ -1,5 +1,5 @@
 import { Action } from '../api/action.svelte.ts';
-import { graphql } from '../api/graphql.ts';
+import { graphql } from '../../../../protocol/graphql.ts';
 import { live } from '../api/live.ts';
 
 const StartVm = graphql(`
