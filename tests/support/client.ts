@@ -1,5 +1,14 @@
+import { print } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import type { TadaDocumentNode } from 'gql.tada';
+
+/** A document from protocol/'s `graphql()` tag: its result and variables are typed from schema.graphql. */
+type Document<Result, Variables> = TadaDocumentNode<Result, Variables>;
+/** The variables argument: omitted when the document takes none, required when it needs some. */
+type VariablesArgument<Variables> = {} extends Variables ? [variables?: Variables] : [variables: Variables];
+
+const source = (query: string | Document<unknown, unknown>) => (typeof query === 'string' ? query : print(query));
 
 export interface GraphQLResponse<T = any> {
   data?: T;
@@ -24,20 +33,29 @@ export class TestClient {
     };
   }
 
-  async request<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResponse<T>> {
+  /** Sends a typed document, or raw text (for tests of malformed and hostile requests). */
+  async request<Result, Variables>(document: Document<Result, Variables>, ...[variables]: VariablesArgument<Variables>): Promise<GraphQLResponse<Result>>;
+  async request<T = any>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>>;
+  async request(query: string | Document<unknown, unknown>, variables: unknown = {}): Promise<GraphQLResponse<unknown>> {
+    return this.post(source(query), variables);
+  }
+
+  /** Runs a query and fails loudly on GraphQL errors; returns `data`. */
+  async data<Result, Variables>(document: Document<Result, Variables>, ...[variables]: VariablesArgument<Variables>): Promise<Result>;
+  async data<T = any>(query: string, variables?: Record<string, unknown>): Promise<T>;
+  async data(query: string | Document<unknown, unknown>, variables: unknown = {}): Promise<unknown> {
+    const result = await this.post(source(query), variables);
+    if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
+    return result.data;
+  }
+
+  private async post(query: string, variables: unknown): Promise<GraphQLResponse<unknown>> {
     const response = await fetch(`${this.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...this.headers() },
       body: JSON.stringify({ query, variables }),
     });
-    return (await response.json()) as GraphQLResponse<T>;
-  }
-
-  /** Runs a query and fails loudly on GraphQL errors; returns `data`. */
-  async data<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-    const result = await this.request<T>(query, variables);
-    if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
-    return result.data!;
+    return (await response.json()) as GraphQLResponse<unknown>;
   }
 
   /** Close events of the socket, for tests of how the server ends connections. */
