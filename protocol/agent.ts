@@ -68,7 +68,6 @@ export type ObservedDevice = NonNullable<OperationOutcome['devices']>[number];
 /** An operation as the agentOperations subscription delivers it. */
 export type AgentOperation = ResultOf<typeof AGENT_OPERATIONS>['agentOperations'];
 export type OperationType = AgentOperation['type'];
-export type OperationStatus = AgentOperation['status'];
 
 /** Every answer an agent's mutation can get: the members of their result unions. */
 export type AgentAnswer =
