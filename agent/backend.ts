@@ -2,77 +2,28 @@
 // Everything the agent knows about hardware goes through this interface, so the simulated
 // backend exercises exactly the same protocol paths as the real one.
 
-export type DeviceKind = 'GPU' | 'USB' | 'NVME' | 'PCI';
+import type { AgentOperation, HostFacts, ObservedDevice as ReportedObservation, ReportedDevice, ReportedVm } from '../protocol/agent.ts';
 
-/** One device as the host sees it right now. */
-export interface DiscoveredDevice {
-  kind: DeviceKind;
-  /** PCI: full BDF `0000:65:00.0`; USB: sysfs port path `1-2.3`. */
-  address: string;
-  /** Four lowercase hex digits. */
-  vendorId: string;
-  productId: string;
-  vendorName: string | null;
-  productName: string | null;
-  /** PCI class, subclass and programming interface, six lowercase hex digits (`030000`); null for USB. */
-  classCode: string | null;
-  /** PCI subsystem (board) vendor and device, four lowercase hex digits each; null for USB. */
-  subsystemVendorId: string | null;
-  subsystemProductId: string | null;
-  /** PCI revision ID, two lowercase hex digits (`a1`); null for USB. */
-  revision: string | null;
-  serial: string | null;
-  iommuGroup: number | null;
-  numaNode: number | null;
-  /** The kernel driver currently bound (`nvidia`, `vfio-pci`, `xhci_hcd`...), null when unbound. */
-  driver: string | null;
-  /**
-   * What on the host holds it, so detaching it would take that away from the host ("nvme0n1p2
-   * is mounted at /..."); null when the host does not use it. The server offers no detach meanwhile.
-   */
-  inUse: string | null;
-}
+export type { DeviceKind, HostFacts, ReportedVm } from '../protocol/agent.ts';
+
+/**
+ * One device as the host sees it right now: the inventory report's device (schema.graphql
+ * documents each field) with every field stated, null when the host cannot tell. Sent as it
+ * is, so a backend returns plain objects with these fields and no others.
+ */
+export type DiscoveredDevice = Required<ReportedDevice>;
 
 /** The fields only PCI configuration space has: null for USB devices. */
 export type PciIdentity = 'classCode' | 'subsystemVendorId' | 'subsystemProductId' | 'revision';
 
-/** One device as the host sees it once an operation has ended: what completeOperation carries. */
-export interface ObservedDevice {
-  address: string;
-  /** The kernel driver bound now, null when unbound. */
-  driver: string | null;
-  /** Whether the device is still in the host. */
-  present: boolean;
-}
-
-export interface HostFacts {
-  cpuCores: number;
-  memoryMb: number;
-  iommuEnabled: boolean;
-}
+/** One device as the host sees it once an operation has ended (driver null when unbound): what completeOperation carries. */
+export type ObservedDevice = Required<ReportedObservation>;
 
 /** A device handed to a VM, as the backend needs it to write libvirt hostdev entries. */
-export interface HostdevRef {
-  kind: DeviceKind;
-  address: string;
-  vendorId: string;
-  productId: string;
-}
+export type HostdevRef = Pick<DiscoveredDevice, 'kind' | 'address' | 'vendorId' | 'productId'>;
 
-/**
- * A libvirt domain as the hypervisor really has it, defined whether or not the server asked
- * for it. The server reconciles its VMs' device assignments and power state from these.
- */
-export interface ReportedVm {
-  name: string;
-  /** Whether the domain is active (running, paused...), as opposed to shut off or crashed. */
-  running: boolean;
-  /**
-   * The devices in its definition, by the address the inventory reports them under: PCI BDF
-   * `0000:65:00.0`, USB port path `1-2`. A hostdev matching no present device is left out.
-   */
-  deviceAddresses: string[];
-}
+/** A VM to define and start: what a PROVISION operation carries. */
+export type VmSpec = NonNullable<AgentOperation['vm']> & { devices: HostdevRef[] };
 
 /**
  * One console session on a domain: text in and out (serial), or bytes (graphics, RFB). The linux
@@ -91,14 +42,6 @@ export interface ConsoleHandlers<Data = string> {
   end(reason: string): void;
 }
 
-export interface VmSpec {
-  name: string;
-  cores: number;
-  memoryMb: number;
-  diskGb: number;
-  devices: HostdevRef[];
-}
-
 /**
  * Every method is idempotent: running the same step twice (an agent that died mid-operation
  * and replays it) leaves the host as one run would. Failures throw an Error whose message is
@@ -109,7 +52,9 @@ export interface HostBackend {
   inventory(): Promise<DiscoveredDevice[]>;
   /**
    * Every domain the hypervisor has, with its power state and passthrough devices: what the
-   * host really has, whatever the server believes. Read-only.
+   * host really has, whatever the server believes. Read-only. A domain's `deviceAddresses` are
+   * the inventory's addresses (PCI BDF, USB port path); a hostdev matching no present device
+   * is left out.
    */
   vms(): Promise<ReportedVm[]>;
   /**
@@ -138,4 +83,6 @@ export interface HostBackend {
    * to the browser's noVNC. Throws, with a reason shown to the operator, when it cannot.
    */
   openGraphics(vmName: string, handlers: ConsoleHandlers<Buffer>): Promise<ConsoleSession<Buffer>>;
+  /** For a backend that can tell when devices come and go (udev, the simulator's hot-plug): returns the unsubscribe. */
+  onInventoryChange?(listener: () => void): () => void;
 }

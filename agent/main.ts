@@ -7,7 +7,8 @@ import type { DiscoveredDevice, HostBackend, HostFacts } from './backend.ts';
 import { LinuxBackend } from './backends/linux/index.ts';
 import { startSimControl, type SimControl } from './backends/sim/control.ts';
 import { DEFAULT_SIM_CONFIG, parseSimConfig, SimBackend, type SimHostConfig } from './backends/sim/index.ts';
-import { AgentClient, loggableUrl } from './client.ts';
+import { AgentClient } from './client.ts';
+import { loggableUrl } from './connection.ts';
 import { helpText, parseCommand, UsageError, type BackendOptions, type Command } from './cli.ts';
 // Imported rather than read at run time, so the bundle (dist/passthru-agent.mjs) carries it.
 import packageJson from '../package.json' with { type: 'json' };

@@ -1,5 +1,5 @@
-// Waiting between attempts: exponential backoff with jitter, so a fleet of agents that lost
-// the server at the same moment does not come back at the same moment.
+// Waiting, bounded: between attempts (exponential backoff with jitter, so a fleet of agents that
+// lost the server at the same moment does not come back at the same moment) and for a promise.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -49,5 +49,15 @@ export async function retryUntilDone<T>(
     const delay = backoffDelay(tryNumber, options.backoff, options.random);
     options.onRetry?.(result.error, tryNumber, delay);
     if (!(await pause(delay, options.signal))) return null;
+  }
+}
+
+/** Waits for `promise` at most `ms`: whether it settled in time. */
+export async function settleWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  const timeout = new AbortController();
+  try {
+    return await Promise.race([promise.then(() => true), pause(ms, timeout.signal).then(() => false)]);
+  } finally {
+    timeout.abort();
   }
 }

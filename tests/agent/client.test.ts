@@ -1,18 +1,15 @@
-import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { buildSchema } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocketServer } from 'ws';
 import type { HostdevRef } from '../../agent/backend.ts';
 import { SimBackend, type SimHostConfig } from '../../agent/backends/sim/index.ts';
-import { AgentClient, graphqlWsUrl, loggableUrl, type OperationOutcomeEvent } from '../../agent/client.ts';
+import { AgentClient } from '../../agent/client.ts';
+import { graphqlWsUrl, loggableUrl } from '../../agent/connection.ts';
+import type { OperationOutcomeEvent } from '../../agent/context.ts';
 import { backoffDelay, retryUntilDone } from '../../agent/retry.ts';
 import { WorkQueue } from '../../agent/work-queue.ts';
 import { eventually } from '../support/client.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { createCluster, createPlan, deviceAt, deviceMutation, enroll, hostDevices, operation, operationEnded, repoRoot, TcpProxy, testLogger, vm, vmMutation } from './support.ts';
+import { createCluster, createPlan, deviceAt, deviceMutation, enroll, hostDevices, operation, operationEnded, TcpProxy, testLogger, vm, vmMutation } from './support.ts';
 
 describe('retry and queue logic', () => {
   it('backoff grows exponentially to a cap, with jitter in the upper half', () => {
@@ -143,42 +140,6 @@ describe('retry and queue logic', () => {
     expect(loggableUrl('https://user:secret@passthru.example.com/')).toBe('https://passthru.example.com/');
   });
 });
-
-/**
- * A graphql-ws server with the real schema minus ReportInventoryInput.vms, as servers had it
- * before agents reported domains: records each reportInventory input.
- */
-async function serverWithoutVms() {
-  const sdl = readFileSync(join(repoRoot, 'schema.graphql'), 'utf8').replace(/\n\s*"""[^"]*"""\n\s*vms: \[ReportedVmInput!\]\n/, '\n');
-  expect(sdl).not.toMatch(/vms: \[ReportedVmInput!\]/);
-  const inputs: Record<string, unknown>[] = [];
-  const host = () => ({ __typename: 'Host', id: 'SG9zdDox', name: 'old-server-host' });
-  const roots = {
-    mutation: {
-      reportInventory: ({ input }: { input: Record<string, unknown> }) => {
-        inputs.push(input);
-        return host();
-      },
-      heartbeat: host,
-    },
-    subscription: {
-      agentOperations: async function* () {
-        await new Promise(() => {});
-      },
-    },
-  };
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', path: '/graphql' });
-  const disposable = useServer({ schema: buildSchema(sdl), roots }, wss);
-  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-  return {
-    url: `http://127.0.0.1:${(wss.address() as AddressInfo).port}`,
-    inputs,
-    close: async () => {
-      await disposable.dispose();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-    },
-  };
-}
 
 const HOST: SimHostConfig = {
   name: 'client-test',
@@ -407,22 +368,6 @@ describe('AgentClient against the real server', () => {
     expect(report).toMatchObject({ devices: 5, vms: null });
     expect(await hostDevices(server.client, hostId)).toHaveLength(5);
     expect(backend.callCount('vms')).toBe(1);
-  });
-
-  it('reports to a server from before domains were reported without them, rather than not at all', async () => {
-    const old = await serverWithoutVms();
-    try {
-      const backend = new SimBackend({ ...HOST, name: 'client-old-server' });
-      const agent = new AgentClient({ serverUrl: old.url, token: 'pth_host_test', backend, logger: testLogger(), backoff: FAST_BACKOFF });
-      running.push(agent);
-      const reported = new Promise<{ vms: number | null }>((resolve) => agent.once('inventory', resolve));
-      agent.start();
-      expect(await reported).toMatchObject({ devices: 5, vms: null });
-      expect(old.inputs.map((input) => Object.keys(input).sort())).toEqual([['devices', 'facts']]);
-      await agent.stop({ graceMs: 0 });
-    } finally {
-      await old.close();
-    }
   });
 
   it('stopping while the socket is still connecting does not crash the agent', async () => {

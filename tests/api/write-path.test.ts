@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { COMPLETE_OPERATION, START_OPERATION } from '../../agent/client.ts';
+import { print, type DocumentNode } from 'graphql';
+import { COMPLETE_OPERATION, START_OPERATION } from '../../protocol/agent.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
 import { operations } from '../../server/db/schema/index.ts';
@@ -222,8 +223,8 @@ describe("an agent's acknowledgement", () => {
     // Delivered (and held) before counting: the stream reads the operation it hands over.
     await eventually(async () => host.agent.received.some((received) => received.id === operationId));
     // Over the agent's WebSocket, as agents send them: signed in once, when it connected.
-    const overSocket = async (document: string, variables: Record<string, unknown>) => {
-      const answer = host.agent.client.subscribe(document, variables);
+    const overSocket = async (document: DocumentNode, variables: Record<string, unknown>) => {
+      const answer = host.agent.client.subscribe(print(document), variables);
       await answer.next();
       answer.close();
     };

@@ -1,32 +1,31 @@
+import { print } from 'graphql';
+import {
+  AGENT_OPERATIONS,
+  HEARTBEAT,
+  REPORT_INVENTORY,
+  type AgentOperation,
+  type HostFacts,
+  type ReportedDevice,
+  type ReportedVm,
+} from '../../protocol/agent.ts';
+import { graphql, type ResultOf } from '../../protocol/graphql.ts';
 import { TestClient } from './client.ts';
 
-export interface FakeDevice {
-  kind: 'GPU' | 'USB' | 'NVME' | 'PCI';
-  address: string;
-  vendorId: string;
-  productId: string;
-  vendorName?: string | null;
-  productName?: string | null;
-  classCode?: string | null;
-  subsystemVendorId?: string | null;
-  subsystemProductId?: string | null;
-  revision?: string | null;
-  serial?: string | null;
-  iommuGroup?: number | null;
-  numaNode?: number | null;
-  driver?: string | null;
-  inUse?: string | null;
-}
+/** A device as a TestAgent reports it: the fields a test leaves out are reported as unknown (null). */
+export type FakeDevice = ReportedDevice;
 
-export interface AgentOperation {
-  id: string;
-  type: string;
-  status: string;
-  devices: { id: string; address: string; kind: string }[];
-  vm: { id: string; name: string } | null;
-}
+/** An operation as a TestAgent received it, the page of its devices flattened. */
+export type ReceivedOperation = Omit<AgentOperation, 'devices'> & { devices: AgentOperation['devices']['nodes'] };
 
-const OPERATION_FIELDS = 'id type status devices(first: 500) { nodes { id address kind } } vm { id name }';
+/**
+ * The agent's completeOperation (protocol/agent.ts), asking also for the status the operation
+ * ended with, which tests check; the real agent asks for nothing it does not use.
+ */
+const COMPLETE_OPERATION = graphql(`
+  mutation TestCompleteOperation($input: CompleteOperationInput!) {
+    completeOperation(input: $input) { __typename ... on Operation { status } ... on Error { message } }
+  }
+`);
 
 /**
  * Plays a host agent over the public API with the host's token: reports inventory,
@@ -35,15 +34,15 @@ const OPERATION_FIELDS = 'id type status devices(first: 500) { nodes { id addres
  */
 export class TestAgent {
   readonly client: TestClient;
-  readonly received: AgentOperation[] = [];
+  readonly received: ReceivedOperation[] = [];
   /** Answers that could not be delivered. */
   readonly errors: unknown[] = [];
   devices: FakeDevice[];
   /** The host-wide facts it reports. */
-  facts = { cpuCores: 64, memoryMb: 512 * 1024, iommuEnabled: true };
+  facts: HostFacts = { cpuCores: 64, memoryMb: 512 * 1024, iommuEnabled: true };
   /** The host's domains, reported when set (null: the agent says nothing about them). */
-  vms: { name: string; running: boolean; deviceAddresses: string[] }[] | null = null;
-  respond: ((operation: AgentOperation) => { succeeded: boolean; error?: string } | 'hold') | null = () => ({ succeeded: true });
+  vms: ReportedVm[] | null = null;
+  respond: ((operation: ReceivedOperation) => { succeeded: boolean; error?: string } | 'hold') | null = () => ({ succeeded: true });
   private subscription: ReturnType<TestClient['subscribe']> | null = null;
   private pump: Promise<void> | null = null;
 
@@ -53,26 +52,17 @@ export class TestAgent {
   }
 
   async reportInventory() {
-    const result = await this.client.data(
-      `mutation($input: ReportInventoryInput!) { reportInventory(input: $input) { __typename ... on Error { message } } }`,
-      {
-        input: {
-          facts: this.facts,
-          devices: this.devices.map((d) => ({ vendorName: null, productName: null, serial: null, iommuGroup: null, numaNode: null, driver: null, inUse: null, ...d })),
-          ...(this.vms ? { vms: this.vms } : {}),
-        },
-      },
-    );
-    if (result.reportInventory.__typename !== 'Host') throw new Error(result.reportInventory.message);
+    const { reportInventory } = await this.client.data(REPORT_INVENTORY, { input: { facts: this.facts, devices: this.devices, ...(this.vms ? { vms: this.vms } : {}) } });
+    if (reportInventory.__typename !== 'Host') throw new Error(reportInventory.message);
   }
 
   async heartbeat() {
-    return this.client.data(`mutation { heartbeat { __typename } }`);
+    return this.client.data(HEARTBEAT);
   }
 
   /** Connects the operation stream and answers operations as they come. */
   async connect() {
-    const subscription = this.client.subscribe<{ agentOperations: Omit<AgentOperation, 'devices'> & { devices: { nodes: AgentOperation['devices'] } } }>(`subscription { agentOperations { ${OPERATION_FIELDS} } }`);
+    const subscription = this.client.subscribe<ResultOf<typeof AGENT_OPERATIONS>>(print(AGENT_OPERATIONS));
     this.subscription = subscription;
     let handled = 0;
     this.pump = (async () => {
@@ -97,10 +87,7 @@ export class TestAgent {
   }
 
   async complete(operationId: string, succeeded: boolean, error?: string) {
-    return this.client.data(
-      `mutation($input: CompleteOperationInput!) { completeOperation(input: $input) { __typename ... on Operation { status } ... on Error { message } } }`,
-      { input: { operationId, succeeded, error } },
-    );
+    return this.client.data(COMPLETE_OPERATION, { input: { operationId, succeeded, error } });
   }
 
   async disconnect() {

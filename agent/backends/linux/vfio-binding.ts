@@ -6,6 +6,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { VFIO_DRIVER } from '../../../protocol/agent.ts';
 import type { HostdevRef } from '../../backend.ts';
 import { iommuEnabled, pciDevicesDir } from './discovery.ts';
 import type { DriverMemory } from './driver-memory.ts';
@@ -14,7 +15,6 @@ import type { BackendLogger } from './logger.ts';
 import { parsePciAddress } from './pci-address.ts';
 import { exists, readAttribute, readLinkName } from './sysfs.ts';
 
-const VFIO_DRIVER = 'vfio-pci';
 /** How a refusal names the device: `NVMe 0000:03:00.0 (nvme0n1p2) is mounted at /`. */
 const DEVICE_LABEL: Record<HostdevRef['kind'], string> = { GPU: 'GPU', NVME: 'NVMe', PCI: 'PCI device', USB: 'USB device' };
 /** What `driver_override` reads when no override is set. */

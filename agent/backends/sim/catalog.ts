@@ -138,4 +138,4 @@ export type NvmeModelName = keyof typeof NVME_MODELS;
 export const HDA_DRIVER = 'snd_hda_intel';
 export const NVME_DRIVER = 'nvme';
 export const USB_DRIVER = 'usb';
-export const VFIO_DRIVER = 'vfio-pci';
+export { VFIO_DRIVER } from '../../../protocol/agent.ts';
