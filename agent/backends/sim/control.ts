@@ -11,7 +11,7 @@
 
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { SimBackend } from './index.ts';
+import type { SimBackend } from './backend.ts';
 
 export interface SimControl {
   port: number;
