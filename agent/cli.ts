@@ -1,8 +1,12 @@
-// Command-line and environment parsing for passthru-agent, in one place. One table drives
-// both the parser and --help, so an option cannot exist without being documented.
+// Command-line and environment parsing for passthru-agent, in one place, with the files they
+// name (the token file, the sim config). One table drives both the parser and --help, so an
+// option cannot exist without being documented.
 
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DURATION_SYNTAX, DurationError, parseDuration } from '../protocol/duration.ts';
+import { DEFAULT_SIM_CONFIG, parseSimConfig, SimConfigError, type SimHostConfig } from './backends/sim/config.ts';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -91,7 +95,8 @@ export interface BackendOptions {
   virsh: string;
   domainType: string;
   storagePool: string | null;
-  simConfig: string | null;
+  /** The simulated host for --backend sim: the --sim-config file checked, else DEFAULT_SIM_CONFIG. */
+  simConfig: SimHostConfig;
 }
 
 export interface RunCommand extends BackendOptions {
@@ -113,19 +118,6 @@ export interface InventoryCommand extends BackendOptions {
 
 export type Command = RunCommand | InventoryCommand | { command: 'help' } | { command: 'version' };
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** `500ms`, `10s`, `5m`, `1h`, `1m30s`; a bare number is seconds. */
-export function parseDuration(text: string, what = 'duration'): number {
-  const trimmed = text.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const parts = [...trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== trimmed) {
-    throw new UsageError(`${what} "${text}" is not a duration; write it like 500ms, 10s, 5m or 1h`);
-  }
-  return Math.round(parts.reduce((sum, [, amount, unit]) => sum + Number(amount) * UNITS[unit!]!, 0));
-}
-
 function option(values: Record<string, unknown>, env: NodeJS.ProcessEnv, name: string): string | undefined {
   const flag = values[name];
   if (typeof flag === 'string') return flag;
@@ -136,9 +128,32 @@ function option(values: Record<string, unknown>, env: NodeJS.ProcessEnv, name: s
 }
 
 function durationAtLeast(values: Record<string, unknown>, env: NodeJS.ProcessEnv, name: string, minMs: number): number {
-  const ms = parseDuration(option(values, env, name)!, `--${name}`);
+  let ms: number;
+  try {
+    ms = parseDuration(option(values, env, name)!, `--${name}`);
+  } catch (error) {
+    throw error instanceof DurationError ? new UsageError(error.message) : error;
+  }
   if (ms < minMs) throw new UsageError(`--${name} must be at least ${minMs} ms`);
   return ms;
+}
+
+function loadSimConfig(file: string | undefined): SimHostConfig {
+  if (!file) return DEFAULT_SIM_CONFIG;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`cannot read the sim config ${file}: ${(error as Error).message}`);
+  }
+  let config;
+  try {
+    config = parseSimConfig(raw);
+  } catch (error) {
+    throw error instanceof SimConfigError ? new UsageError(error.message) : error;
+  }
+  // A state file named relative to the config lives beside it.
+  return config.stateFile ? { ...config, stateFile: resolve(dirname(file), config.stateFile) } : config;
 }
 
 function backendOptions(values: Record<string, unknown>, env: NodeJS.ProcessEnv): BackendOptions {
@@ -155,7 +170,8 @@ function backendOptions(values: Record<string, unknown>, env: NodeJS.ProcessEnv)
     virsh: option(values, env, 'virsh')!,
     domainType: option(values, env, 'domain-type')!,
     storagePool: option(values, env, 'storage-pool') ?? null,
-    simConfig: option(values, env, 'sim-config') ?? null,
+    // Read only for the simulated host: a linux agent ignores a sim config, even a broken one.
+    simConfig: backend === 'sim' ? loadSimConfig(option(values, env, 'sim-config')) : DEFAULT_SIM_CONFIG,
   };
 }
 
@@ -266,7 +282,7 @@ Usage:
 Options (each can also come from the environment variable beside it; flags win):
 ${lines.join('\n')}
 
-Durations: 500ms, 10s, 5m, 1h or a bare number of seconds.
+Durations: ${DURATION_SYNTAX}.
 SIGINT/SIGTERM stop the agent cleanly: the operation in hand finishes (within --grace), the rest
 is left for the server to replay on the next connection.
 

@@ -1,12 +1,10 @@
 // passthru-agent: the host agent's command line. `passthru-agent --help` for the options.
 
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { DiscoveredDevice, HostBackend, HostFacts } from './backend.ts';
 import { LinuxBackend } from './backends/linux/index.ts';
 import { startSimControl, type SimControl } from './backends/sim/control.ts';
-import { DEFAULT_SIM_CONFIG, parseSimConfig, SimBackend, type SimHostConfig } from './backends/sim/index.ts';
+import { SimBackend } from './backends/sim/index.ts';
 import { AgentClient } from './client.ts';
 import { loggableUrl } from './connection.ts';
 import { helpText, parseCommand, UsageError, type BackendOptions, type Command } from './cli.ts';
@@ -28,23 +26,9 @@ function createLogger(level: string, destination: 1 | 2): Logger {
   pino.destination({ dest: destination, sync: true }));
 }
 
-function loadSimConfig(file: string | null): SimHostConfig {
-  if (!file) return DEFAULT_SIM_CONFIG;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new UsageError(`cannot read the sim config ${file}: ${(error as Error).message}`);
-  }
-  const config = parseSimConfig(raw);
-  // A state file named relative to the config lives beside it.
-  if (config.stateFile) config.stateFile = resolve(dirname(file), config.stateFile);
-  return config;
-}
-
 function createBackend(options: BackendOptions, logger: Logger, simulatedCrash: boolean): { backend: HostBackend; sim: SimBackend | null } {
   if (options.backend === 'sim') {
-    const sim = new SimBackend(loadSimConfig(options.simConfig), {
+    const sim = new SimBackend(options.simConfig, {
       logger,
       // A `die` fault kills this process outright, with no cleanup: a real crash.
       onDie: simulatedCrash ? () => process.kill(process.pid, 'SIGKILL') : undefined,
@@ -165,8 +149,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         return await run(command);
     }
   } catch (error) {
-    if (error instanceof UsageError || (error as Error).name === 'SimConfigError') {
-      process.stderr.write(`passthru-agent: ${(error as Error).message}\nTry passthru-agent --help\n`);
+    if (error instanceof UsageError) {
+      process.stderr.write(`passthru-agent: ${error.message}\nTry passthru-agent --help\n`);
       return 2;
     }
     process.stderr.write(`passthru-agent: ${(error as Error).stack ?? String(error)}\n`);

@@ -79,7 +79,7 @@ async function run(n: number, work: string): Promise<Result> {
   onCleanup(() => database.drop());
   const port = await freePort();
   const profileDir = CPU_PROFILE ? join(work, `profile-${n}`) : undefined;
-  const serverOptions = { port, core: 0, databaseUrl: database.url, dataDir: join(work, 'pglite'), logDir: work, cpuProfileDir: profileDir, env: { PASSTHRU_HEARTBEAT_TIMEOUT_SECONDS: String(HEARTBEAT_TIMEOUT_S) } };
+  const serverOptions = { port, core: 0, databaseUrl: database.url, dataDir: join(work, 'pglite'), logDir: work, cpuProfileDir: profileDir, env: { PASSTHRU_HEARTBEAT_TIMEOUT: `${HEARTBEAT_TIMEOUT_S}s` } };
   let server: Child = await startServer(serverOptions);
   onCleanup(() => server.stop('SIGINT'));
   const admin = await adminClient(server.url);

@@ -81,7 +81,7 @@ for (let i = 0; i < PROCESSES; i++) {
     logDir: work,
     cpuProfileDir: profileDir,
     // Inventory reports are these hosts' only sign of life.
-    env: { PASSTHRU_HEARTBEAT_TIMEOUT_SECONDS: '3600' },
+    env: { PASSTHRU_HEARTBEAT_TIMEOUT: '1h' },
   });
   servers.push(server);
   onCleanup(() => server.stop('SIGINT'));

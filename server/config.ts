@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import proxyaddr from 'proxy-addr';
+import { parseDuration } from '../protocol/duration.ts';
 import { packageRoot } from './package-root.ts';
 
 /** Everything the server reads from the environment, parsed in one place. */
@@ -113,21 +114,29 @@ function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number):
   return value;
 }
 
+/** A duration written as the agent's are (protocol/duration.ts: 60s, 5m, 24h), in milliseconds. */
+function positiveDuration(env: NodeJS.ProcessEnv, name: string, fallback: string): number {
+  const raw = env[name];
+  const ms = parseDuration(raw === undefined || raw === '' ? fallback : raw, name);
+  if (ms <= 0) throw new Error(`${name} must be a duration longer than 0, got "${raw}"`);
+  return ms;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const production = env.NODE_ENV === 'production';
   return {
     port: positiveNumber(env, 'PORT', 4000),
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: resolve(env.PASSTHRU_DATA_DIR || '.data/pglite'),
-    operationTimeoutMs: positiveNumber(env, 'PASSTHRU_OPERATION_TIMEOUT_SECONDS', 60) * 1000,
-    operationQueueTimeoutMs: positiveNumber(env, 'PASSTHRU_OPERATION_QUEUE_TIMEOUT_SECONDS', 300) * 1000,
+    operationTimeoutMs: positiveDuration(env, 'PASSTHRU_OPERATION_TIMEOUT', '60s'),
+    operationQueueTimeoutMs: positiveDuration(env, 'PASSTHRU_OPERATION_QUEUE_TIMEOUT', '5m'),
     maxQueuedOperationsPerHost: positiveNumber(env, 'PASSTHRU_MAX_QUEUED_OPERATIONS_PER_HOST', 64),
     cpuAllocationRatio: positiveNumber(env, 'PASSTHRU_CPU_ALLOCATION_RATIO', 4),
-    statementTimeoutMs: positiveNumber(env, 'PASSTHRU_STATEMENT_TIMEOUT_SECONDS', 30) * 1000,
-    heartbeatTimeoutMs: positiveNumber(env, 'PASSTHRU_HEARTBEAT_TIMEOUT_SECONDS', 30) * 1000,
-    agentDisconnectGraceMs: positiveNumber(env, 'PASSTHRU_AGENT_DISCONNECT_GRACE_SECONDS', 5) * 1000,
-    heartbeatFlushIntervalMs: positiveNumber(env, 'PASSTHRU_HEARTBEAT_FLUSH_SECONDS', 2) * 1000,
-    sweepIntervalMs: positiveNumber(env, 'PASSTHRU_SWEEP_INTERVAL_SECONDS', 1) * 1000,
+    statementTimeoutMs: positiveDuration(env, 'PASSTHRU_STATEMENT_TIMEOUT', '30s'),
+    heartbeatTimeoutMs: positiveDuration(env, 'PASSTHRU_HEARTBEAT_TIMEOUT', '30s'),
+    agentDisconnectGraceMs: positiveDuration(env, 'PASSTHRU_AGENT_DISCONNECT_GRACE', '5s'),
+    heartbeatFlushIntervalMs: positiveDuration(env, 'PASSTHRU_HEARTBEAT_FLUSH_INTERVAL', '2s'),
+    sweepIntervalMs: positiveDuration(env, 'PASSTHRU_SWEEP_INTERVAL', '1s'),
     logLevel: env.LOG_LEVEL || 'info',
     webDir: resolve(env.PASSTHRU_WEB_DIR || fileURLToPath(new URL('web/dist', packageRoot))),
     adminUsername: env.PASSTHRU_ADMIN_USERNAME || 'admin',
@@ -143,11 +152,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSocketsPerCredential: positiveNumber(env, 'PASSTHRU_MAX_SOCKETS_PER_CREDENTIAL', 20),
     maxSubscriptionsPerCredential: positiveNumber(env, 'PASSTHRU_MAX_SUBSCRIPTIONS_PER_CREDENTIAL', 500),
     maxConsoleSessionsPerCredential: positiveNumber(env, 'PASSTHRU_MAX_CONSOLE_SESSIONS_PER_CREDENTIAL', 4),
-    consoleAgentAnswerMs: positiveNumber(env, 'PASSTHRU_CONSOLE_AGENT_ANSWER_SECONDS', 15) * 1000,
+    consoleAgentAnswerMs: positiveDuration(env, 'PASSTHRU_CONSOLE_AGENT_ANSWER_TIMEOUT', '15s'),
     maxSocketsPerAddress: positiveNumber(env, 'PASSTHRU_MAX_SOCKETS_PER_ADDRESS', 200),
     subscriberQueueLimit: positiveNumber(env, 'PASSTHRU_SUBSCRIBER_QUEUE_LIMIT', 1000),
-    changePollMs: positiveNumber(env, 'PASSTHRU_CHANGE_POLL_SECONDS', 2) * 1000,
-    changeLogMaxAgeMs: positiveNumber(env, 'PASSTHRU_CHANGE_LOG_RETENTION_HOURS', 24) * 3600 * 1000,
+    changePollMs: positiveDuration(env, 'PASSTHRU_CHANGE_POLL_INTERVAL', '2s'),
+    changeLogMaxAgeMs: positiveDuration(env, 'PASSTHRU_CHANGE_LOG_RETENTION', '24h'),
     changeLogMaxRows: positiveNumber(env, 'PASSTHRU_CHANGE_LOG_MAX_ROWS', 1_000_000),
     demo: flag(env, 'PASSTHRU_DEMO', true),
   };

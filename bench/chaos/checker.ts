@@ -5,7 +5,8 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import postgres from 'postgres';
-import { buildDevices, type SimHostConfig } from '../../agent/backends/sim/config.ts';
+import type { SimHostConfig } from '../../agent/backends/sim/config.ts';
+import { buildDevices } from '../../agent/backends/sim/hardware.ts';
 import { holdsVm, isInFlight, observe, observeAssignment, type DeviceStatus } from '../../server/domain/device-state.ts';
 import { observeVm, VM_TRANSITIONS, type VmStatus } from '../../server/domain/vm-state.ts';
 import type { Cluster, ExitRecord } from './cluster.ts';

@@ -24,8 +24,8 @@ export interface TargetOptions {
 export const PRODUCTION_ENV = { NODE_ENV: 'production' };
 
 /** Settings for a read fleet without agents: its hosts stay ONLINE for the whole run. */
-const READ_FLEET_ENV = { PASSTHRU_HEARTBEAT_TIMEOUT_SECONDS: '86400' };
-const QUIET_ENV = { PASSTHRU_SWEEP_INTERVAL_SECONDS: '3600', PASSTHRU_CHANGE_POLL_SECONDS: '3600', PASSTHRU_HEARTBEAT_FLUSH_SECONDS: '3600' };
+const READ_FLEET_ENV = { PASSTHRU_HEARTBEAT_TIMEOUT: '24h' };
+const QUIET_ENV = { PASSTHRU_SWEEP_INTERVAL: '1h', PASSTHRU_CHANGE_POLL_INTERVAL: '1h', PASSTHRU_HEARTBEAT_FLUSH_INTERVAL: '1h' };
 
 export async function startTarget(name: TargetName, options: TargetOptions): Promise<Child> {
   const port = await freePort();

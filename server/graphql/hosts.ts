@@ -195,7 +195,7 @@ builder.mutationFields((t) => ({
   heartbeat: t.field({
     type: Host,
     description:
-      'Agent: I am alive. Keeps the host ONLINE. Answered at once with the host as this connection knows it; the server writes heartbeats in batches (PASSTHRU_HEARTBEAT_FLUSH_SECONDS).',
+      'Agent: I am alive. Keeps the host ONLINE. Answered at once with the host as this connection knows it; the server writes heartbeats in batches (PASSTHRU_HEARTBEAT_FLUSH_INTERVAL).',
     ...AGENT_ONLY,
     errors: { types: [NotFoundError] },
     resolve: (_root, _args, ctx) => heartbeat(ctx.heartbeats, agentHost(ctx)),

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SIM_CONFIG, SimBackend } from '../../agent/backends/sim/index.ts';
-import { OPTIONS, parseCommand, parseDuration, UsageError } from '../../agent/cli.ts';
+import { OPTIONS, parseCommand, UsageError } from '../../agent/cli.ts';
+import { parseDuration } from '../../protocol/duration.ts';
 import { repoRoot, tempDir } from './support.ts';
 
 const run = promisify(execFile);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 // The backstop behind the query limits: PostgreSQL cancels a statement of the server's that runs
-// past PASSTHRU_STATEMENT_TIMEOUT_SECONDS. PGlite (WebAssembly, no timers) cannot.
+// past PASSTHRU_STATEMENT_TIMEOUT. PGlite (WebAssembly, no timers) cannot.
 describe.skipIf(!process.env.DATABASE_URL)('statement timeout', () => {
   let server: TestServer;
   beforeAll(async () => {

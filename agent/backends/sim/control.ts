@@ -11,7 +11,8 @@
 
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { SimBackend } from './index.ts';
+import type { SimBackend } from './backend.ts';
+import { parseFault } from './config.ts';
 
 export interface SimControl {
   port: number;
@@ -63,7 +64,7 @@ export async function startSimControl(backend: SimBackend, port: number): Promis
         }
         case 'POST /faults': {
           const input = await body(req);
-          backend.injectFault((input.fault ?? input) as Parameters<SimBackend['injectFault']>[0]);
+          backend.injectFault(parseFault('fault', input.fault ?? input));
           return reply(200, { ok: true });
         }
         case 'DELETE /faults':
