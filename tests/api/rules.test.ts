@@ -66,7 +66,7 @@ async function hostWithVm(hardware = fakeHardware({ gpus: 2, usb: 2, nvme: 1 }))
 }
 
 beforeAll(async () => {
-  server = await startTestServer({ config: { operationTimeoutMs: 60_000, heartbeatTimeoutMs: 60_000, sweepIntervalMs: 100 } });
+  server = await startTestServer({ config: { operationTimeoutMs: 60_000, sweepIntervalMs: 100 } });
   seed = new Seed(server.client, server.url);
 });
 afterAll(() => server.stop());
