@@ -57,10 +57,15 @@ export const LABEL_MAX_LENGTH = 64;
 
 const quoted = (name: string) => `"${name.slice(0, 70)}"`;
 
+/** The name rules in words, as the errors and the API's documentation say them. */
+export const VM_NAME_RULE = `1 to ${VM_NAME_MAX_LENGTH} letters, digits, dots, dashes or underscores, starting with a letter or digit`;
+export const HOST_NAME_RULE = `1 to ${HOST_NAME_MAX_LENGTH} letters, digits, dots, dashes or underscores, starting with a letter or digit`;
+export const USERNAME_RULE = `1 to ${USERNAME_MAX_LENGTH} lowercase letters, digits, dots, dashes or underscores, starting with a letter or digit`;
+
 /** Why `name` cannot name a VM, or null when it can. */
 export function vmNameProblem(name: string): string | null {
   if (!matches(VM_NAME_PATTERN, name)) {
-    return `VM name ${quoted(name)} is not valid: use 1 to ${VM_NAME_MAX_LENGTH} letters, digits, dots, dashes or underscores, starting with a letter or digit`;
+    return `VM name ${quoted(name)} is not valid: use ${VM_NAME_RULE}`;
   }
   if (matches(ALL_DIGITS_PATTERN, name)) return `VM name ${quoted(name)} needs at least one letter or symbol; libvirt reads digits alone as a domain ID`;
   return null;
@@ -69,12 +74,12 @@ export function vmNameProblem(name: string): string | null {
 /** Why `name` cannot name a host or a cluster (`what`), or null when it can. */
 export function hostNameProblem(name: string, what: 'Host' | 'Cluster'): string | null {
   if (matches(HOST_NAME_PATTERN, name)) return null;
-  return `${what} name ${quoted(name)} is not valid: use 1 to ${HOST_NAME_MAX_LENGTH} letters, digits, dots, dashes or underscores, starting with a letter or digit`;
+  return `${what} name ${quoted(name)} is not valid: use ${HOST_NAME_RULE}`;
 }
 
 export function usernameProblem(username: string): string | null {
   if (matches(USERNAME_PATTERN, username)) return null;
-  return `A username is 1 to ${USERNAME_MAX_LENGTH} lowercase letters, digits, dots, dashes or underscores, starting with a letter or digit`;
+  return `A username is ${USERNAME_RULE}`;
 }
 
 /** Lowercase hex of a fixed width: vendor and product IDs (4), a PCI class code (6), a revision (2). */
