@@ -10,6 +10,7 @@ import { apiTokens, hosts, sessions, users } from '../db/schema/index.ts';
 import { inTransaction } from '../pubsub.ts';
 import { NotAuthorizedError, NotFoundError, ValidationError } from './errors.ts';
 import type { HostRow } from './hosts.ts';
+import { LABEL_MAX_LENGTH, usernameProblem } from '../../protocol/rules.ts';
 
 export type Role = (typeof userRole.enumValues)[number];
 export type UserRow = typeof users.$inferSelect;
@@ -68,8 +69,6 @@ export function hashSecret(secret: string) {
 
 // --- users --------------------------------------------------------------------------------
 
-const USERNAME = /^[a-z0-9][a-z0-9._-]{0,31}$/;
-
 function checkPassword(password: string) {
   if (password.length < 12 || password.length > 1024) {
     throw new ValidationError('password', 'A password must be 12 to 1024 characters long');
@@ -77,9 +76,8 @@ function checkPassword(password: string) {
 }
 
 export async function createUser(db: Db, input: { username: string; password: string; role: Role }) {
-  if (!USERNAME.test(input.username)) {
-    throw new ValidationError('username', 'A username is 1 to 32 lowercase letters, digits, dots, dashes or underscores');
-  }
+  const usernameRefusal = usernameProblem(input.username);
+  if (usernameRefusal) throw new ValidationError('username', usernameRefusal);
   checkPassword(input.password);
   try {
     const [user] = await db
@@ -192,7 +190,7 @@ export async function signOut(db: Db, sessionId: string) {
 
 export async function createApiToken(db: Db, owner: { id: string; role: Role }, input: { name: string; role: Role; expiresAt: Date | null }) {
   const name = input.name.trim();
-  if (name.length < 1 || name.length > 64) throw new ValidationError('name', 'A token name is 1 to 64 characters');
+  if (name.length < 1 || name.length > LABEL_MAX_LENGTH) throw new ValidationError('name', `A token name is 1 to ${LABEL_MAX_LENGTH} characters`);
   if (!roleAtLeast(owner.role, input.role)) {
     throw new ValidationError('role', `A token's role cannot be higher than its owner's (${owner.role})`);
   }

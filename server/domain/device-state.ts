@@ -1,4 +1,4 @@
-import { deviceStatus } from '../db/schema/enums.ts';
+import { DEVICE_STATUSES, VM_HOLDING_DEVICE_STATUSES, type DeviceStatus } from '../../protocol/rules.ts';
 import { InvalidTransitionError } from './errors.ts';
 
 // The device state machine: the only place that decides a device's next status. Commands,
@@ -8,10 +8,10 @@ import { InvalidTransitionError } from './errors.ts';
 // ATTACHED <--ok-- ATTACHING <--attach-- DETACHED <--ok-- RELEASING <--release--
 // A failed operation returns each device to the status it had before.
 
-export type DeviceStatus = (typeof deviceStatus.enumValues)[number];
+export type { DeviceStatus };
 export type DeviceAction = 'DETACH' | 'ATTACH' | 'ASSIGN' | 'RELEASE';
 
-export const DEVICE_STATUSES = deviceStatus.enumValues;
+export { DEVICE_STATUSES };
 
 interface Transition {
   from: DeviceStatus;
@@ -28,8 +28,8 @@ export const TRANSITIONS: Record<DeviceAction, Transition> = {
 
 const IN_FLIGHT: ReadonlySet<DeviceStatus> = new Set(Object.values(TRANSITIONS).map((t) => t.via));
 
-/** Statuses in which the device row names a VM (the database CHECK mirrors this). */
-const HOLDS_VM: ReadonlySet<DeviceStatus> = new Set(['ASSIGNING', 'ASSIGNED', 'RELEASING']);
+/** Statuses in which the device row names a VM (the devices_vm_matches_status CHECK is built from the same list). */
+const HOLDS_VM: ReadonlySet<DeviceStatus> = new Set(VM_HOLDING_DEVICE_STATUSES);
 
 export function isInFlight(status: DeviceStatus): boolean {
   return IN_FLIGHT.has(status);

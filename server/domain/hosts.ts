@@ -5,17 +5,17 @@ import { inTransaction } from '../pubsub.ts';
 import { NotFoundError, ValidationError } from './errors.ts';
 import type { Services } from './services.ts';
 import { hashSecret, newSecret } from './auth.ts';
+import { hostNameProblem } from '../../protocol/rules.ts';
 
 export type HostRow = typeof hosts.$inferSelect;
 
-function checkName(field: string, name: string) {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
-    throw new ValidationError(field, `${field} "${name.slice(0, 70)}" is not valid: use 1 to 64 letters, digits, dots, dashes or underscores`);
-  }
+function checkName(what: 'Host' | 'Cluster', name: string) {
+  const problem = hostNameProblem(name, what);
+  if (problem) throw new ValidationError('name', problem);
 }
 
 export async function createCluster(services: Services, name: string) {
-  checkName('name', name);
+  checkName('Cluster', name);
   try {
     const [cluster] = await services.db.insert(clusters).values({ name }).returning();
     return cluster!;
@@ -27,7 +27,7 @@ export async function createCluster(services: Services, name: string) {
 
 /** Registers a host and returns its agent token, which is never shown again. */
 export async function enrollHost(services: Services, input: { name: string; clusterId: string }) {
-  checkName('name', input.name);
+  checkName('Host', input.name);
   const [cluster] = await services.db.select().from(clusters).where(eq(clusters.id, input.clusterId));
   if (!cluster) throw new NotFoundError('Cluster', input.clusterId);
   const token = newSecret('pth_host');

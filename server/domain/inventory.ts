@@ -8,6 +8,7 @@ import { recordNewDevice, writeDeviceStatus, type DeviceRow, type StatusChangeCo
 import { NotFoundError, ValidationError } from './errors.ts';
 import type { Services } from './services.ts';
 import { observeVm } from './vm-state.ts';
+import { hexPattern, isHardwareId, PCI_IDENTITY_DIGITS, PCI_IDENTITY_FIELDS } from '../../protocol/rules.ts';
 
 export interface HostFactsInput {
   cpuCores: number;
@@ -36,14 +37,6 @@ export interface ReportedDevice {
 }
 
 const MAX_REPORTED_DEVICES = 4096;
-const HEX4 = /^[0-9a-f]{4}$/;
-// Lowercase hex of a fixed width, as the devices_pci_identity_hex constraint also requires.
-const PCI_IDENTITY_DIGITS: ReadonlyArray<[keyof Pick<ReportedDevice, 'classCode' | 'subsystemVendorId' | 'subsystemProductId' | 'revision'>, number]> = [
-  ['classCode', 6],
-  ['subsystemVendorId', 4],
-  ['subsystemProductId', 4],
-  ['revision', 2],
-];
 // Longer than a name: it lists every mount, swap and holder of the device's disks.
 const MAX_IN_USE_LENGTH = 2000;
 
@@ -60,12 +53,13 @@ function validateReport(facts: HostFactsInput, reported: ReportedDevice[]) {
     if (!/^[0-9A-Za-z:.\-]{1,64}$/.test(device.address)) throw new ValidationError('devices.address', `Device address "${device.address.slice(0, 70)}" is not a PCI or USB address`);
     if (addresses.has(device.address)) throw new ValidationError('devices.address', `Device address ${device.address} is reported twice`);
     addresses.add(device.address);
-    if (!HEX4.test(device.vendorId) || !HEX4.test(device.productId)) {
+    if (!isHardwareId(device.vendorId) || !isHardwareId(device.productId)) {
       throw new ValidationError('devices.vendorId', `Device ${device.address} has IDs ${device.vendorId}:${device.productId}; expected 4 lowercase hex digits each`);
     }
-    for (const [field, digits] of PCI_IDENTITY_DIGITS) {
+    for (const field of PCI_IDENTITY_FIELDS) {
       const value = device[field];
-      if (value !== null && !new RegExp(`^[0-9a-f]{${digits}}$`).test(value)) {
+      const digits = PCI_IDENTITY_DIGITS[field];
+      if (value !== null && !new RegExp(hexPattern(digits)).test(value)) {
         throw new ValidationError(`devices.${field}`, `Device ${device.address} has ${field} "${value.slice(0, 16)}"; expected ${digits} lowercase hex digits`);
       }
     }

@@ -5,19 +5,9 @@ import { inTransaction } from '../pubsub.ts';
 import { NotFoundError, PlanInUseError, ValidationError } from './errors.ts';
 import type { Services } from './services.ts';
 import { countVmsOfPlan, type PlanRow } from './vms.ts';
+import { planProblems, type PlanRules } from '../../protocol/rules.ts';
 
-export interface PlanInput {
-  name: string;
-  provisionType: PlanRow['provisionType'];
-  cores: number;
-  memoryMb: number;
-  diskGb: number;
-  gpuCount: number;
-  gpuVendorId: string | null;
-  gpuProductId: string | null;
-}
-
-const HEX4 = /^[0-9a-f]{4}$/;
+export type PlanInput = PlanRules;
 
 export const PLAN_WARNING_CODES = ['GPU_MODEL_NOT_REPORTED'] as const;
 
@@ -49,29 +39,12 @@ export function planWarnings(plan: Pick<PlanRow, 'gpuVendorId' | 'gpuProductId' 
   ];
 }
 
-function within(field: string, value: number, min: number, max: number, unit: string) {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ValidationError(field, `${field} must be a whole number from ${min} to ${max} ${unit}, got ${value}`);
-  }
-}
-
-/** The same limits the table's CHECK constraints hold, said in words an operator can act on. */
-export function validatePlan(plan: PlanInput): PlanInput {
-  const name = plan.name.trim();
-  if (name.length < 1 || name.length > 64) throw new ValidationError('name', 'Plan name must be 1 to 64 characters');
-  within('cores', plan.cores, 1, 1024, 'cores');
-  within('memoryMb', plan.memoryMb, 64, 16_777_216, 'MiB');
-  within('diskGb', plan.diskGb, 0, 1_048_576, 'GiB');
-  within('gpuCount', plan.gpuCount, 0, 64, 'GPUs');
-  if (plan.gpuCount > 0 && plan.provisionType !== 'KVM') {
-    throw new ValidationError('gpuCount', 'GPU count is only meaningful for KVM plans; set it to 0 or choose KVM');
-  }
-  const gpuVendorId = plan.gpuVendorId?.toLowerCase() || null;
-  const gpuProductId = plan.gpuProductId?.toLowerCase() || null;
-  if (gpuVendorId !== null && !HEX4.test(gpuVendorId)) throw new ValidationError('gpuVendorId', 'GPU vendor ID must be 4 hex digits, e.g. 10de');
-  if (gpuProductId !== null && !HEX4.test(gpuProductId)) throw new ValidationError('gpuProductId', 'GPU product ID must be 4 hex digits, e.g. 2204');
-  if (gpuProductId !== null && gpuVendorId === null) throw new ValidationError('gpuVendorId', 'A GPU product ID needs its vendor ID');
-  return { ...plan, name, gpuVendorId, gpuProductId };
+/** The plan as it is stored (name trimmed, IDs lowercase, '' for none), refused with the first rule it breaks (the table's CHECKs hold the same). */
+export function validatePlan(input: PlanInput): PlanInput {
+  const plan = { ...input, name: input.name.trim(), gpuVendorId: input.gpuVendorId?.toLowerCase() || null, gpuProductId: input.gpuProductId?.toLowerCase() || null };
+  const [first] = Object.entries(planProblems(plan));
+  if (first) throw new ValidationError(first[0], first[1]);
+  return plan;
 }
 
 async function withNameCheck<T>(name: string, work: () => Promise<T>): Promise<T> {

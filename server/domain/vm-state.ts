@@ -1,10 +1,10 @@
-import { vmStatus } from '../db/schema/enums.ts';
+import type { VmStatus } from '../../protocol/rules.ts';
 import { VmBusyError } from './errors.ts';
 
 // VM lifecycle, kept beside the device machine and shaped like it: an action moves a VM from
 // a settled status through an in-flight one; the agent's outcome completes or reverts it.
 
-export type VmStatus = (typeof vmStatus.enumValues)[number];
+export type { VmStatus };
 export type VmAction = 'PROVISION' | 'START' | 'STOP' | 'TEARDOWN';
 
 interface VmTransition {

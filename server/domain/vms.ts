@@ -10,23 +10,11 @@ import { HostOfflineError, NoCapacityError, NotFoundError, ValidationError, VmBu
 import { queueOperation } from './operations.ts';
 import { headroom, planGpus, readBestCandidates, readCandidates, scopeFilter, takePlacement, type Candidates } from './placement.ts';
 import type { Services } from './services.ts';
+import { vmNameProblem } from '../../protocol/rules.ts';
 import { beginVm, VM_TRANSITIONS, type VmStatus } from './vm-state.ts';
 
 export type VmRow = typeof vms.$inferSelect;
 export type PlanRow = typeof servicePlans.$inferSelect;
-
-const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-
-export function validateVmName(name: string) {
-  if (!VM_NAME.test(name)) {
-    throw new ValidationError(
-      'name',
-      `VM name "${name.slice(0, 70)}" is not valid: use 1 to 63 letters, digits, dots, dashes or underscores, starting with a letter or digit`,
-    );
-  }
-  // virsh reads an all-digit name as a domain ID.
-  if (/^[0-9]+$/.test(name)) throw new ValidationError('name', `VM name "${name}" needs at least one letter or symbol; libvirt reads digits alone as a domain ID`);
-}
 
 /** Where a VM may go: every online host of a cluster, or one named host. */
 export type Scope = { clusterId: string } | { hostId: string };
@@ -88,7 +76,8 @@ export async function checkScope(db: Queryable, scope: Scope) {
  * and never get the same GPU: the row locks and the devices' single VM column guarantee it.
  */
 export async function provisionVm(services: Services, input: { name: string; planId: string; scope: Scope }) {
-  validateVmName(input.name);
+  const nameRefusal = vmNameProblem(input.name);
+  if (nameRefusal) throw new ValidationError('name', nameRefusal);
   try {
     return await inTransaction(services.db, async (tx, changes) => {
       const plan = await findPlan(tx, input.planId);

@@ -5,6 +5,7 @@ import { createApiToken, createUser, revokeApiToken, signIn, signOut, updateUser
 import { NotAuthorizedError, NotFoundError, TooManyAttemptsError, ValidationError } from '../domain/errors.ts';
 import { userRole } from '../db/schema/enums.ts';
 import type { Context } from '../context.ts';
+import { USERNAME_RULE } from '../../protocol/rules.ts';
 
 export const RoleEnum = builder.enumType('Role', {
   description: 'What a user or token may do; each role includes the ones before it.',
@@ -159,7 +160,7 @@ builder.mutationFields((t) => ({
     description: 'Create a user. Admin.',
     ...ADMIN_ONLY,
     input: {
-      username: t.input.string({ required: true, description: '1 to 32 lowercase letters, digits, dots, dashes or underscores.' }),
+      username: t.input.string({ required: true, description: `${USERNAME_RULE}.` }),
       password: t.input.string({ required: true, description: 'At least 12 characters.' }),
       role: t.input.field({ type: RoleEnum, required: true, description: 'What the user may do.' }),
     },

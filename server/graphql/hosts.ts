@@ -10,6 +10,7 @@ import { reportInventory } from '../domain/inventory.ts';
 import { heartbeat } from '../domain/heartbeats.ts';
 import type { Context } from '../context.ts';
 import { DeviceKindEnum } from './devices.ts';
+import { HOST_NAME_RULE } from '../../protocol/rules.ts';
 
 export const HostStatusEnum = builder.enumType('HostStatus', {
   description: 'Whether the host agent is heard from.',
@@ -107,7 +108,7 @@ builder.mutationFields((t) => ({
     type: Cluster,
     description: 'Create a cluster of hosts. Admin.',
     ...ADMIN_ONLY,
-    input: { name: t.input.string({ required: true, description: 'Unique name, 1 to 64 letters, digits, dots, dashes or underscores.' }) },
+    input: { name: t.input.string({ required: true, description: `Unique name, ${HOST_NAME_RULE}.` }) },
     errors: { types: [ValidationError] },
     resolve: (_root, { input }, ctx) => createCluster(ctx.services, input.name),
   }),
@@ -116,7 +117,7 @@ builder.mutationFields((t) => ({
     description: 'Register a KVM host and get the token its agent connects with. Admin.',
     ...ADMIN_ONLY,
     input: {
-      name: t.input.string({ required: true, description: 'Unique host name.' }),
+      name: t.input.string({ required: true, description: `Unique host name, ${HOST_NAME_RULE}.` }),
       clusterId: t.input.id({ required: true, description: 'Global ID of the cluster it joins.' }),
     },
     errors: { types: [ValidationError, NotFoundError] },

@@ -10,6 +10,7 @@ import { createServicePlan, deleteServicePlan, gpuModelReported, planWarnings, u
 import type { PlanRow } from '../domain/vms.ts';
 import { NotFoundError, PlanInUseError, ValidationError } from '../domain/errors.ts';
 import { provisionType } from '../db/schema/enums.ts';
+import { describeRange, LABEL_MAX_LENGTH, PLAN_LIMITS } from '../../protocol/rules.ts';
 
 export const ProvisionTypeEnum = builder.enumType('ProvisionType', {
   description: 'How a plan provisions its workloads.',
@@ -102,12 +103,12 @@ builder.mutationFields((t) => ({
     description: 'Create a service plan. Admin.',
     ...ADMIN_ONLY,
     input: {
-      name: t.input.string({ required: true, description: 'Unique, 1 to 64 characters.' }),
+      name: t.input.string({ required: true, description: `Unique, 1 to ${LABEL_MAX_LENGTH} characters.` }),
       provisionType: t.input.field({ type: ProvisionTypeEnum, required: true, description: 'KVM, LXC or BARE_METAL.' }),
-      cores: t.input.int({ required: true, description: '1 to 1024.' }),
-      memoryMb: t.input.int({ required: true, description: '64 MiB to 16 TiB.' }),
-      diskGb: t.input.int({ required: true, description: '0 to 1 PiB.' }),
-      gpuCount: t.input.int({ required: false, description: '0 to 64, KVM only. Default 0.' }),
+      cores: t.input.int({ required: true, description: `${describeRange(PLAN_LIMITS.cores)}.` }),
+      memoryMb: t.input.int({ required: true, description: `${describeRange(PLAN_LIMITS.memoryMb)}.` }),
+      diskGb: t.input.int({ required: true, description: `${describeRange(PLAN_LIMITS.diskGb)}.` }),
+      gpuCount: t.input.int({ required: false, description: `${describeRange(PLAN_LIMITS.gpuCount)}, KVM only. Default 0.` }),
       gpuVendorId: t.input.string({ required: false, description: 'Restrict GPUs to this vendor (4 hex digits).' }),
       gpuProductId: t.input.string({ required: false, description: 'Restrict GPUs to this product (4 hex digits; needs the vendor).' }),
     },

@@ -4,6 +4,7 @@ import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor, hostAndV
 import type { LiveEvent } from '../live/events.ts';
 import { Device } from './devices.ts';
 import { Operation } from './operations.ts';
+import { VM_NAME_RULE } from '../../protocol/rules.ts';
 import { deleteVm, provisionVm, startVm, stopVm, type Scope, type VmRow } from '../domain/vms.ts';
 import type { DeviceRow } from '../domain/device-store.ts';
 import type { OperationRow } from '../domain/operations.ts';
@@ -104,7 +105,7 @@ builder.mutationFields((t) => ({
     description:
       "Create a VM from a service plan. Picks a host with the plan's GPU count free (fewest NUMA nodes spanned first) and reserves them atomically.",
     input: {
-      name: t.input.string({ required: true, description: 'VM name: 1 to 63 letters, digits, dots, dashes or underscores.' }),
+      name: t.input.string({ required: true, description: `VM name: ${VM_NAME_RULE}.` }),
       planId: t.input.id({ required: true, description: 'Global ID of the service plan.' }),
       clusterId: t.input.id({ required: false, description: 'Provision on any online host of this cluster.' }),
       hostId: t.input.id({ required: false, description: 'Provision on this host.' }),

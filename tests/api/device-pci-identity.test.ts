@@ -5,7 +5,9 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { queryRows, stateSnapshot } from '../support/snapshot.ts';
+import { stateSnapshot } from '../support/snapshot.ts';
+import { checkDefinition, violatedBy } from '../support/constraints.ts';
+import { hexPattern, PCI_IDENTITY_DIGITS, PCI_IDENTITY_FIELDS } from '../../protocol/rules.ts';
 
 let server: TestServer;
 let seed: Seed;
@@ -59,17 +61,12 @@ describe('PCI class code, subsystem IDs and revision', () => {
 
   it('the devices_pci_identity_hex constraint holds the format in the database too', async () => {
     await seed.host(await seed.cluster(), 'pci-identity-check', [H100]);
-    const [constraint] = await queryRows<{ definition: string }>(
-      server.app.database.db,
-      sql`select pg_get_constraintdef(oid) as definition from pg_constraint where conname = 'devices_pci_identity_hex'`,
-    );
-    expect(constraint?.definition).toMatch(/class_code ~ '\^\[0-9a-f\]\{6\}\$'/);
-    await expect(
-      server.app.database.db.execute(sql`update devices set revision = 'A1' where host_id = (select id from hosts where name = 'pci-identity-check')`),
-    ).rejects.toSatisfy((error: unknown) => {
-      // Named in the message by both drivers (postgres.js calls the field constraint_name, PGlite constraint).
-      const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-      return cause instanceof Error && /violates check constraint "devices_pci_identity_hex"/.test(cause.message);
-    });
+    const definition = await checkDefinition(server.app.database.db, 'devices_pci_identity_hex');
+    for (const field of PCI_IDENTITY_FIELDS) {
+      const column = field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+      expect(definition).toContain(`${column} ~ '${hexPattern(PCI_IDENTITY_DIGITS[field])}'`);
+    }
+    const update = server.app.database.db.execute(sql`update devices set revision = 'A1' where host_id = (select id from hosts where name = 'pci-identity-check')`);
+    expect(await violatedBy(update)).toBe('devices_pci_identity_hex');
   });
 });

@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from '../../server/db/client.ts';
+import { checkDefinition } from '../support/constraints.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import {
   DEVICE_STATUSES,
   TRANSITIONS,
@@ -57,8 +60,25 @@ describe('device state machine', () => {
     }
   });
 
-  it('names a VM exactly in the statuses the database CHECK allows one', () => {
-    expect(DEVICE_STATUSES.filter(holdsVm)).toEqual(['ASSIGNED', 'ASSIGNING', 'RELEASING']);
+  describe('against the database', () => {
+    let database: TestDatabase;
+    let opened: Database;
+    beforeAll(async () => {
+      database = await createTestDatabase();
+      opened = await openDatabase({ databaseUrl: database.databaseUrl, dataDir: database.dataDir });
+    });
+    afterAll(async () => {
+      await opened.close();
+      await database.drop();
+    });
+
+    it('names a VM exactly in the statuses the database CHECK allows one', async () => {
+      const definition = await checkDefinition(opened.db, 'devices_vm_matches_status');
+      // CHECK (((status = ANY (ARRAY['ASSIGNING'::device_status, ...])) = (vm_id IS NOT NULL)))
+      expect(definition).toMatch(/^CHECK \(\(\(status = ANY \(ARRAY\[[^\]]*\]\)\) = \(vm_id IS NOT NULL\)\)\)$/);
+      const allowed = [...definition!.matchAll(/'(\w+)'::device_status/g)].map((match) => match[1]);
+      expect(DEVICE_STATUSES.filter(holdsVm).sort()).toEqual(allowed.sort());
+    });
   });
 
   it("the host's domains settle assignment only for settled pool devices", () => {

@@ -9,6 +9,8 @@ import { eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { queryRows, stateSnapshot } from '../support/snapshot.ts';
+import { violatedBy } from '../support/constraints.ts';
+import { hostNameProblem, PLAN_LIMIT_FIELDS, PLAN_LIMITS, rangeProblem, vmNameProblem } from '../../protocol/rules.ts';
 
 const RESULT = `__typename
   ... on Error { message }
@@ -496,6 +498,24 @@ describe('bad input', () => {
     await expectRefused('ValidationError', () => mutate('createServicePlan', base), /already exists/);
   });
 
+  it('each plan limit is refused past either bound with the words of protocol/rules.ts, as the console says them', async () => {
+    const base = { name: unique('limits'), provisionType: 'KVM', cores: 4, memoryMb: 8192, diskGb: 50, gpuCount: 0 };
+    for (const field of PLAN_LIMIT_FIELDS) {
+      for (const value of [PLAN_LIMITS[field].min - 1, PLAN_LIMITS[field].max + 1]) {
+        const refused = await expectRefused('ValidationError', () => mutate('createServicePlan', { ...base, [field]: value }));
+        expect(refused.message).toBe(rangeProblem(field, value));
+      }
+    }
+  });
+
+  it('names are refused with the words of protocol/rules.ts, as the console says them', async () => {
+    const { planId, hostId } = await hostWithVm();
+    for (const name of ['v'.repeat(64), '-x', '42']) {
+      expect((await expectRefused('ValidationError', () => mutate('provisionVm', { name, planId, hostId }))).message).toBe(vmNameProblem(name));
+    }
+    expect((await expectRefused('ValidationError', () => mutate('createCluster', { name: 'has space' }))).message).toBe(hostNameProblem('has space', 'Cluster'));
+  });
+
   it('over-long and malformed names are refused', async () => {
     const { planId, hostId } = await hostWithVm();
     await expectRefused('ValidationError', () => mutate('provisionVm', { name: 'v'.repeat(64), planId, hostId }), /1 to 63/);
@@ -559,8 +579,8 @@ describe('database invariants', () => {
     const { devices, vmId } = await hostWithVm();
     const vm = Buffer.from(vmId, 'base64').toString().split(':')[1]!;
     const usb = Buffer.from(devices.find((d) => d.kind === 'USB')!.id, 'base64').toString().split(':')[1]!;
-    await expect(server.app.database.db.execute(sql`update devices set vm_id = ${vm} where id = ${usb}`)).rejects.toThrow();
-    await expect(server.app.database.db.execute(sql`update devices set status = 'ASSIGNED' where id = ${usb}`)).rejects.toThrow();
+    expect(await violatedBy(server.app.database.db.execute(sql`update devices set vm_id = ${vm} where id = ${usb}`))).toBe('devices_vm_matches_status');
+    expect(await violatedBy(server.app.database.db.execute(sql`update devices set status = 'ASSIGNED' where id = ${usb}`))).toBe('devices_vm_matches_status');
   });
 
   it('a device row cannot name a VM on another host', async () => {
@@ -568,9 +588,9 @@ describe('database invariants', () => {
     const b = await hostWithVm();
     const vm = Buffer.from(b.vmId, 'base64').toString().split(':')[1]!;
     const usb = Buffer.from(a.devices.find((d) => d.kind === 'USB')!.id, 'base64').toString().split(':')[1]!;
-    await expect(
-      server.app.database.db.execute(sql`update devices set status = 'ASSIGNED', vm_id = ${vm} where id = ${usb}`),
-    ).rejects.toThrow();
+    expect(await violatedBy(server.app.database.db.execute(sql`update devices set status = 'ASSIGNED', vm_id = ${vm} where id = ${usb}`))).toBe(
+      'devices_vm_same_host_fk',
+    );
     const rows = await queryRows<{ n: number }>(server.app.database.db, sql`select count(*)::int as n from devices where vm_id is not null and status not in ('ASSIGNING', 'ASSIGNED', 'RELEASING')`);
     expect(rows[0]!.n).toBe(0);
   });

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { HostdevRef, VmSpec } from '../../backend.ts';
 import { parsePciAddress } from './pci-address.ts';
+import { ALL_DIGITS_PATTERN } from '../../../protocol/rules.ts';
 
 export interface UsbBusAddress {
   bus: number;
@@ -46,16 +47,20 @@ export function domainUuid(name: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-/** Throws a message for the operator when virsh could not address the domain by this name. */
-export function validateVmName(name: string): void {
+/**
+ * Throws a message for the operator when virsh could not address the domain by this name. Looser
+ * than the VM name rule the server applies (protocol/rules.ts): the backend handles any domain
+ * on the host, its markup escaped, and refuses only what would misdirect virsh or a path.
+ */
+export function assertVirshAddressable(name: string): void {
   // virsh looks a domain argument up as an id and a UUID before trying it as a name.
-  if (!name || /[/\p{Cc}]/u.test(name) || /^\d+$/.test(name)) {
+  if (!name || /[/\p{Cc}]/u.test(name) || new RegExp(ALL_DIGITS_PATTERN).test(name)) {
     throw new Error(`VM name "${name}" is not usable with libvirt: it must be non-empty, not only digits, without "/"`);
   }
 }
 
 export function validateVmSpec(vm: VmSpec): void {
-  validateVmName(vm.name);
+  assertVirshAddressable(vm.name);
   for (const [field, value] of [['cores', vm.cores], ['memoryMb', vm.memoryMb]] as const) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`VM ${vm.name}: ${field} must be a positive integer, got ${value}`);
   }

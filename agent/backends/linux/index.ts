@@ -12,7 +12,7 @@ import {
   hasHostdev,
   hostdevXml,
   readDomainHostdevs,
-  validateVmName,
+  assertVirshAddressable,
   validateVmSpec,
   type DomainHostdevs,
   type UsbBusAddress,
@@ -181,7 +181,7 @@ export class LinuxBackend implements HostBackend {
   }
 
   async teardownVm(vmName: string): Promise<void> {
-    validateVmName(vmName);
+    assertVirshAddressable(vmName);
     const state = await this.#virsh.domainState(vmName);
     if (state !== null) {
       if (isActive(state)) await this.#virsh.run('destroy', vmName);
@@ -195,7 +195,7 @@ export class LinuxBackend implements HostBackend {
   }
 
   async startVm(vmName: string): Promise<void> {
-    validateVmName(vmName);
+    assertVirshAddressable(vmName);
     if (isActive(await this.#requireState(vmName))) return;
     await this.#virsh.run('start', vmName);
     this.#logger.info({ vm: vmName }, 'VM started');
@@ -206,7 +206,7 @@ export class LinuxBackend implements HostBackend {
    * after shutdownTimeoutMs (hung, or no ACPI support) is forced off with destroy.
    */
   async stopVm(vmName: string): Promise<void> {
-    validateVmName(vmName);
+    assertVirshAddressable(vmName);
     if (!isActive(await this.#requireState(vmName))) return;
     await this.#virsh.run('shutdown', vmName);
     const deadline = Date.now() + this.#shutdownTimeoutMs;
@@ -223,7 +223,7 @@ export class LinuxBackend implements HostBackend {
 
   /** Adds the device to the running guest (if it runs) and to its persistent definition, each only where missing. */
   async assignDevice(vmName: string, device: HostdevRef): Promise<void> {
-    validateVmName(vmName);
+    assertVirshAddressable(vmName);
     const busAddress = (await this.#usbBusAddresses([device])).get(device.address);
     const { live, config } = await this.#hostdevPresence(vmName, device, busAddress);
     const flags = [...(live === false ? ['--live'] : []), ...(config ? [] : ['--config'])];
@@ -233,7 +233,7 @@ export class LinuxBackend implements HostBackend {
   }
 
   async releaseDevice(vmName: string, device: HostdevRef): Promise<void> {
-    validateVmName(vmName);
+    assertVirshAddressable(vmName);
     const busAddress = (await this.#usbBusAddresses([device])).get(device.address);
     const { live, config } = await this.#hostdevPresence(vmName, device, busAddress);
     const flags = [...(live === true ? ['--live'] : []), ...(config ? ['--config'] : [])];
@@ -244,7 +244,7 @@ export class LinuxBackend implements HostBackend {
 
   /** The domain's serial console, from the pty libvirt gave its `<serial type='pty'>`. */
   async openConsole(vmName: string, handlers: ConsoleHandlers): Promise<ConsoleSession> {
-    validateVmName(vmName);
+    assertVirshAddressable(vmName);
     if (!isActive(await this.#requireState(vmName))) throw new Error(`VM ${vmName} is not running; start it to use its console`);
     const session = await openSerialConsole(await serialPty(this.#virsh, vmName), handlers);
     this.#logger.info({ vm: vmName }, 'console opened');
@@ -253,7 +253,7 @@ export class LinuxBackend implements HostBackend {
 
   /** The domain's graphics console: its VNC server, found with `virsh vncdisplay`. */
   async openGraphics(vmName: string, handlers: ConsoleHandlers<Buffer>): Promise<ConsoleSession<Buffer>> {
-    validateVmName(vmName);
+    assertVirshAddressable(vmName);
     if (!isActive(await this.#requireState(vmName))) throw new Error(`VM ${vmName} is not running; start it to use its console`);
     const session = await openVncConnection(await vncAddress(this.#virsh, vmName), handlers);
     this.#logger.info({ vm: vmName }, 'graphics console opened');

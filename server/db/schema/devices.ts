@@ -6,6 +6,8 @@ import { deviceKind, deviceStatus } from './enums.ts';
 import { hosts } from './hosts.ts';
 import { operations } from './operations.ts';
 import { vms } from './vms.ts';
+import { matches, oneOf } from './checks.ts';
+import { hexPattern, PCI_IDENTITY_DIGITS, PCI_IDENTITY_FIELDS, VM_HOLDING_DEVICE_STATUSES } from '../../../protocol/rules.ts';
 
 export const devices = pgTable(
   'devices',
@@ -41,13 +43,13 @@ export const devices = pgTable(
     unique('devices_host_address_unique').on(t.hostId, t.address),
     // The VM must live on the device's host: enforced by the database, not only by code.
     foreignKey({ name: 'devices_vm_same_host_fk', columns: [t.vmId, t.hostId], foreignColumns: [vms.id, vms.hostId] }),
-    check(
-      'devices_vm_matches_status',
-      sql`(${t.status} in ('ASSIGNING', 'ASSIGNED', 'RELEASING')) = (${t.vmId} is not null)`,
-    ),
+    check('devices_vm_matches_status', sql`(${oneOf(t.status, VM_HOLDING_DEVICE_STATUSES)}) = (${t.vmId} is not null)`),
     check(
       'devices_pci_identity_hex',
-      sql`${t.classCode} ~ '^[0-9a-f]{6}$' and ${t.subsystemVendorId} ~ '^[0-9a-f]{4}$' and ${t.subsystemProductId} ~ '^[0-9a-f]{4}$' and ${t.revision} ~ '^[0-9a-f]{2}$'`,
+      sql.join(
+        PCI_IDENTITY_FIELDS.map((field) => matches(t[field], hexPattern(PCI_IDENTITY_DIGITS[field]))),
+        sql` and `,
+      ),
     ),
     index('devices_vm_idx').on(t.vmId),
     index('devices_status_kind_idx').on(t.status, t.kind),

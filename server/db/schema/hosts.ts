@@ -2,6 +2,8 @@ import { sql } from 'drizzle-orm';
 import { boolean, check, integer, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { pgTable } from './table.ts';
 import { hostStatus } from './enums.ts';
+import { matches } from './checks.ts';
+import { HOST_NAME_PATTERN } from '../../../protocol/rules.ts';
 
 export const clusters = pgTable(
   'clusters',
@@ -10,7 +12,7 @@ export const clusters = pgTable(
     name: text().notNull().unique(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [check('clusters_name_length', sql`char_length(${t.name}) between 1 and 64`)],
+  (t) => [check('clusters_name_format', matches(t.name, HOST_NAME_PATTERN))],
 );
 
 export const hosts = pgTable(
@@ -30,5 +32,5 @@ export const hosts = pgTable(
     tokenHash: text().notNull().unique(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [check('hosts_name_length', sql`char_length(${t.name}) between 1 and 64`)],
+  (t) => [check('hosts_name_format', matches(t.name, HOST_NAME_PATTERN))],
 );

@@ -3,6 +3,8 @@ import { bigserial, check, index, jsonb, text, timestamp, uuid } from 'drizzle-o
 import { userRole } from './enums.ts';
 import { pgTable } from './table.ts';
 import { happenedAt } from './columns.ts';
+import { matches } from './checks.ts';
+import { USERNAME_PATTERN } from '../../../protocol/rules.ts';
 
 export const users = pgTable(
   'users',
@@ -14,7 +16,7 @@ export const users = pgTable(
     role: userRole().notNull(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [check('users_username_format', sql`${t.username} ~ '^[a-z0-9][a-z0-9._-]{0,31}$'`)],
+  (t) => [check('users_username_format', matches(t.username, USERNAME_PATTERN))],
 );
 
 /** Console sign-ins: the browser holds the token in an HttpOnly cookie; the table holds its hash. */

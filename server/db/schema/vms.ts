@@ -4,6 +4,8 @@ import { pgTable } from './table.ts';
 import { vmStatus } from './enums.ts';
 import { hosts } from './hosts.ts';
 import { servicePlans } from './plans.ts';
+import { matches, matchesNot } from './checks.ts';
+import { ALL_DIGITS_PATTERN, VM_NAME_PATTERN } from '../../../protocol/rules.ts';
 
 export const vms = pgTable(
   'vms',
@@ -28,6 +30,6 @@ export const vms = pgTable(
     uniqueIndex('vms_live_name_unique').on(t.name).where(sql`${t.status} <> 'DELETED'`),
     // What a host's live VMs take, summed by placement and by the vms_fit_host trigger on each provision.
     index('vms_live_host').on(t.hostId, t.memoryMb, t.cores).where(sql`${t.status} <> 'DELETED'`),
-    check('vms_name_format', sql`${t.name} ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' and ${t.name} !~ '^[0-9]+$'`),
+    check('vms_name_format', sql`${matches(t.name, VM_NAME_PATTERN)} and ${matchesNot(t.name, ALL_DIGITS_PATTERN)}`),
   ],
 );

@@ -1,22 +1,14 @@
-export type ProvisionType = 'KVM' | 'LXC' | 'BARE_METAL';
+import { planProblems, PROVISION_TYPES, type PlanRules, type ProvisionType } from '../../../../protocol/rules.ts';
 
-export const PROVISION_TYPES: { value: ProvisionType; label: string }[] = [
-  { value: 'KVM', label: 'KVM' },
-  { value: 'LXC', label: 'LXC' },
-  { value: 'BARE_METAL', label: 'Bare metal' },
-];
+export type { ProvisionType };
+
+const PROVISION_TYPE_LABELS = { KVM: 'KVM', LXC: 'LXC', BARE_METAL: 'Bare metal' } satisfies Record<ProvisionType, string>;
+
+/** The provision type select's choices, in the API's order. */
+export const PROVISION_TYPE_CHOICES = PROVISION_TYPES.map((value) => ({ value, label: PROVISION_TYPE_LABELS[value] }));
 
 /** A plan as the form edits it (what the API returns for a ServicePlan). */
-export interface PlanValues {
-  name: string;
-  provisionType: ProvisionType;
-  cores: number;
-  memoryMb: number;
-  diskGb: number;
-  gpuCount: number;
-  gpuVendorId: string | null;
-  gpuProductId: string | null;
-}
+export type PlanValues = PlanRules;
 
 /** A GPU model the pool has, offered as a plan's GPU restriction. */
 export interface GpuModelOption {
@@ -27,8 +19,6 @@ export interface GpuModelOption {
   free: number;
   total: number;
 }
-
-const int = (value: number) => Number.isInteger(value);
 
 /**
  * The New/Edit Service Plan form. GPU fields exist only for KVM plans (the only type that can
@@ -59,14 +49,18 @@ export class PlanForm {
     return this.provisionType === 'KVM';
   }
 
+  /** The server's own rules (protocol/rules.ts), checked on what the form would send. */
   errors = $derived.by(() => {
-    const errors: Partial<Record<'name' | 'cores' | 'memoryMb' | 'diskGb' | 'gpuCount', string>> = {};
-    if (this.name.trim().length < 1 || this.name.length > 64) errors.name = 'Give the plan a name of 1 to 64 characters.';
-    if (!int(this.cores) || this.cores < 1 || this.cores > 1024) errors.cores = '1 to 1024 vCPUs.';
-    if (!int(this.memoryMb) || this.memoryMb < 64 || this.memoryMb > 16 * 1024 * 1024) errors.memoryMb = '64 MiB to 16 TiB.';
-    if (!int(this.diskGb) || this.diskGb < 0) errors.diskGb = '0 GiB or more.';
-    if (this.showGpu && (!int(this.gpuCount) || this.gpuCount < 0 || this.gpuCount > 64)) errors.gpuCount = '0 to 64 GPUs.';
-    return errors;
+    const ids = this.showGpu ? this.#gpuIds() : { gpuVendorId: null, gpuProductId: null };
+    return planProblems({
+      name: this.name,
+      provisionType: this.provisionType,
+      cores: this.cores,
+      memoryMb: this.memoryMb,
+      diskGb: this.diskGb,
+      gpuCount: this.showGpu ? this.gpuCount : 0,
+      ...ids,
+    });
   });
 
   get valid() {

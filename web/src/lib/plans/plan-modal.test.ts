@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { fireEvent, render, screen } from '@testing-library/svelte';
 import PlanModal from './PlanModal.svelte';
 import { gpuModelChoices, type PlanForm } from './plan-form.svelte.ts';
+import { PLAN_LIMIT_FIELDS, PLAN_LIMITS, rangeProblem, type PlanLimitField } from '../../../../protocol/rules.ts';
 
 const models = [{ vendorId: '10de', productId: '2204', name: 'GA102 [GeForce RTX 3090]', vendorName: 'NVIDIA Corporation', free: 3, total: 4 }];
 
@@ -100,6 +101,37 @@ describe('New Service Plan modal', () => {
     await fireEvent.click(screen.getByRole('button', { name: 'Create plan' }));
     expect(onsubmit).not.toHaveBeenCalled();
     expect(screen.getByText('Give the plan a name of 1 to 64 characters.')).toBeTruthy();
+  });
+
+  it('refuses a disk over the plan limit with the words the server uses, without calling it', async () => {
+    const onsubmit = vi.fn();
+    render(PlanModal, { onsubmit, onclose: () => {} });
+    const tooBig = PLAN_LIMITS.diskGb.max + 1;
+    await fireEvent.input(screen.getByLabelText('Name'), { target: { value: 'huge-disk' } });
+    await fireEvent.input(screen.getByLabelText('Disk (GiB)'), { target: { value: String(tooBig) } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Create plan' }));
+    expect(onsubmit).not.toHaveBeenCalled();
+    expect(screen.getByText(rangeProblem('diskGb', tooBig)!)).toBeTruthy();
+    expect(screen.getByText(rangeProblem('diskGb', tooBig)!).textContent).toBe('diskGb must be a whole number from 0 to 1048576 GiB, got 1048577');
+  });
+
+  it('holds every plan limit at both bounds, as the server does', async () => {
+    const onsubmit = vi.fn();
+    render(PlanModal, { onsubmit, onclose: () => {} });
+    await fireEvent.input(screen.getByLabelText('Name'), { target: { value: 'bounds' } });
+    const label = { cores: 'Cores', memoryMb: 'Memory (MiB)', diskGb: 'Disk (GiB)', gpuCount: 'GPU count' } satisfies Record<PlanLimitField, string>;
+    for (const field of PLAN_LIMIT_FIELDS) {
+      const input = screen.getByLabelText(label[field]);
+      const { min, max } = PLAN_LIMITS[field];
+      for (const value of [min - 1, max + 1]) {
+        await fireEvent.input(input, { target: { value: String(value) } });
+        await fireEvent.click(screen.getByRole('button', { name: 'Create plan' }));
+        expect(screen.getByText(rangeProblem(field, value)!)).toBeTruthy();
+      }
+      await fireEvent.input(input, { target: { value: String(max) } });
+    }
+    await fireEvent.click(screen.getByRole('button', { name: 'Create plan' }));
+    expect(onsubmit).toHaveBeenCalledOnce();
   });
 });
 

@@ -1,5 +1,6 @@
 import type { Role } from '../session/session.svelte.ts';
 import { rolesUpTo } from '../session/roles.ts';
+import { LABEL_MAX_LENGTH } from '../../../../protocol/rules.ts';
 
 export const EXPIRY_CHOICES: { days: number | null; label: string }[] = [
   { days: 30, label: '30 days' },
@@ -23,7 +24,7 @@ export class TokenForm {
 
   errors = $derived.by(() => {
     const errors: Partial<Record<'name' | 'role', string>> = {};
-    if (this.name.trim().length < 1 || this.name.trim().length > 64) errors.name = 'Name it after what uses it, 1 to 64 characters.';
+    if (this.name.trim().length < 1 || this.name.trim().length > LABEL_MAX_LENGTH) errors.name = `Name it after what uses it, 1 to ${LABEL_MAX_LENGTH} characters.`;
     if (!this.roles.includes(this.role)) errors.role = 'A token cannot do more than you can.';
     return errors;
   });

@@ -1,10 +1,10 @@
 import type { Role } from '../session/session.svelte.ts';
+import { usernameProblem } from '../../../../protocol/rules.ts';
 
-const USERNAME = /^[a-z0-9._-]{1,32}$/;
 export const MIN_PASSWORD = 12;
 
 export function usernameError(username: string): string | undefined {
-  return USERNAME.test(username) ? undefined : '1 to 32 lowercase letters, digits, dots, dashes or underscores.';
+  return usernameProblem(username) ?? undefined;
 }
 
 export function passwordError(password: string): string | undefined {

@@ -1,5 +1,4 @@
-/** VM names the server accepts: 1 to 63 letters, digits, dots, dashes or underscores. */
-export const VM_NAME = /^[A-Za-z0-9._-]{1,63}$/;
+import { vmNameProblem } from '../../../../protocol/rules.ts';
 
 /** The Provision VM form: what the operator typed, and what the capacity check and mutation need. */
 export class ProvisionForm {
@@ -10,7 +9,7 @@ export class ProvisionForm {
   hostId = $state('');
   touched = $state(false);
 
-  nameError = $derived(this.name === '' ? (this.touched ? 'Give the VM a name.' : null) : VM_NAME.test(this.name) ? null : 'Use 1 to 63 letters, digits, dots, dashes or underscores.');
+  nameError = $derived(this.name === '' ? (this.touched ? 'Give the VM a name.' : null) : vmNameProblem(this.name));
 
   /** Where to place it, as the API wants it: a cluster or one host. */
   scope = $derived(this.placement === 'host' ? { hostId: this.hostId || null, clusterId: null } : { clusterId: this.clusterId || null, hostId: null });
@@ -20,7 +19,7 @@ export class ProvisionForm {
     this.planId && (this.scope.clusterId || this.scope.hostId) ? { planId: this.planId, clusterId: this.scope.clusterId, hostId: this.scope.hostId } : null,
   );
 
-  ready = $derived(VM_NAME.test(this.name) && this.capacityVariables !== null);
+  ready = $derived(vmNameProblem(this.name) === null && this.capacityVariables !== null);
 
   input() {
     return { name: this.name, planId: this.planId, ...(this.scope.hostId ? { hostId: this.scope.hostId } : { clusterId: this.scope.clusterId }) };
