@@ -74,12 +74,16 @@ export function exitOf(typename: string): ExitCode {
   return isErrorTypename(typename) ? EXIT_BY_ERROR[typename] : EXIT.failed;
 }
 
-/** The answer of a mutation: its success member, or a CliError for a refusal with the mapped exit status. */
-export function successOf<Answer extends { __typename: string }, Success extends Answer>(
+/** The success member of a mutation's answer, or a CliError carrying the refusal's message and exit status. */
+export function successOf<Answer extends { __typename: string }, Typename extends Answer['__typename']>(
   answer: Answer,
-  isSuccess: (answer: Answer) => answer is Success,
-): Success {
-  if (isSuccess(answer)) return answer;
+  success: Typename,
+): Extract<Answer, { __typename: Typename }> {
+  if (isMember(answer, success)) return answer;
   const message = 'message' in answer && typeof answer.message === 'string' ? answer.message : `refused with ${answer.__typename}`;
   throw new CliError(message, exitOf(answer.__typename), answer.__typename);
+}
+
+function isMember<Answer extends { __typename: string }, Typename extends string>(answer: Answer, typename: Typename): answer is Extract<Answer, { __typename: Typename }> {
+  return answer.__typename === typename;
 }

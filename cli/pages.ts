@@ -7,12 +7,16 @@ export interface Page<Item> {
 /** The API's largest page. */
 export const PAGE_SIZE = 500;
 
-/** Up to `limit` items, a page at a time; `more` says whether the list went on. */
-export async function collectPages<Item>(limit: number, page: (first: number, after: string | null) => Promise<Page<Item>>): Promise<{ items: Item[]; more: boolean }> {
+/** Up to `limit` items, a page at a time (smaller pages for items with lists of their own, which the server costs); `more` says whether the list went on. */
+export async function collectPages<Item>(
+  limit: number,
+  page: (first: number, after: string | null) => Promise<Page<Item>>,
+  pageSize = PAGE_SIZE,
+): Promise<{ items: Item[]; more: boolean }> {
   const items: Item[] = [];
   let after: string | null = null;
   for (;;) {
-    const { nodes, pageInfo } = await page(Math.min(PAGE_SIZE, limit - items.length), after);
+    const { nodes, pageInfo } = await page(Math.min(pageSize, limit - items.length), after);
     items.push(...nodes);
     if (!pageInfo.hasNextPage || !pageInfo.endCursor) return { items, more: false };
     if (items.length >= limit) return { items, more: true };

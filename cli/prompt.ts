@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline/promises';
+import { Writable } from 'node:stream';
 
 /** All of stdin, trimmed: a password or token piped in (`--password-stdin`, `--token-stdin`). */
 export async function readStdin(): Promise<string> {
@@ -7,26 +8,24 @@ export async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').trim();
 }
 
-/** Asks on the terminal (stderr, so stdout stays clean); `secret` answers are not echoed. */
+/** Asks on the terminal (stderr, so stdout stays clean); a `secret` answer is not echoed. */
 export async function ask(question: string, secret = false): Promise<string> {
-  const terminal = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  if (secret) {
-    // readline echoes what it reads through its output; after the question, echo nothing.
-    const write = process.stderr.write.bind(process.stderr);
-    let asked = false;
-    Object.assign(terminal, {
-      _writeToOutput: (text: string) => {
-        if (!asked) write(text);
-      },
-    });
+  // readline echoes what is typed through its output; a secret's output is muted after the question.
+  let muted = false;
+  const output = new Writable({
+    write(chunk, _encoding, done) {
+      if (!muted) process.stderr.write(chunk);
+      done();
+    },
+  });
+  const terminal = createInterface({ input: process.stdin, output, terminal: true });
+  try {
     const answer = terminal.question(question);
-    asked = true;
+    muted = secret;
     const value = await answer;
-    write('\n');
+    if (secret) process.stderr.write('\n');
+    return secret ? value : value.trim();
+  } finally {
     terminal.close();
-    return value;
   }
-  const value = await terminal.question(question);
-  terminal.close();
-  return value.trim();
 }

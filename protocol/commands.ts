@@ -81,6 +81,16 @@ export const PlanFields = graphql(`
   }
 `);
 
+/** What a device command answers with: the queued operation and the devices it moves. */
+export const DeviceOperationFields = graphql(`
+  fragment DeviceOperationFields on DeviceOperationSuccess { operation { ...OperationFields } devices { ...DeviceFields } }
+`, [OperationFields, DeviceFields]);
+
+/** What a VM command answers with: the VM, its queued operation and the devices it reserves or frees. */
+export const VmOperationFields = graphql(`
+  fragment VmOperationFields on VmOperationSuccess { vm { ...VmFields } operation { ...OperationFields } devices { ...DeviceFields } }
+`, [VmFields, OperationFields, DeviceFields]);
+
 const PageFields = graphql(`
   fragment PageFields on PageInfo { hasNextPage endCursor }
 `);
@@ -117,67 +127,49 @@ export const Clusters = graphql(`
   query Clusters { clusters { id name } }
 `);
 
-export const Hosts = graphql(
-  `
+export const Hosts = graphql(`
   query Hosts($first: Int!, $after: String, $status: HostStatus, $clusterId: ID) {
     hosts(first: $first, after: $after, status: $status, clusterId: $clusterId) {
       nodes { ...HostFields }
       pageInfo { ...PageFields }
     }
   }
-`,
-  [HostFields, PageFields],
-);
+`, [HostFields, PageFields]);
 
-export const Devices = graphql(
-  `
+export const Devices = graphql(`
   query Devices($first: Int!, $after: String, $filter: DeviceFilter) {
     devices(first: $first, after: $after, filter: $filter) {
       nodes { ...DeviceFields }
       pageInfo { ...PageFields }
     }
   }
-`,
-  [DeviceFields, PageFields],
-);
+`, [DeviceFields, PageFields]);
 
-export const Vms = graphql(
-  `
+export const Vms = graphql(`
   query Vms($first: Int!, $after: String, $hostId: ID, $includeDeleted: Boolean) {
     vms(first: $first, after: $after, hostId: $hostId, includeDeleted: $includeDeleted) {
       nodes { ...VmFields }
       pageInfo { ...PageFields }
     }
   }
-`,
-  [VmFields, PageFields],
-);
+`, [VmFields, PageFields]);
 
-export const ServicePlans = graphql(
-  `
+export const ServicePlans = graphql(`
   query ServicePlans { servicePlans { ...PlanFields } }
-`,
-  [PlanFields],
-);
+`, [PlanFields]);
 
-export const Operations = graphql(
-  `
+export const Operations = graphql(`
   query Operations($first: Int!, $after: String, $filter: OperationFilter) {
     operations(first: $first, after: $after, filter: $filter) {
       nodes { ...OperationFields }
       pageInfo { ...PageFields }
     }
   }
-`,
-  [OperationFields, PageFields],
-);
+`, [OperationFields, PageFields]);
 
-export const OperationById = graphql(
-  `
+export const OperationById = graphql(`
   query OperationById($id: ID!) { node(id: $id) { __typename ... on Operation { ...OperationFields } } }
-`,
-  [OperationFields],
-);
+`, [OperationFields]);
 
 /** Which type a global ID names, if any: lets a command take a name or an ID. */
 export const NodeType = graphql(`
@@ -188,119 +180,89 @@ export const ChangeCursor = graphql(`
   query ChangeCursor { changeCursor }
 `);
 
-export const DetachDevice = graphql(
-  `
+export const DetachDevice = graphql(`
   mutation DetachDevice($deviceId: ID!) {
     detachDevice(input: { deviceId: $deviceId }) {
       __typename
-      ... on DeviceOperationSuccess { operation { ...OperationFields } devices { ...DeviceFields } }
+      ... on DeviceOperationSuccess { ...DeviceOperationFields }
       ... on Error { message }
     }
   }
-`,
-  [OperationFields, DeviceFields],
-);
+`, [DeviceOperationFields]);
 
-export const AttachDevice = graphql(
-  `
+export const AttachDevice = graphql(`
   mutation AttachDevice($deviceId: ID!) {
     attachDevice(input: { deviceId: $deviceId }) {
       __typename
-      ... on DeviceOperationSuccess { operation { ...OperationFields } devices { ...DeviceFields } }
+      ... on DeviceOperationSuccess { ...DeviceOperationFields }
       ... on Error { message }
     }
   }
-`,
-  [OperationFields, DeviceFields],
-);
+`, [DeviceOperationFields]);
 
-export const AssignDevice = graphql(
-  `
+export const AssignDevice = graphql(`
   mutation AssignDevice($deviceId: ID!, $vmId: ID!, $withGroup: Boolean!) {
     assignDevice(input: { deviceId: $deviceId, vmId: $vmId, withGroup: $withGroup }) {
       __typename
-      ... on DeviceOperationSuccess { operation { ...OperationFields } devices { ...DeviceFields } }
+      ... on DeviceOperationSuccess { ...DeviceOperationFields }
       ... on Error { message }
     }
   }
-`,
-  [OperationFields, DeviceFields],
-);
+`, [DeviceOperationFields]);
 
-export const ReleaseDevice = graphql(
-  `
+export const ReleaseDevice = graphql(`
   mutation ReleaseDevice($deviceId: ID!) {
     releaseDevice(input: { deviceId: $deviceId }) {
       __typename
-      ... on DeviceOperationSuccess { operation { ...OperationFields } devices { ...DeviceFields } }
+      ... on DeviceOperationSuccess { ...DeviceOperationFields }
       ... on Error { message }
     }
   }
-`,
-  [OperationFields, DeviceFields],
-);
+`, [DeviceOperationFields]);
 
-export const ProvisionVm = graphql(
-  `
+export const ProvisionVm = graphql(`
   mutation ProvisionVm($input: ProvisionVmInput!) {
     provisionVm(input: $input) {
       __typename
-      ... on VmOperationSuccess { vm { ...VmFields } operation { ...OperationFields } devices { ...DeviceFields } }
+      ... on VmOperationSuccess { ...VmOperationFields }
       ... on Error { message }
     }
   }
-`,
-  [VmFields, OperationFields, DeviceFields],
-);
+`, [VmOperationFields]);
 
-export const DeleteVm = graphql(
-  `
+export const DeleteVm = graphql(`
   mutation DeleteVm($vmId: ID!) {
     deleteVm(input: { vmId: $vmId }) {
       __typename
-      ... on VmOperationSuccess { vm { ...VmFields } operation { ...OperationFields } devices { ...DeviceFields } }
+      ... on VmOperationSuccess { ...VmOperationFields }
       ... on Error { message }
     }
   }
-`,
-  [VmFields, OperationFields, DeviceFields],
-);
+`, [VmOperationFields]);
 
-export const DeviceChanged = graphql(
-  `
+export const DeviceChanged = graphql(`
   subscription DeviceChanged($hostId: ID, $after: String) {
     deviceChanged(hostId: $hostId, after: $after) { cursor device { ...DeviceFields } }
   }
-`,
-  [DeviceFields],
-);
+`, [DeviceFields]);
 
-export const OperationChanged = graphql(
-  `
+export const OperationChanged = graphql(`
   subscription OperationChanged($hostId: ID, $after: String) {
     operationChanged(hostId: $hostId, after: $after) { cursor operation { ...OperationFields } }
   }
-`,
-  [OperationFields],
-);
+`, [OperationFields]);
 
-export const VmChanged = graphql(
-  `
+export const VmChanged = graphql(`
   subscription VmChanged($hostId: ID, $after: String) {
     vmChanged(hostId: $hostId, after: $after) { cursor vm { ...VmFields } }
   }
-`,
-  [VmFields],
-);
+`, [VmFields]);
 
-export const HostChanged = graphql(
-  `
+export const HostChanged = graphql(`
   subscription HostChanged($hostId: ID, $after: String) {
     hostChanged(hostId: $hostId, after: $after) { cursor host { ...HostFields } }
   }
-`,
-  [HostFields],
-);
+`, [HostFields]);
 
 export const RevokeApiToken = graphql(`
   mutation RevokeApiToken($tokenId: ID!) {

@@ -7,9 +7,6 @@ import { collectPages } from '../pages.ts';
 import { deviceId, hostId, vmId } from '../resolve.ts';
 import { queueAndFollow } from '../wait.ts';
 
-const isOperationSuccess = <Answer extends { __typename: string }>(answer: Answer): answer is Extract<Answer, { __typename: 'DeviceOperationSuccess' }> =>
-  answer.__typename === 'DeviceOperationSuccess';
-
 /** The one positional a device command takes. */
 function deviceArgument(context: CommandContext, command: string): string {
   const [device, ...rest] = context.args.positionals;
@@ -53,7 +50,7 @@ export const deviceCommands: CommandSpec[] = [
     run: (context) =>
       queueAndFollow(context, async (api) => {
         const { detachDevice } = await api.request(DetachDevice, { deviceId: await deviceId(api, deviceArgument(context, 'detach')) });
-        return successOf(detachDevice, isOperationSuccess).operation;
+        return successOf(detachDevice, 'DeviceOperationSuccess').operation;
       }),
   },
   {
@@ -64,7 +61,7 @@ export const deviceCommands: CommandSpec[] = [
     run: (context) =>
       queueAndFollow(context, async (api) => {
         const { attachDevice } = await api.request(AttachDevice, { deviceId: await deviceId(api, deviceArgument(context, 'attach')) });
-        return successOf(attachDevice, isOperationSuccess).operation;
+        return successOf(attachDevice, 'DeviceOperationSuccess').operation;
       }),
   },
   {
@@ -78,7 +75,7 @@ export const deviceCommands: CommandSpec[] = [
         if (!vm) throw new UsageError('passthru assign needs --vm VM (name or ID)');
         const device = await deviceId(api, deviceArgument(context, 'assign'));
         const { assignDevice } = await api.request(AssignDevice, { deviceId: device, vmId: await vmId(api, vm), withGroup: context.args.flags['with-group'] === true });
-        return successOf(assignDevice, isOperationSuccess).operation;
+        return successOf(assignDevice, 'DeviceOperationSuccess').operation;
       }),
   },
   {
@@ -89,7 +86,7 @@ export const deviceCommands: CommandSpec[] = [
     run: (context) =>
       queueAndFollow(context, async (api) => {
         const { releaseDevice } = await api.request(ReleaseDevice, { deviceId: await deviceId(api, deviceArgument(context, 'release')) });
-        return successOf(releaseDevice, isOperationSuccess).operation;
+        return successOf(releaseDevice, 'DeviceOperationSuccess').operation;
       }),
   },
 ];

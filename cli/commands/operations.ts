@@ -16,7 +16,8 @@ async function listOperations(context: CommandContext): Promise<void> {
     ...(device ? { deviceId: await deviceId(api, device) } : {}),
     ...(context.args.lists.status ? { status: context.args.lists.status.map((s) => oneOf('status', OPERATION_STATUSES, s)) } : {}),
   };
-  const { items, more } = await collectPages(limitOf(context.args), async (first, after) => (await api.request(Operations, { first, after, filter })).operations);
+  // Each operation carries its devices: 100 a page keeps a page under the server's query cost limit.
+  const { items, more } = await collectPages(limitOf(context.args), async (first, after) => (await api.request(Operations, { first, after, filter })).operations, 100);
   if (context.json) {
     context.print(json(items));
     return;

@@ -7,19 +7,14 @@ import { CliError, EXIT, successOf, UsageError } from '../exit-codes.ts';
 import { json, table } from '../output.ts';
 import { ask, readStdin } from '../prompt.ts';
 
-const is =
-  <Typename extends string>(typename: Typename) =>
-  <Answer extends { __typename: string }>(answer: Answer): answer is Extract<Answer, { __typename: Typename }> =>
-    answer.__typename === typename;
-
 /** Signs in with a password, mints an API token of the user's role for this machine, and ends the session. */
 async function mintToken(context: CommandContext, username: string, password: string) {
   const session = new Api(context.connection.server, null);
   const { signIn } = await session.request(SignIn, { username, password });
-  const { user } = successOf(signIn, is('SignInSuccess'));
+  const { user } = successOf(signIn, 'SignInSuccess');
   try {
     const { createApiToken } = await session.request(CreateApiToken, { name: `passthru-cli@${hostname()}`.slice(0, 64), role: user.role });
-    const created = successOf(createApiToken, is('CreateApiTokenSuccess'));
+    const created = successOf(createApiToken, 'CreateApiTokenSuccess');
     return { token: created.token, tokenId: created.apiToken.id };
   } finally {
     await session.request(SignOut).catch(() => {});

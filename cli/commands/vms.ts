@@ -7,9 +7,6 @@ import { collectPages } from '../pages.ts';
 import { clusterId, hostId, planId, vmId } from '../resolve.ts';
 import { queueAndFollow } from '../wait.ts';
 
-const isVmOperationSuccess = <Answer extends { __typename: string }>(answer: Answer): answer is Extract<Answer, { __typename: 'VmOperationSuccess' }> =>
-  answer.__typename === 'VmOperationSuccess';
-
 async function listVms(context: CommandContext): Promise<void> {
   if (context.args.positionals.length > 0) throw new UsageError('passthru vms takes no arguments; narrow it with --host');
   const api = context.api();
@@ -53,7 +50,7 @@ export const vmCommands: CommandSpec[] = [
           ...(host ? { hostId: await hostId(api, host) } : {}),
         };
         const { provisionVm } = await api.request(ProvisionVm, { input });
-        return successOf(provisionVm, isVmOperationSuccess).operation;
+        return successOf(provisionVm, 'VmOperationSuccess').operation;
       }),
   },
   {
@@ -64,7 +61,7 @@ export const vmCommands: CommandSpec[] = [
     run: (context) =>
       queueAndFollow(context, async (api) => {
         const { deleteVm } = await api.request(DeleteVm, { vmId: await vmId(api, nameArgument(context, 'delete', 'VM (name or ID)')) });
-        return successOf(deleteVm, isVmOperationSuccess).operation;
+        return successOf(deleteVm, 'VmOperationSuccess').operation;
       }),
   },
 ];

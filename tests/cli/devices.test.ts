@@ -66,6 +66,7 @@ describe('device and VM commands', () => {
     expect(operation.devices.nodes).toEqual([expect.objectContaining({ address: '0000:01:00.0', status: 'DETACHED' })]);
     expect(hostA.agent.received.map((o) => o.type)).toContain('DETACH');
     const ops = await passthru(['ops', '--host', 'gpu-a', '--status', 'succeeded', '--json'], env);
+    expect(ops.stderr).toBe('');
     expect(JSON.parse(ops.stdout)).toEqual([expect.objectContaining({ id: operation.id, type: 'DETACH', status: 'SUCCEEDED' })]);
   });
 
