@@ -26,17 +26,21 @@ export const bundles = {
 /** The agent as the .deb carries it: one self-contained file for plain node (agent/package/bundle.ts). */
 export const agentBundle = { entry: 'agent/main.ts', output: 'dist/passthru-agent.mjs' };
 
+/** The operator CLI the same way: one file to copy to a workstation with node, no checkout needed. */
+export const cliBundle = { entry: 'cli/passthru.ts', output: 'dist/passthru.mjs' };
+
 function sourcesFingerprint(): string {
   const settings = ['package-lock.json', 'tsconfig.json', 'scripts/build.ts'].map((file) => join(rootDir, file));
-  return fingerprint(rootDir, [...filesUnder(join(rootDir, 'server')), ...filesUnder(join(rootDir, 'agent')), ...settings]);
+  const sources = ['server', 'agent', 'cli', 'protocol'].flatMap((dir) => filesUnder(join(rootDir, dir)));
+  return fingerprint(rootDir, [...sources, ...settings]);
 }
 
 export function bundlesAreCurrent(): boolean {
-  const built = [...Object.values(bundles), agentBundle].every(({ output }) => existsSync(join(rootDir, output)));
+  const built = [...Object.values(bundles), agentBundle, cliBundle].every(({ output }) => existsSync(join(rootDir, output)));
   return built && existsSync(stampFile) && readFileSync(stampFile, 'utf8').trim() === sourcesFingerprint();
 }
 
-/** Bundles the server and the agent unless dist/ holds bundles of exactly the current sources; returns whether it built. */
+/** Bundles the server, the agent and the CLI unless dist/ holds bundles of exactly the current sources; returns whether it built. */
 export async function ensureBundles(options: { force?: boolean } = {}): Promise<boolean> {
   if (!options.force && bundlesAreCurrent()) return false;
   const sources = sourcesFingerprint();
@@ -56,6 +60,8 @@ export async function ensureBundles(options: { force?: boolean } = {}): Promise<
     });
   }
   await bundleAgent(join(rootDir, agentBundle.entry), join(rootDir, agentBundle.output));
+  // Bundled as the agent is: self-contained, with a #! line, runnable by itself.
+  await bundleAgent(join(rootDir, cliBundle.entry), join(rootDir, cliBundle.output));
   writeFileSync(stampFile, `${sources}\n`);
   return true;
 }
@@ -66,7 +72,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     const bundled = await ensureBundles({ force });
     const consoleBuilt = ensureWebBuild({ force });
     console.log(
-      `build: server and agent ${bundled ? 'bundled into dist/' : 'in dist/ are up to date'}, console ${consoleBuilt ? 'built into web/dist/' : 'in web/dist/ is up to date'}`,
+      `build: server, agent and CLI ${bundled ? 'bundled into dist/' : 'in dist/ are up to date'}, console ${consoleBuilt ? 'built into web/dist/' : 'in web/dist/ is up to date'}`,
     );
   } catch (error) {
     console.error(`build: ${error instanceof Error ? error.message : String(error)}`);

@@ -1,0 +1,37 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeHardware } from '../support/agent.ts';
+import { Seed } from '../support/seed.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { lineOn, start } from './support.ts';
+import { EXIT } from '../../cli/exit-codes.ts';
+
+let server: TestServer;
+let seed: Seed;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  seed = new Seed(server.client, server.url);
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+describe('passthru watch', () => {
+  it('prints a device change committed while it runs, live, one JSON object per line, and stops cleanly on SIGINT', async () => {
+    const { hostId } = await seed.host(await seed.cluster(), 'gpu-w', fakeHardware({ nvme: 1 }));
+    const [nvme] = await seed.devices(hostId);
+    const watch = start(['watch', 'devices', 'ops', '--host', 'gpu-w', '--json'], { PASSTHRU_SERVER: server.url, PASSTHRU_TOKEN: server.client.token! });
+    try {
+      await lineOn(watch.stderr!, (line) => line.startsWith('watching devices, ops on gpu-w'));
+      const detached = lineOn(watch.stdout!, (line) => line.includes('"status":"DETACHED"'));
+      const { detachDevice } = await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: nvme!.id });
+      expect(detachDevice.__typename).toBe('DeviceOperationSuccess');
+      const event = JSON.parse(await detached);
+      expect(event).toMatchObject({ topic: 'devices', cursor: expect.any(String), devices: { id: nvme!.id, status: 'DETACHED', host: { name: 'gpu-w' } } });
+    } finally {
+      watch.kill('SIGINT');
+    }
+    const code = await new Promise((resolve) => watch.once('close', resolve));
+    expect(code).toBe(EXIT.ok);
+  });
+});
