@@ -7,6 +7,7 @@ import type { DiscoveredDevice, HostdevRef, PciIdentity, ReportedVm, VmSpec } fr
 import { VFIO_DRIVER } from './catalog.ts';
 import type { SimDevice } from './hardware.ts';
 import type { SimDomain, SimSnapshot } from './state-file.ts';
+import { vmNameProblem } from '../../../protocol/rules.ts';
 
 /** A device plugged in by hand: it comes up on its host driver unless `driver` says otherwise. */
 export type NewSimDevice = Omit<DiscoveredDevice, 'driver' | 'inUse' | PciIdentity> &
@@ -14,8 +15,6 @@ export type NewSimDevice = Omit<DiscoveredDevice, 'driver' | 'inUse' | PciIdenti
 
 /** `1-2`, `1-2.3`: how USB devices are addressed, where PCI functions have a BDF. */
 const isUsbPortPath = (address: string) => /^\d+-\d+(\.\d+)*$/.test(address);
-
-const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 function describe(device: { kind: string; address: string }) {
   return `${device.kind === 'USB' ? 'USB device' : device.kind === 'NVME' ? 'NVMe' : device.kind === 'GPU' ? 'GPU' : 'PCI device'} ${device.address}`;
@@ -214,7 +213,8 @@ export class SimHost {
   }
 
   #checkName(name: string) {
-    if (!VM_NAME.test(name)) throw new Error(`"${name.slice(0, 70)}" is not a valid VM name`);
+    const problem = vmNameProblem(name);
+    if (problem) throw new Error(problem);
   }
 
   /** What QEMU and libvirt check before a device goes into a guest. */
