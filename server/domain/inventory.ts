@@ -2,7 +2,7 @@ import { ANALYZE_AFTER_NEW_DEVICES, refreshPlannerStatistics } from '../db/plann
 import { and, asc, eq, ne } from 'drizzle-orm';
 import type { Tx } from '../db/client.ts';
 import { devices, hosts, vms } from '../db/schema/index.ts';
-import { inTransaction, type ChangeSet } from '../pubsub.ts';
+import { inTransaction, type ChangeSet } from '../db/transaction.ts';
 import { observe, observeAssignment } from './device-state.ts';
 import { recordNewDevice, writeDeviceStatus, type DeviceRow, type StatusChangeContext } from './device-store.ts';
 import { NotFoundError, ValidationError } from './errors.ts';

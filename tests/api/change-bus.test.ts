@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { hosts } from '../../server/db/schema/index.ts';
-import { inTransaction } from '../../server/pubsub.ts';
+import { inTransaction } from '../../server/db/transaction.ts';
 import { fakeHardware } from '../support/agent.ts';
 import { eventually, type TestClient } from '../support/client.ts';
 import { createTestDatabase } from '../support/database.ts';
