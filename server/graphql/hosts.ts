@@ -6,7 +6,7 @@ import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor } from '.
 import type { LiveEvent } from '../live/events.ts';
 import { NotFoundError, ValidationError } from '../domain/errors.ts';
 import { createCluster, enrollHost, rotateHostToken, type HostRow } from '../domain/hosts.ts';
-import { reportInventory } from '../domain/inventory.ts';
+import { reportInventory } from '../domain/reconciliation.ts';
 import { heartbeat } from '../domain/heartbeats.ts';
 import { DeviceKindEnum } from './devices.ts';
 
