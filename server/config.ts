@@ -69,8 +69,6 @@ export interface Config {
   /** Changes older than this, or beyond the newest `changeLogMaxRows`, are pruned; older cursors cannot resume. */
   changeLogMaxAgeMs: number;
   changeLogMaxRows: number;
-  /** Run the simulated demo fleet beside the server (`npm start`). */
-  demo: boolean;
 }
 
 function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
@@ -149,6 +147,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     changePollMs: positiveNumber(env, 'PASSTHRU_CHANGE_POLL_SECONDS', 2) * 1000,
     changeLogMaxAgeMs: positiveNumber(env, 'PASSTHRU_CHANGE_LOG_RETENTION_HOURS', 24) * 3600 * 1000,
     changeLogMaxRows: positiveNumber(env, 'PASSTHRU_CHANGE_LOG_MAX_ROWS', 1_000_000),
-    demo: flag(env, 'PASSTHRU_DEMO', true),
   };
 }

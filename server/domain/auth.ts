@@ -197,9 +197,10 @@ export async function createApiToken(db: Db, owner: { id: string; role: Role }, 
 }
 
 /**
- * An admin API token for a component running inside the server process (the demo fleet), in
- * the name of the first admin. Earlier tokens of the same name are revoked, so restarts leave
- * exactly one live.
+ * An admin API token for a component started beside the server (the demo fleet of
+ * scripts/demo.ts), in the name of the first admin; the component revokes it once done.
+ * Earlier tokens of the same name are revoked first, so a run killed before it revoked its own
+ * leaves none live past the next start.
  */
 export async function issueServiceToken(db: Db, name: string) {
   const [admin] = await db.select().from(users).where(eq(users.role, 'ADMIN')).orderBy(users.createdAt).limit(1);
