@@ -1,6 +1,6 @@
-// A module in a cycle may run before what it imports has finished loading (a class used before
-// its definition ran), and a cycle is two modules that cannot be understood one without the
-// other: the modules of each process import one way only.
+// What the modules may import. The server ships without the agent (what both speak is in
+// protocol/). A module in a cycle may run before what it imports has finished loading, and a
+// cycle is modules that cannot be understood one without the other: imports go one way only.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
@@ -37,6 +37,8 @@ function resolveModule(from: string, specifier: string): string | null {
   return [base, base.replace(/\.js$/, '.ts'), `${base}.ts`, join(base, 'index.ts')].find((candidate) => candidate.endsWith('.ts') && existsSync(candidate)) ?? null;
 }
 
+const importsOf = (file: string) => specifiersOf(file).flatMap((specifier) => resolveModule(file, specifier) ?? []);
+
 /**
  * Import cycles among the TypeScript modules under `dirs` (relative to the repository), each as
  * the paths around it ("a.ts -> b.ts -> a.ts"), type-only imports included: one for each import
@@ -45,9 +47,7 @@ function resolveModule(from: string, specifier: string): string | null {
 function importCycles(dirs: string[]): string[] {
   const files = dirs.flatMap((dir) => sourcesUnder(join(repoRoot, dir)));
   const inScope = new Set(files);
-  const imports = new Map(
-    files.map((file) => [file, specifiersOf(file).flatMap((specifier) => resolveModule(file, specifier) ?? []).filter((target) => inScope.has(target))]),
-  );
+  const imports = new Map(files.map((file) => [file, importsOf(file).filter((target) => inScope.has(target))]));
   const cycles: string[] = [];
   const state = new Map<string, 'open' | 'done'>();
   const path: string[] = [];
@@ -67,7 +67,15 @@ function importCycles(dirs: string[]): string[] {
   return cycles;
 }
 
-describe('import cycles', () => {
+describe('module imports', () => {
+  it('the production server imports no agent code', () => {
+    const agentDir = join(repoRoot, 'agent');
+    const reached = sourcesUnder(join(repoRoot, 'server')).flatMap((file) =>
+      importsOf(file).filter((target) => target.startsWith(`${agentDir}/`)).map((target) => `${relative(repoRoot, file)} -> ${relative(repoRoot, target)}`),
+    );
+    expect(reached).toEqual([]);
+  });
+
   it("the server's modules import without cycles", () => {
     expect(importCycles(['server'])).toEqual([]);
   });
