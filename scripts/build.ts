@@ -28,7 +28,7 @@ export const agentBundle = { entry: 'agent/main.ts', output: 'dist/passthru-agen
 
 function sourcesFingerprint(): string {
   const settings = ['package-lock.json', 'tsconfig.json', 'scripts/build.ts'].map((file) => join(rootDir, file));
-  return fingerprint(rootDir, [...filesUnder(join(rootDir, 'server')), ...filesUnder(join(rootDir, 'agent')), ...settings]);
+  return fingerprint(rootDir, [...['server', 'agent', 'protocol'].flatMap((dir) => filesUnder(join(rootDir, dir))), ...settings]);
 }
 
 export function bundlesAreCurrent(): boolean {
