@@ -15,7 +15,6 @@ RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
     PORT=4000 \
-    PASSTHRU_DEMO=off \
     PASSTHRU_DATA_DIR=/var/lib/passthru/pglite
 WORKDIR /app
 COPY --from=build /app/package.json ./

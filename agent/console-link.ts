@@ -1,13 +1,13 @@
 // The agent's console socket: one WebSocket to the server's /agent/console, authenticated with
 // the host token like the graphql-ws connection, carrying every console session on this host
-// (agent/console-protocol.ts). Kept apart from graphql-ws because console traffic is a byte
+// (protocol/console.ts). Kept apart from graphql-ws because console traffic is a byte
 // stream, not operations: it must not go through the change log, and a flood of output must
 // not delay an operation's outcome.
 
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import type { ConsoleHandlers, ConsoleSession, HostBackend } from './backend.ts';
-import { AGENT_CONSOLE_PATH, MAX_AGENT_CONSOLE_MESSAGE_BYTES, MAX_CONSOLE_FRAME_BYTES, parseServerMessage, type AgentToServer, type ConsoleKind } from './console-protocol.ts';
+import { AGENT_CONSOLE_PATH, MAX_AGENT_CONSOLE_MESSAGE_BYTES, MAX_CONSOLE_FRAME_BYTES, parseServerMessage, type AgentToServer, type ConsoleKind } from '../protocol/console.ts';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './retry.ts';
 
 /** The console socket's URL on the server at `serverUrl` (http(s):// or ws(s)://). */

@@ -1,5 +1,5 @@
 // The demo fleet: a cluster of simulated KVM hosts, each served by the real AgentClient over
-// the public API, so `npm start` shows a live console with nothing but Node installed.
+// the public API, so `npm run demo` (scripts/demo.ts) shows a live console with nothing but Node installed.
 // Everything is created by name and reused on restart, so restarting the server does not
 // duplicate the cluster, its hosts or its plans.
 

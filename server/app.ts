@@ -12,7 +12,7 @@ import { createYoga, maskError, type Plugin } from 'graphql-yoga';
 import sirv from 'sirv';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
-import { observeTransactionWaits } from './pubsub.ts';
+import { observeTransactionWaits } from './db/transaction.ts';
 import { createContext, revocablePrincipalCache, type AppDeps, type Context, type Presented } from './context.ts';
 import { openDatabase, type Database } from './db/client.ts';
 import { isDatabaseUnavailable } from './db/errors.ts';

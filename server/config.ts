@@ -70,8 +70,6 @@ export interface Config {
   /** Changes older than this, or beyond the newest `changeLogMaxRows`, are pruned; older cursors cannot resume. */
   changeLogMaxAgeMs: number;
   changeLogMaxRows: number;
-  /** Run the simulated demo fleet beside the server (`npm start`). */
-  demo: boolean;
 }
 
 function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
@@ -158,6 +156,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     changePollMs: positiveDuration(env, 'PASSTHRU_CHANGE_POLL_INTERVAL', '2s'),
     changeLogMaxAgeMs: positiveDuration(env, 'PASSTHRU_CHANGE_LOG_RETENTION', '24h'),
     changeLogMaxRows: positiveNumber(env, 'PASSTHRU_CHANGE_LOG_MAX_ROWS', 1_000_000),
-    demo: flag(env, 'PASSTHRU_DEMO', true),
   };
 }

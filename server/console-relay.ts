@@ -13,7 +13,7 @@ import {
   parseAgentMessage,
   type ConsoleKind,
   type ServerToAgent,
-} from '../agent/console-protocol.ts';
+} from '../protocol/console.ts';
 import { createContext, type AppDeps } from './context.ts';
 import { recordAudit } from './domain/audit.ts';
 import { credentialKey, type Credential } from './domain/auth.ts';

@@ -2,7 +2,8 @@ import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import type { Database } from './db/client.ts';
 import type { Config } from './config.ts';
 import type { LiveHub, LiveSource } from './live/hub.ts';
-import { actorOf, PrincipalCache, type Principal } from './domain/auth.ts';
+import { actorOf, type Principal } from './domain/auth.ts';
+import { PrincipalCache } from './domain/principal-cache.ts';
 import type { Services } from './domain/services.ts';
 import type { HeartbeatBatcher } from './domain/heartbeats.ts';
 import type { LoginLimiter } from './login-limiter.ts';
@@ -39,12 +40,13 @@ export interface Presented {
   setCookies?: string[];
 }
 
-export interface Context extends AppDeps {
-  db: Database['db'];
+/**
+ * What a resolver sees: the shared dependencies but the database handles, of which it gets the
+ * one it should use as `db` (the change feed's pool for subscriptions), and what the domain
+ * commands need (`Services`), so it passes itself to them.
+ */
+export interface Context extends Omit<AppDeps, 'database'>, Services {
   principal: Principal;
-  /** Who is acting, for operations, device history and the audit log. */
-  actor: string;
-  services: Services;
   clientAddress: string;
   setSessionCookie(token: string | null, expiresAt?: Date): void;
 }
@@ -63,14 +65,15 @@ export function sessionTokenOf(cookieHeader: string | null | undefined): string 
 
 export async function createContext(deps: AppDeps, presented: Presented): Promise<Context> {
   const principal = await deps.principals.resolve(deps.database.authDb, bearerToken(presented.authorization), sessionTokenOf(presented.cookieHeader));
-  const actor = actorOf(principal);
+  const { database, ...shared } = deps;
   return {
-    ...deps,
-    db: deps.database.db,
+    ...shared,
+    db: database.db,
     principal,
-    actor,
+    actor: actorOf(principal),
+    operationTimeoutMs: deps.config.operationTimeoutMs,
+    operationQueueTimeoutMs: deps.config.operationQueueTimeoutMs,
     clientAddress: presented.clientAddress ?? 'unknown',
-    services: { db: deps.database.db, actor, operationTimeoutMs: deps.config.operationTimeoutMs, operationQueueTimeoutMs: deps.config.operationQueueTimeoutMs },
     setSessionCookie(token, expiresAt) {
       presented.setCookies?.push(
         serializeCookie(SESSION_COOKIE, token ?? '', {

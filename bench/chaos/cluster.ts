@@ -138,7 +138,6 @@ export class ServerProcess extends ChaosProcess {
         env: {
           DATABASE_URL: databaseUrl,
           PORT: String(port),
-          PASSTHRU_DEMO: 'off',
           PASSTHRU_ADMIN_PASSWORD: ADMIN.password,
           PASSTHRU_ADMIN_USERNAME: ADMIN.username,
           LOG_LEVEL: 'warn',

@@ -101,7 +101,7 @@ export function startChild(options: ChildOptions): Child {
   };
 }
 
-/** The Passthru server (server/main.ts) as production runs it, without the demo fleet. */
+/** The Passthru server (server/main.ts) as production runs it. */
 export async function startServer(options: {
   port: number;
   core: number;
@@ -120,7 +120,6 @@ export async function startServer(options: {
     env: {
       ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
       PASSTHRU_DATA_DIR: options.dataDir,
-      PASSTHRU_DEMO: 'off',
       PASSTHRU_ADMIN_PASSWORD: ADMIN_PASSWORD,
       LOG_LEVEL: 'warn',
       // The bench's subscribers and agents all come from this machine, many on one credential.

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import pLimit from 'p-limit';
@@ -7,10 +7,11 @@ import type { Db } from '../db/client.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { userRole } from '../db/schema/enums.ts';
 import { apiTokens, hosts, sessions, users } from '../db/schema/index.ts';
-import { inTransaction } from '../pubsub.ts';
+import { inTransaction } from '../db/transaction.ts';
 import { NotAuthorizedError, NotFoundError, ValidationError } from './errors.ts';
 import type { HostRow } from './hosts.ts';
 import { LABEL_MAX_LENGTH, usernameProblem } from '../../protocol/rules.ts';
+import { hashSecret, newSecret } from './secrets.ts';
 
 export type Role = (typeof userRole.enumValues)[number];
 export type UserRow = typeof users.$inferSelect;
@@ -27,6 +28,8 @@ export type Principal =
   | { kind: 'anonymous'; rejected?: string }
   | { kind: 'user'; user: Pick<UserRow, 'id' | 'username' | 'role'>; role: Role; credential: Credential }
   | { kind: 'agent'; host: HostRow; credential: Credential };
+export type UserPrincipal = Extract<Principal, { kind: 'user' }>;
+export type AgentPrincipal = Extract<Principal, { kind: 'agent' }>;
 
 /** The credential behind a principal; revoking it ends its live subscriptions. */
 export interface Credential {
@@ -53,18 +56,6 @@ export function actorOf(principal: Principal): string {
         ? `token:${principal.user.username}/${principal.credential.name}`
         : `user:${principal.user.username}`;
   }
-}
-
-// --- secrets ------------------------------------------------------------------------------
-
-/** Every secret Passthru issues: 256 random bits with a prefix saying what it is for. */
-export function newSecret(prefix: 'pth_host' | 'pth_api' | 'pth_session') {
-  return `${prefix}_${randomBytes(32).toString('base64url')}`;
-}
-
-/** Issued secrets are random, so a fast hash suffices; passwords use argon2id instead. */
-export function hashSecret(secret: string) {
-  return createHash('sha256').update(secret).digest('hex');
 }
 
 // --- users --------------------------------------------------------------------------------
@@ -204,9 +195,10 @@ export async function createApiToken(db: Db, owner: { id: string; role: Role }, 
 }
 
 /**
- * An admin API token for a component running inside the server process (the demo fleet), in
- * the name of the first admin. Earlier tokens of the same name are revoked, so restarts leave
- * exactly one live.
+ * An admin API token for a component started beside the server (the demo fleet of
+ * scripts/demo.ts), in the name of the first admin; the component revokes it once done.
+ * Earlier tokens of the same name are revoked first, so a run killed before it revoked its own
+ * leaves none live past the next start.
  */
 export async function issueServiceToken(db: Db, name: string) {
   const [admin] = await db.select().from(users).where(eq(users.role, 'ADMIN')).orderBy(users.createdAt).limit(1);
@@ -275,54 +267,3 @@ export async function resolvePrincipal(db: Db, bearer: string | null, sessionTok
 }
 
 const REJECTED: Principal = { kind: 'anonymous', rejected: 'The token is invalid, expired or revoked' };
-
-type Cacheable = Extract<Principal, { kind: 'user' | 'agent' }>;
-
-/**
- * API tokens' and host tokens' principals by the hash of the token, kept for a few seconds so
- * automation and agents calling many times a second need no authentication read. Revocation
- * (a revoked API token, a rotated host token) drops an entry at once (`forget`, from the change
- * bus in every process), and an entry is never used past the token's expiry. Sessions are read
- * each time (their expiry and sign-out are decided by their row). An agent's heartbeat answers
- * with the host row as its principal was resolved, at most the cache's few seconds old, as a
- * graphql-ws connection's always was.
- */
-export class PrincipalCache {
-  readonly #entries = new Map<string, { principal: Cacheable; until: number }>();
-
-  constructor(
-    private readonly ttlMs = 5_000,
-    private readonly limit = 10_000,
-  ) {}
-
-  /** The principal behind these credentials: from the cache when fresh, else resolved and kept. */
-  async resolve(db: Db, bearer: string | null, sessionToken: string | null): Promise<Principal> {
-    // API tokens and host tokens: automation and agents call many times a second with the same one.
-    if (!bearer?.startsWith('pth_api_') && !bearer?.startsWith('pth_host_')) return resolvePrincipal(db, bearer, sessionToken);
-    const key = hashSecret(bearer);
-    const now = Date.now();
-    const entry = this.#entries.get(key);
-    const expiresAt = entry?.principal.credential.expiresAt;
-    if (entry && entry.until > now && (!expiresAt || expiresAt.getTime() > now)) return entry.principal;
-    this.#entries.delete(key);
-    const principal = await resolvePrincipal(db, bearer, sessionToken);
-    if (principal.kind === 'user' || principal.kind === 'agent') {
-      // Oldest first: past the limit, the entry kept longest goes.
-      if (this.#entries.size >= this.limit) this.#entries.delete(this.#entries.keys().next().value ?? key);
-      this.#entries.set(key, { principal, until: now + this.ttlMs });
-    }
-    return principal;
-  }
-
-  /** Drops the entries of a revoked session or token. */
-  forget(credential: { kind: Credential['kind']; id: string }) {
-    for (const [key, { principal }] of this.#entries) {
-      if (principal.credential.kind === credential.kind && principal.credential.id === credential.id) this.#entries.delete(key);
-    }
-  }
-
-  /** Drops every entry of a user whose role or password changed. */
-  forgetUser(userId: string) {
-    for (const [key, { principal }] of this.#entries) if (principal.kind === 'user' && principal.user.id === userId) this.#entries.delete(key);
-  }
-}

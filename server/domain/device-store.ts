@@ -1,7 +1,7 @@
 import { inArray, type WithSubquery } from 'drizzle-orm';
 import type { Tx } from '../db/client.ts';
 import { deviceEvents, devices } from '../db/schema/index.ts';
-import type { ChangeSet } from '../pubsub.ts';
+import type { ChangeSet } from '../db/transaction.ts';
 import { holdsVm, type DeviceStatus } from './device-state.ts';
 
 export type DeviceRow = typeof devices.$inferSelect;

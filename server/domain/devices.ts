@@ -1,7 +1,7 @@
 import { and, asc, eq, inArray, ne, or } from 'drizzle-orm';
 import type { Tx } from '../db/client.ts';
 import { devices, hosts, vms } from '../db/schema/index.ts';
-import { inTransaction } from '../pubsub.ts';
+import { inTransaction } from '../db/transaction.ts';
 import type { DeviceRow } from './device-store.ts';
 import { describe, planAction } from './device-actions.ts';
 import { HostOfflineError, IommuGroupMembersError, NotFoundError, VmBusyError, WrongHostError } from './errors.ts';

@@ -1,8 +1,8 @@
-import type { DeviceRow } from './device-store.ts';
-
 // Expected failures. Each class is exposed as a GraphQL error type (server/graphql/errors.ts),
 // so clients receive them as typed union members; anything else thrown is a bug and is masked.
+// Every domain module imports this one, so it imports only the schema and plain types.
 
+import type { devices } from '../db/schema/index.ts';
 import type { HostFree, PlanNeeds } from './capacity.ts';
 
 export class DomainError extends Error {
@@ -86,7 +86,7 @@ export class IommuGroupMembersError extends DomainError {
   constructor(
     readonly deviceId: string,
     /** The other functions of the group that would go along. */
-    readonly members: DeviceRow[],
+    readonly members: (typeof devices.$inferSelect)[],
     message: string,
   ) {
     super(message);

@@ -1,7 +1,7 @@
 import { and, asc, eq, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { hosts } from '../db/schema/index.ts';
-import { inTransaction } from '../pubsub.ts';
+import { inTransaction } from '../db/transaction.ts';
 import { NotFoundError } from './errors.ts';
 import type { HostRow } from './hosts.ts';
 

@@ -1,10 +1,10 @@
 import { eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../db/errors.ts';
 import { clusters, hosts } from '../db/schema/index.ts';
-import { inTransaction } from '../pubsub.ts';
+import { inTransaction } from '../db/transaction.ts';
 import { NotFoundError, ValidationError } from './errors.ts';
 import type { Services } from './services.ts';
-import { hashSecret, newSecret } from './auth.ts';
+import { hashSecret, newSecret } from './secrets.ts';
 import { hostNameProblem } from '../../protocol/rules.ts';
 
 export type HostRow = typeof hosts.$inferSelect;

@@ -3,7 +3,7 @@ import { and, asc, eq, gt, inArray, lt, ne, or, sql, type SQL, type SQLWrapper, 
 import type { Db, Tx } from '../db/client.ts';
 import { deviceEvents, devices, operationDevices, operations, vms } from '../db/schema/index.ts';
 import { changeLogOfRows } from '../live/change-log.ts';
-import { inTransaction, type ChangeSet } from '../pubsub.ts';
+import { inTransaction, type ChangeSet } from '../db/transaction.ts';
 import { ACTION_OF_OPERATION, begin, finish, finishLate, observe, type DeviceStatus } from './device-state.ts';
 import { deviceStatusWrites, type DeviceRow, type StatusMove } from './device-store.ts';
 import { admissionRefusal } from '../db/errors.ts';

@@ -5,7 +5,7 @@ import { rankHosts, type HostChoice, type NumaFree } from './allocation.ts';
 import type { DeviceRow } from './device-store.ts';
 import { TRANSITIONS } from './device-state.ts';
 import { hasCoresAndMemory, shortOf, type HostFree } from './capacity.ts';
-import type { PlanRow, Scope } from './vms.ts';
+import type { PlanRow } from './plans.ts';
 
 // Where a provision goes, on the write path: candidate hosts are read without a lock, then the
 // plan's GPUs are taken on the best host with SKIP LOCKED, falling back to the next host. A
@@ -15,6 +15,9 @@ import type { PlanRow, Scope } from './vms.ts';
 /** No other function of the device's IOMMU group is held by a VM: VFIO passes a group to one VM. */
 const groupUnheld = sql`not exists (select 1 from ${devices} as member where member.host_id = ${devices.hostId}
   and member.iommu_group = ${devices.iommuGroup} and member.id <> ${devices.id} and member.vm_id is not null)`;
+
+/** Where a VM may go: every online host of a cluster, or one named host. */
+export type Scope = { clusterId: string } | { hostId: string };
 
 /** The devices a plan can take: its GPU model, in the status an assignment starts from, its IOMMU group free of other VMs. */
 export function planGpus(plan: PlanRow): SQL[] {

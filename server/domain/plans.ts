@@ -1,11 +1,13 @@
-import { and, eq, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import { and, count, eq, ne, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import type { Queryable } from '../db/client.ts';
 import { devices, servicePlans, vms } from '../db/schema/index.ts';
 import { isUniqueViolation } from '../db/errors.ts';
-import { inTransaction } from '../pubsub.ts';
+import { inTransaction } from '../db/transaction.ts';
 import { NotFoundError, PlanInUseError, ValidationError } from './errors.ts';
 import type { Services } from './services.ts';
-import { countVmsOfPlan, type PlanRow } from './vms.ts';
 import { planProblems, type PlanRules } from '../../protocol/rules.ts';
+
+export type PlanRow = typeof servicePlans.$inferSelect;
 
 export type PlanInput = PlanRules;
 
@@ -54,6 +56,21 @@ async function withNameCheck<T>(name: string, work: () => Promise<T>): Promise<T
     if (isUniqueViolation(error)) throw new ValidationError('name', `A service plan named "${name}" already exists`);
     throw error;
   }
+}
+
+export async function findPlan(db: Queryable, planId: string): Promise<PlanRow> {
+  const [plan] = await db.select().from(servicePlans).where(eq(servicePlans.id, planId));
+  if (!plan) throw new NotFoundError('ServicePlan', planId);
+  return plan;
+}
+
+/** How many live VMs use a plan. */
+export async function countVmsOfPlan(db: Queryable, planId: string) {
+  const [row] = await db
+    .select({ n: count() })
+    .from(vms)
+    .where(and(eq(vms.planId, planId), ne(vms.status, 'DELETED')));
+  return row?.n ?? 0;
 }
 
 export async function createServicePlan(services: Services, input: PlanInput) {

@@ -1,23 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, count, eq, inArray, ne } from 'drizzle-orm';
+import { and, asc, eq, inArray } from 'drizzle-orm';
 import type { Queryable, Tx } from '../db/client.ts';
-import { devices, hosts, servicePlans, vms } from '../db/schema/index.ts';
+import { devices, hosts, vms } from '../db/schema/index.ts';
 import { capacityRefusal, isUniqueViolation } from '../db/errors.ts';
-import { inTransaction } from '../pubsub.ts';
+import { inTransaction } from '../db/transaction.ts';
 import { choosePlacement, type FreeGpu, type HostChoice, type Placement } from './allocation.ts';
 import { hasCoresAndMemory, shortOf, type HostFree } from './capacity.ts';
 import { HostOfflineError, NoCapacityError, NotFoundError, ValidationError, VmBusyError } from './errors.ts';
 import { queueOperation } from './operations.ts';
-import { headroom, planGpus, readBestCandidates, readCandidates, scopeFilter, takePlacement, type Candidates } from './placement.ts';
+import { headroom, planGpus, readBestCandidates, readCandidates, scopeFilter, takePlacement, type Candidates, type Scope } from './placement.ts';
+import { findPlan, type PlanRow } from './plans.ts';
 import type { Services } from './services.ts';
 import { vmNameProblem } from '../../protocol/rules.ts';
 import { beginVm, VM_TRANSITIONS, type VmStatus } from './vm-state.ts';
 
 export type VmRow = typeof vms.$inferSelect;
-export type PlanRow = typeof servicePlans.$inferSelect;
-
-/** Where a VM may go: every online host of a cluster, or one named host. */
-export type Scope = { clusterId: string } | { hostId: string };
 
 export interface CapacityView {
   plan: PlanRow;
@@ -51,12 +48,6 @@ export async function planCapacity(db: Queryable, plan: PlanRow, scope: Scope): 
   // A provision takes GPUs only on hosts with the plan's cores and memory left.
   const roomy = new Set(freeByHost.filter(hasCoresAndMemory).map((host) => host.hostId));
   return { plan, placement: choosePlacement(free.filter((gpu) => roomy.has(gpu.hostId)), plan.gpuCount), freeByHost };
-}
-
-export async function findPlan(db: Queryable, planId: string): Promise<PlanRow> {
-  const [plan] = await db.select().from(servicePlans).where(eq(servicePlans.id, planId));
-  if (!plan) throw new NotFoundError('ServicePlan', planId);
-  return plan;
 }
 
 export async function checkScope(db: Queryable, scope: Scope) {
@@ -200,12 +191,3 @@ async function changePower(services: Services, vmId: string, action: 'START' | '
 
 export const startVm = (services: Services, vmId: string) => changePower(services, vmId, 'START');
 export const stopVm = (services: Services, vmId: string) => changePower(services, vmId, 'STOP');
-
-/** How many live VMs use a plan. */
-export async function countVmsOfPlan(db: Queryable, planId: string) {
-  const [row] = await db
-    .select({ n: count() })
-    .from(vms)
-    .where(and(eq(vms.planId, planId), ne(vms.status, 'DELETED')));
-  return row?.n ?? 0;
-}

@@ -1,10 +1,8 @@
 import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
-import { ADMIN_ONLY } from './hosts.ts';
-import { createApiToken, createUser, revokeApiToken, signIn, signOut, updateUser, USERNAME_MAX, type ApiTokenRow, type UserRow } from '../domain/auth.ts';
+import { createApiToken, createUser, revokeApiToken, signIn, signOut, updateUser, USERNAME_MAX, type ApiTokenRow, type UserPrincipal, type UserRow } from '../domain/auth.ts';
 import { NotAuthorizedError, NotFoundError, TooManyAttemptsError, ValidationError } from '../domain/errors.ts';
 import { userRole } from '../db/schema/enums.ts';
-import type { Context } from '../context.ts';
 import { USERNAME_RULE } from '../../protocol/rules.ts';
 
 export const RoleEnum = builder.enumType('Role', {
@@ -45,10 +43,8 @@ export const ApiToken = builder.drizzleNode('apiTokens', {
   }),
 });
 
-function signedInUser(ctx: Context) {
-  if (ctx.principal.kind !== 'user') throw new Error('user field reached without a user scope');
-  return { id: ctx.principal.user.id, role: ctx.principal.role };
-}
+/** The acting user as token rules see it: a token acts with its own role, capped by its owner's. */
+const actingUser = (principal: UserPrincipal) => ({ id: principal.user.id, role: principal.role });
 
 builder.queryFields((t) => ({
   me: t.drizzleField({
@@ -59,18 +55,17 @@ builder.queryFields((t) => ({
     resolve: (query, _root, _args, ctx) =>
       ctx.principal.kind === 'user' ? ctx.db.query.users.findFirst(query({ where: { id: ctx.principal.user.id } })) : null,
   }),
-  users: t.drizzleField({
+  users: t.withAuth({ admin: true }).drizzleField({
     type: ['users'],
     description: 'Every user, by name. Admin.',
-    ...ADMIN_ONLY,
     resolve: (query, _root, _args, ctx) => ctx.db.query.users.findMany(query({ orderBy: { username: 'asc' } })),
   }),
-  apiTokens: t.drizzleField({
+  apiTokens: t.withAuth({ viewer: true }).drizzleField({
     type: ['apiTokens'],
     description: "Your API tokens, newest first; an admin may ask for everyone's.",
     args: { all: t.arg.boolean({ required: false, description: "Everyone's tokens (admin only)." }) },
     resolve: (query, _root, args, ctx) => {
-      const me = signedInUser(ctx);
+      const me = actingUser(ctx.principal);
       if (args.all && me.role !== 'ADMIN') throw new NotAuthorizedError("Only an admin may list everyone's tokens");
       return ctx.db.query.apiTokens.findMany(query({ where: args.all ? {} : { userId: me.id }, orderBy: { createdAt: 'desc' } }));
     },
@@ -115,50 +110,46 @@ builder.mutationFields((t) => ({
       return { user };
     },
   }),
-  signOut: t.field({
+  signOut: t.withAuth({ signedIn: true }).field({
     type: SignOutSuccess,
     description: 'End this console session.',
     skipTypeScopes: true,
-    authScopes: { signedIn: true },
     errors: {},
     resolve: async (_root, _args, ctx) => {
-      if (ctx.principal.kind === 'user') await signOut(ctx.db, ctx.principal.credential.id);
+      await signOut(ctx.db, ctx.principal.credential.id);
       ctx.setSessionCookie(null);
       return { signedOut: true as const };
     },
   }),
-  createApiToken: t.fieldWithInput({
+  createApiToken: t.withAuth({ signedIn: true }).fieldWithInput({
     type: CreateApiTokenSuccess,
     description:
       'Create an API token for yourself, with a role no higher than your own. Only a console session may: a token cannot mint tokens, so none outlives or outranks what a person gave.',
     skipTypeScopes: true,
-    authScopes: { signedIn: true },
     input: {
       name: t.input.string({ required: true, description: 'What it is for, e.g. "ci-provisioner".' }),
       role: t.input.field({ type: RoleEnum, required: true, description: 'The most it may do.' }),
       expiresAt: t.input.field({ type: 'DateTime', required: false, description: 'When it stops working; omit for never.' }),
     },
     errors: { types: [ValidationError] },
-    resolve: (_root, { input }, ctx) => createApiToken(ctx.db, signedInUser(ctx), { name: input.name, role: input.role, expiresAt: input.expiresAt ?? null }),
+    resolve: (_root, { input }, ctx) => createApiToken(ctx.db, actingUser(ctx.principal), { name: input.name, role: input.role, expiresAt: input.expiresAt ?? null }),
   }),
-  revokeApiToken: t.fieldWithInput({
+  revokeApiToken: t.withAuth({ viewer: true }).fieldWithInput({
     type: ApiToken,
     description: 'Revoke an API token (your own, or anyone’s as admin). Its live subscriptions end at once.',
     skipTypeScopes: true,
-    authScopes: { viewer: true },
     input: { tokenId: t.input.id({ required: true, description: 'Global ID of the token.' }) },
     errors: { types: [NotFoundError] },
     resolve: async (_root, { input }, ctx) => {
-      const revoked = await revokeApiToken(ctx.db, signedInUser(ctx), idOf('ApiToken', String(input.tokenId)));
+      const revoked = await revokeApiToken(ctx.db, actingUser(ctx.principal), idOf('ApiToken', String(input.tokenId)));
       // This process refuses it from the next request on; others hear it from the change bus.
       ctx.principals.forget({ kind: 'token', id: revoked.id });
       return revoked;
     },
   }),
-  createUser: t.fieldWithInput({
+  createUser: t.withAuth({ admin: true }).fieldWithInput({
     type: User,
     description: 'Create a user. Admin.',
-    ...ADMIN_ONLY,
     input: {
       username: t.input.string({ required: true, description: `${USERNAME_RULE}.` }),
       password: t.input.string({ required: true, description: 'At least 12 characters.' }),
@@ -167,11 +158,10 @@ builder.mutationFields((t) => ({
     errors: { types: [ValidationError] },
     resolve: (_root, { input }, ctx) => createUser(ctx.db, input),
   }),
-  updateUser: t.fieldWithInput({
+  updateUser: t.withAuth({ admin: true }).fieldWithInput({
     type: User,
     description:
       "Change a user's role or password. Admin. A new password or a lower role ends the user's sessions; a new password also revokes the user's API tokens (unless keepTokens), a lower role the tokens above it.",
-    ...ADMIN_ONLY,
     input: {
       userId: t.input.id({ required: true, description: 'Global ID of the user.' }),
       role: t.input.field({ type: RoleEnum, required: false, description: 'New role.' }),

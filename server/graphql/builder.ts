@@ -9,7 +9,7 @@ import { getTableConfig } from 'drizzle-orm/pg-core';
 import { DateTimeResolver } from 'graphql-scalars';
 import { relations, type Relations } from '../db/relations.ts';
 import type { Context } from '../context.ts';
-import { roleAtLeast, type Principal, type Role } from '../domain/auth.ts';
+import { roleAtLeast, type AgentPrincipal, type Principal, type Role, type UserPrincipal } from '../domain/auth.ts';
 import { NotAuthorizedError } from '../domain/errors.ts';
 import { fieldCost, PAGE_ITEMS_COST, PAGE_SIZE } from './query-cost.ts';
 
@@ -52,11 +52,21 @@ async function loadOrNull<T>(id: { id: string; typename: string }, load: (id: { 
   }
 }
 
+type UserContext = Context & { principal: UserPrincipal };
+
 // The builder and its plugins only; every type lives in its domain file.
 export const builder = new SchemaBuilder<{
   Context: Context;
   DrizzleRelations: Relations;
   AuthScopes: { viewer: boolean; operator: boolean; admin: boolean; agent: boolean; signedIn: boolean };
+  // What a field's resolver may rely on once `t.withAuth(scopes)` has admitted the call.
+  AuthContexts: {
+    viewer: UserContext;
+    operator: UserContext;
+    admin: UserContext;
+    signedIn: UserContext;
+    agent: Context & { principal: AgentPrincipal };
+  };
   Scalars: { DateTime: { Input: Date; Output: Date } };
   DefaultFieldNullability: false;
 }>({
@@ -136,6 +146,12 @@ export const builder = new SchemaBuilder<{
     },
   },
 });
+
+/**
+ * Options of host agents' fields, beside `t.withAuth({ agent: true })`: an agent holds no user
+ * role, so the root type's default role must not apply to it.
+ */
+export const FOR_AGENTS = { skipTypeScopes: true } as const;
 
 builder.addScalarType('DateTime', DateTimeResolver, {});
 // Default roles per root type; fields that differ say so themselves.

@@ -248,14 +248,14 @@ builder.mutationFields((t) => ({
     description: 'Take a device (and the rest of its IOMMU group) from the host OS into the pool, bound to vfio-pci.',
     input: { deviceId: t.input.id({ required: true, description: 'Global ID of the device.' }) },
     errors: { types: [...deviceErrors, DeviceInUseError] },
-    resolve: (_root, { input }, ctx) => detachDevice(ctx.services, idOf('Device', String(input.deviceId))),
+    resolve: (_root, { input }, ctx) => detachDevice(ctx, idOf('Device', String(input.deviceId))),
   }),
   attachDevice: t.fieldWithInput({
     type: DeviceOperationSuccess,
     description: 'Give a pooled device (and the rest of its IOMMU group) back to its host driver.',
     input: { deviceId: t.input.id({ required: true, description: 'Global ID of the device.' }) },
     errors: { types: deviceErrors },
-    resolve: (_root, { input }, ctx) => attachDevice(ctx.services, idOf('Device', String(input.deviceId))),
+    resolve: (_root, { input }, ctx) => attachDevice(ctx, idOf('Device', String(input.deviceId))),
   }),
   assignDevice: t.fieldWithInput({
     type: DeviceOperationSuccess,
@@ -272,14 +272,14 @@ builder.mutationFields((t) => ({
     },
     errors: { types: [...deviceErrors, WrongHostError, VmBusyError, IommuGroupInUseError, IommuGroupMembersError] },
     resolve: (_root, { input }, ctx) =>
-      assignDevice(ctx.services, idOf('Device', String(input.deviceId)), idOf('VM', String(input.vmId)), input.withGroup ?? false),
+      assignDevice(ctx, idOf('Device', String(input.deviceId)), idOf('VM', String(input.vmId)), input.withGroup ?? false),
   }),
   releaseDevice: t.fieldWithInput({
     type: DeviceOperationSuccess,
     description: 'Take an assigned device back from its VM into the pool, with the functions of its IOMMU group that VM holds.',
     input: { deviceId: t.input.id({ required: true, description: 'Global ID of the device.' }) },
     errors: { types: deviceErrors },
-    resolve: (_root, { input }, ctx) => releaseDevice(ctx.services, idOf('Device', String(input.deviceId))),
+    resolve: (_root, { input }, ctx) => releaseDevice(ctx, idOf('Device', String(input.deviceId))),
   }),
 }));
 

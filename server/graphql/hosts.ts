@@ -1,14 +1,13 @@
 import { ne } from 'drizzle-orm';
 import { vms } from '../db/schema/index.ts';
-import { builder } from './builder.ts';
+import { builder, FOR_AGENTS } from './builder.ts';
 import { idOf } from './ids.ts';
 import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor } from './changes.ts';
 import type { LiveEvent } from '../live/events.ts';
 import { NotFoundError, ValidationError } from '../domain/errors.ts';
 import { createCluster, enrollHost, rotateHostToken, type HostRow } from '../domain/hosts.ts';
-import { reportInventory } from '../domain/inventory.ts';
+import { reportInventory } from '../domain/reconciliation.ts';
 import { heartbeat } from '../domain/heartbeats.ts';
-import type { Context } from '../context.ts';
 import { DeviceKindEnum } from './devices.ts';
 import { HOST_NAME_RULE } from '../../protocol/rules.ts';
 
@@ -104,51 +103,36 @@ const EnrollHostSuccess = builder.objectRef<{ host: HostRow; token: string }>('E
 });
 
 builder.mutationFields((t) => ({
-  createCluster: t.fieldWithInput({
+  createCluster: t.withAuth({ admin: true }).fieldWithInput({
     type: Cluster,
     description: 'Create a cluster of hosts. Admin.',
-    ...ADMIN_ONLY,
     input: { name: t.input.string({ required: true, description: `Unique name, ${HOST_NAME_RULE}.` }) },
     errors: { types: [ValidationError] },
-    resolve: (_root, { input }, ctx) => createCluster(ctx.services, input.name),
+    resolve: (_root, { input }, ctx) => createCluster(ctx, input.name),
   }),
-  enrollHost: t.fieldWithInput({
+  enrollHost: t.withAuth({ admin: true }).fieldWithInput({
     type: EnrollHostSuccess,
     description: 'Register a KVM host and get the token its agent connects with. Admin.',
-    ...ADMIN_ONLY,
     input: {
       name: t.input.string({ required: true, description: `Unique host name, ${HOST_NAME_RULE}.` }),
       clusterId: t.input.id({ required: true, description: 'Global ID of the cluster it joins.' }),
     },
     errors: { types: [ValidationError, NotFoundError] },
-    resolve: (_root, { input }, ctx) => enrollHost(ctx.services, { name: input.name, clusterId: idOf('Cluster', String(input.clusterId)) }),
+    resolve: (_root, { input }, ctx) => enrollHost(ctx, { name: input.name, clusterId: idOf('Cluster', String(input.clusterId)) }),
   }),
-  rotateHostToken: t.fieldWithInput({
+  rotateHostToken: t.withAuth({ admin: true }).fieldWithInput({
     type: EnrollHostSuccess,
     description: "Issue a new agent token for a host; the old token stops working at once, live connections included. Admin.",
-    ...ADMIN_ONLY,
     input: { hostId: t.input.id({ required: true, description: 'Global ID of the host.' }) },
     errors: { types: [NotFoundError] },
     resolve: async (_root, { input }, ctx) => {
-      const rotated = await rotateHostToken(ctx.services, idOf('Host', String(input.hostId)));
+      const rotated = await rotateHostToken(ctx, idOf('Host', String(input.hostId)));
       // Refused on this process's very next request, as a revoked API token is; others hear it from the bus.
       ctx.principals.forget({ kind: 'host', id: rotated.host.id });
       return rotated;
     },
   }),
 }));
-
-// --- agent-facing -------------------------------------------------------------------------
-
-/** The host whose agent made this call; the `agent` auth scope has already admitted only agents. */
-export function agentHost(ctx: Context) {
-  if (ctx.principal.kind !== 'agent') throw new Error('agent field reached without the agent scope');
-  return ctx.principal.host;
-}
-
-/** Agent-only fields: host token required, the default user roles do not apply. */
-export const AGENT_ONLY = { skipTypeScopes: true, authScopes: { agent: true } } as const;
-export const ADMIN_ONLY = { authScopes: { admin: true } } as const;
 
 const HostFactsInput = builder.inputType('HostFactsInput', {
   description: 'What an agent knows about its host as a whole.',
@@ -193,15 +177,15 @@ const ReportedVmInput = builder.inputType('ReportedVmInput', {
 });
 
 builder.mutationFields((t) => ({
-  heartbeat: t.field({
+  heartbeat: t.withAuth({ agent: true }).field({
     type: Host,
     description:
       'Agent: I am alive. Keeps the host ONLINE. Answered at once with the host as this connection knows it; the server writes heartbeats in batches (PASSTHRU_HEARTBEAT_FLUSH_INTERVAL).',
-    ...AGENT_ONLY,
+    ...FOR_AGENTS,
     errors: { types: [NotFoundError] },
-    resolve: (_root, _args, ctx) => heartbeat(ctx.heartbeats, agentHost(ctx)),
+    resolve: (_root, _args, ctx) => heartbeat(ctx.heartbeats, ctx.principal.host),
   }),
-  reportInventory: t.fieldWithInput({
+  reportInventory: t.withAuth({ agent: true }).fieldWithInput({
     type: Host,
     description: "Agent: the host's full device inventory. The server reconciles it with what it believed; the report wins.",
     input: {
@@ -213,13 +197,13 @@ builder.mutationFields((t) => ({
         description: "The host's domains; when given, assignments and VM power follow them. Omitted means unknown.",
       }),
     },
-    ...AGENT_ONLY,
+    ...FOR_AGENTS,
     errors: { types: [ValidationError, NotFoundError] },
     resolve: async (_root, { input }, ctx) => {
-      const host = agentHost(ctx);
+      const { host } = ctx.principal;
       // A report is also a heartbeat: its last_seen_at is written with the next batch.
       return heartbeat(ctx.heartbeats, await reportInventory(
-        ctx.services,
+        ctx,
         host.id,
         input.facts,
         input.devices.map((d) => ({

@@ -1,8 +1,7 @@
-import { builder } from './builder.ts';
+import { builder, FOR_AGENTS } from './builder.ts';
 import { idOf } from './ids.ts';
 import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor, hostAndVmScope } from './changes.ts';
 import type { LiveEvent } from '../live/events.ts';
-import { AGENT_ONLY, agentHost } from './hosts.ts';
 import { completeOperation, markOperationRunning, queuePositionOf, unfinishedOperations } from '../domain/operations.ts';
 import { NotFoundError, OperationFinishedError, ValidationError } from '../domain/errors.ts';
 import { operationStatus, operationType } from '../db/schema/enums.ts';
@@ -103,16 +102,16 @@ const ObservedDeviceInput = builder.inputType('ObservedDeviceInput', {
 });
 
 builder.mutationFields((t) => ({
-  startOperation: t.fieldWithInput({
+  startOperation: t.withAuth({ agent: true }).fieldWithInput({
     type: Operation,
     description: 'Agent: I have picked this operation up (PENDING -> RUNNING).',
     input: { operationId: t.input.id({ required: true, description: 'Global ID of the operation.' }) },
-    ...AGENT_ONLY,
+    ...FOR_AGENTS,
     errors: { types: [NotFoundError, OperationFinishedError] },
     resolve: (_root, { input }, ctx) =>
-      markOperationRunning(ctx.services, agentHost(ctx).id, idOf('Operation', String(input.operationId))),
+      markOperationRunning(ctx, ctx.principal.host.id, idOf('Operation', String(input.operationId))),
   }),
-  completeOperation: t.fieldWithInput({
+  completeOperation: t.withAuth({ agent: true }).fieldWithInput({
     type: Operation,
     description: "Agent: how one of this host's operations ended. Devices complete or revert accordingly.",
     input: {
@@ -126,10 +125,10 @@ builder.mutationFields((t) => ({
           "What the agent now sees of the operation's devices (driver, presence). The host's view wins, as in an inventory report, so no report needs to follow the operation.",
       }),
     },
-    ...AGENT_ONLY,
+    ...FOR_AGENTS,
     errors: { types: [NotFoundError, OperationFinishedError, ValidationError] },
     resolve: async (_root, { input }, ctx) => {
-      const finished = await completeOperation(ctx.services, agentHost(ctx).id, idOf('Operation', String(input.operationId)), {
+      const finished = await completeOperation(ctx, ctx.principal.host.id, idOf('Operation', String(input.operationId)), {
         succeeded: input.succeeded,
         error: input.error ?? null,
         devices: input.devices?.map((seen) => ({ address: seen.address, driver: seen.driver ?? null, present: seen.present })) ?? null,
@@ -160,13 +159,13 @@ builder.subscriptionFields((t) => ({
     subscribe: (_root, args, ctx) => ctx.live.watch({ topic: 'operation:changed', ...hostAndVmScope(args), after: args.after }),
     resolve: changeOf,
   }),
-  agentOperations: t.field({
+  agentOperations: t.withAuth({ agent: true }).field({
     type: Operation,
     description:
       "Agent: this host's operations to carry out. On subscribe it first replays every unfinished one (oldest first), then streams new ones.",
-    ...AGENT_ONLY,
+    ...FOR_AGENTS,
     subscribe: async function* (_root, _args, ctx) {
-      const host = agentHost(ctx);
+      const { host } = ctx.principal;
       // Start listening before reading the backlog, so an operation queued in between is not lost.
       const live = ctx.live.watch({ topic: 'operation:changed', scope: `host:${host.id}`, keep: (change) => change.status === 'PENDING' });
       let next = live.next();

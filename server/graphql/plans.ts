@@ -5,9 +5,8 @@ import { builder } from './builder.ts';
 import { idOf } from './ids.ts';
 import { AFTER_DESCRIPTION, CURSOR_DESCRIPTION, changeOf, formatCursor } from './changes.ts';
 import type { LiveEvent } from '../live/events.ts';
-import { ADMIN_ONLY } from './hosts.ts';
 import { createServicePlan, deleteServicePlan, gpuModelReported, planWarnings, updateServicePlan, type PlanWarning, PLAN_WARNING_CODES } from '../domain/plans.ts';
-import type { PlanRow } from '../domain/vms.ts';
+import type { PlanRow } from '../domain/plans.ts';
 import { NotFoundError, PlanInUseError, ValidationError } from '../domain/errors.ts';
 import { provisionType } from '../db/schema/enums.ts';
 import { describeRange, LABEL_MAX_LENGTH, PLAN_LIMITS } from '../../protocol/rules.ts';
@@ -98,10 +97,9 @@ builder.subscriptionFields((t) => ({
 const planErrors = [ValidationError, NotFoundError];
 
 builder.mutationFields((t) => ({
-  createServicePlan: t.fieldWithInput({
+  createServicePlan: t.withAuth({ admin: true }).fieldWithInput({
     type: ServicePlan,
     description: 'Create a service plan. Admin.',
-    ...ADMIN_ONLY,
     input: {
       name: t.input.string({ required: true, description: `Unique, 1 to ${LABEL_MAX_LENGTH} characters.` }),
       provisionType: t.input.field({ type: ProvisionTypeEnum, required: true, description: 'KVM, LXC or BARE_METAL.' }),
@@ -114,17 +112,16 @@ builder.mutationFields((t) => ({
     },
     errors: { types: planErrors },
     resolve: (_root, { input }, ctx) =>
-      createServicePlan(ctx.services, {
+      createServicePlan(ctx, {
         ...input,
         gpuCount: input.gpuCount ?? 0,
         gpuVendorId: input.gpuVendorId ?? null,
         gpuProductId: input.gpuProductId ?? null,
       }),
   }),
-  updateServicePlan: t.fieldWithInput({
+  updateServicePlan: t.withAuth({ admin: true }).fieldWithInput({
     type: ServicePlan,
     description: 'Change a service plan. Existing VMs keep the size they were provisioned with. Admin.',
-    ...ADMIN_ONLY,
     input: {
       planId: t.input.id({ required: true, description: 'Global ID of the plan.' }),
       name: t.input.string({ required: false, description: 'New name.' }),
@@ -140,15 +137,14 @@ builder.mutationFields((t) => ({
     resolve: (_root, { input }, ctx) => {
       const { planId, ...fields } = input;
       const changes = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined && value !== null));
-      return updateServicePlan(ctx.services, idOf('ServicePlan', String(planId)), changes);
+      return updateServicePlan(ctx, idOf('ServicePlan', String(planId)), changes);
     },
   }),
-  deleteServicePlan: t.fieldWithInput({
+  deleteServicePlan: t.withAuth({ admin: true }).fieldWithInput({
     type: DeleteServicePlanSuccess,
     description: 'Delete a service plan; refused while live VMs use it. Admin.',
-    ...ADMIN_ONLY,
     input: { planId: t.input.id({ required: true, description: 'Global ID of the plan.' }) },
     errors: { types: [NotFoundError, PlanInUseError] },
-    resolve: (_root, { input }, ctx) => deleteServicePlan(ctx.services, idOf('ServicePlan', String(input.planId))),
+    resolve: (_root, { input }, ctx) => deleteServicePlan(ctx, idOf('ServicePlan', String(input.planId))),
   }),
 }));

@@ -5,7 +5,8 @@ import { FreeGpusRef, HOSTS_SHOWN, mostFreeFirst } from './errors.ts';
 import { ServicePlan } from './plans.ts';
 import { Host } from './hosts.ts';
 import { hostPoolOf, loadPool, type Pool, type PoolCounts } from '../domain/pool.ts';
-import { checkScope, findPlan, planCapacity, type CapacityView } from '../domain/vms.ts';
+import { findPlan } from '../domain/plans.ts';
+import { checkScope, planCapacity, type CapacityView } from '../domain/vms.ts';
 import { ValidationError } from '../domain/errors.ts';
 
 const PoolCountsRef = builder.interfaceRef<PoolCounts>('PoolCounts').implement({

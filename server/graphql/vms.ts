@@ -5,7 +5,8 @@ import type { LiveEvent } from '../live/events.ts';
 import { Device } from './devices.ts';
 import { Operation } from './operations.ts';
 import { VM_NAME_RULE } from '../../protocol/rules.ts';
-import { deleteVm, provisionVm, startVm, stopVm, type Scope, type VmRow } from '../domain/vms.ts';
+import type { Scope } from '../domain/placement.ts';
+import { deleteVm, provisionVm, startVm, stopVm, type VmRow } from '../domain/vms.ts';
 import type { DeviceRow } from '../domain/device-store.ts';
 import type { OperationRow } from '../domain/operations.ts';
 import {
@@ -112,28 +113,28 @@ builder.mutationFields((t) => ({
     },
     errors: { types: [ValidationError, NotFoundError, NoCapacityError, HostOfflineError, HostBusyError] },
     resolve: (_root, { input }, ctx) =>
-      provisionVm(ctx.services, { name: input.name, planId: idOf('ServicePlan', String(input.planId)), scope: scopeOf(input) }),
+      provisionVm(ctx, { name: input.name, planId: idOf('ServicePlan', String(input.planId)), scope: scopeOf(input) }),
   }),
   deleteVm: t.fieldWithInput({
     type: VmOperationSuccess,
     description: 'Tear a VM down. Every device it holds returns to the pool (DETACHED).',
     input: { vmId: t.input.id({ required: true, description: 'Global ID of the VM.' }) },
     errors: { types: [NotFoundError, VmBusyError, HostOfflineError, HostBusyError, InvalidTransitionError] },
-    resolve: (_root, { input }, ctx) => deleteVm(ctx.services, idOf('VM', String(input.vmId))),
+    resolve: (_root, { input }, ctx) => deleteVm(ctx, idOf('VM', String(input.vmId))),
   }),
   startVm: t.fieldWithInput({
     type: VmOperationSuccess,
     description: 'Power a stopped VM on.',
     input: { vmId: t.input.id({ required: true, description: 'Global ID of the VM.' }) },
     errors: { types: [NotFoundError, VmBusyError, HostOfflineError, HostBusyError] },
-    resolve: (_root, { input }, ctx) => startVm(ctx.services, idOf('VM', String(input.vmId))),
+    resolve: (_root, { input }, ctx) => startVm(ctx, idOf('VM', String(input.vmId))),
   }),
   stopVm: t.fieldWithInput({
     type: VmOperationSuccess,
     description: 'Power a running VM off. It keeps its devices.',
     input: { vmId: t.input.id({ required: true, description: 'Global ID of the VM.' }) },
     errors: { types: [NotFoundError, VmBusyError, HostOfflineError, HostBusyError] },
-    resolve: (_root, { input }, ctx) => stopVm(ctx.services, idOf('VM', String(input.vmId))),
+    resolve: (_root, { input }, ctx) => stopVm(ctx, idOf('VM', String(input.vmId))),
   }),
 }));
 

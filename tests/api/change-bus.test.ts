@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { hosts } from '../../server/db/schema/index.ts';
-import { inTransaction } from '../../server/pubsub.ts';
+import { inTransaction } from '../../server/db/transaction.ts';
 import { fakeHardware } from '../support/agent.ts';
 import { eventually, type TestClient } from '../support/client.ts';
 import { createTestDatabase } from '../support/database.ts';
@@ -75,7 +75,7 @@ describe.skipIf(!process.env.DATABASE_URL)('two server processes on one PostgreS
     inProcess = await startTestServer({ database });
     const port = await freePort();
     child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-      env: { ...process.env, DATABASE_URL: database.databaseUrl, PORT: String(port), PASSTHRU_DEMO: 'off', LOG_LEVEL: 'warn' },
+      env: { ...process.env, DATABASE_URL: database.databaseUrl, PORT: String(port), LOG_LEVEL: 'warn' },
       stdio: 'inherit',
     });
     const childUrl = `http://127.0.0.1:${port}`;

@@ -4,7 +4,7 @@ import { eq } from 'drizzle-orm';
 import { auditLog, devices } from '../../server/db/schema/index.ts';
 import { changeLogHead, changesAfter, pruneChangeLog } from '../../server/live/change-log.ts';
 import { recordAudit } from '../../server/domain/audit.ts';
-import { inTransaction } from '../../server/pubsub.ts';
+import { inTransaction } from '../../server/db/transaction.ts';
 import { fakeHardware } from '../support/agent.ts';
 import { TestClient, eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { AgentClient } from '../../agent/client.ts';
 import { SimBackend } from '../../agent/backends/sim/index.ts';
-import { AGENT_CONSOLE_PATH, ConsoleClose, type ConsoleKind } from '../../agent/console-protocol.ts';
+import { AGENT_CONSOLE_PATH, ConsoleClose, type ConsoleKind } from '../../protocol/console.ts';
 import { eventually, TestClient } from '../support/client.ts';
 import { ConsoleSocket } from '../support/console.ts';
 import { rfbClient } from '../support/rfb.ts';

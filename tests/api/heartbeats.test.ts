@@ -5,7 +5,7 @@ import { hosts } from '../../server/db/schema/index.ts';
 import { NotFoundError } from '../../server/domain/errors.ts';
 import { HeartbeatBatcher } from '../../server/domain/heartbeats.ts';
 import { createCluster, enrollHost } from '../../server/domain/hosts.ts';
-import { ChangeSet } from '../../server/pubsub.ts';
+import { ChangeSet } from '../../server/db/transaction.ts';
 import { fakeHardware } from '../support/agent.ts';
 import { eventually } from '../support/client.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';

@@ -3,7 +3,7 @@ import { openDatabase, type Database, type Db } from '../../server/db/client.ts'
 import { clusters, devices, hosts } from '../../server/db/schema/index.ts';
 import { changeLogHead } from '../../server/live/change-log.ts';
 import { createLogger } from '../../server/logger.ts';
-import { inTransaction } from '../../server/pubsub.ts';
+import { inTransaction } from '../../server/db/transaction.ts';
 import { ChangeFeed } from '../../server/live/change-feed.ts';
 import { CoalescingQueue } from '../../server/live/coalescing-queue.ts';
 import type { AnyLiveEvent } from '../../server/live/events.ts';

@@ -41,7 +41,7 @@ describe.skipIf(!postgresBin())('the database disappears under load', () => {
     database = await PostgresInstance.create();
     const port = await freePort();
     server = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-      env: { ...process.env, DATABASE_URL: database.url, PORT: String(port), PASSTHRU_DEMO: 'off', LOG_LEVEL: process.env.FAULT_LOG ?? 'fatal', PASSTHRU_ADMIN_PASSWORD: ADMIN.password },
+      env: { ...process.env, DATABASE_URL: database.url, PORT: String(port), LOG_LEVEL: process.env.FAULT_LOG ?? 'fatal', PASSTHRU_ADMIN_PASSWORD: ADMIN.password },
       stdio: process.env.FAULT_LOG ? 'inherit' : 'ignore',
     });
     server.once('exit', (code) => (exited = code ?? -1));

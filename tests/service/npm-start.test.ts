@@ -66,7 +66,6 @@ describe('npm start under a supervisor', () => {
       ...process.env,
       PORT: String(port),
       PASSTHRU_DATA_DIR: database.dataDir,
-      PASSTHRU_DEMO: 'off',
       PASSTHRU_ADMIN_PASSWORD: ADMIN.password,
     };
     if (database.databaseUrl) env.DATABASE_URL = database.databaseUrl;

@@ -1,5 +1,5 @@
 import { WebSocket } from 'ws';
-import type { ConsoleKind } from '../../agent/console-protocol.ts';
+import type { ConsoleKind } from '../../protocol/console.ts';
 import { eventually } from './client.ts';
 import { ByteReader } from './rfb.ts';
 

@@ -4,6 +4,8 @@ export * from './plans.ts';
 export * from './vms.ts';
 export * from './devices.ts';
 export * from './operations.ts';
+export * from './operation-devices.ts';
 export * from './users.ts';
+export * from './audit.ts';
 export * from './changes.ts';
 export * from './login-attempts.ts';

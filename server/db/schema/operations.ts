@@ -1,8 +1,7 @@
-import { index, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { index, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { pgTable } from './table.ts';
-import { deviceStatus, operationStatus, operationType, vmStatus } from './enums.ts';
+import { operationStatus, operationType, vmStatus } from './enums.ts';
 import { hosts } from './hosts.ts';
-import { devices } from './devices.ts';
 import { vms } from './vms.ts';
 
 export const operations = pgTable(
@@ -29,19 +28,4 @@ export const operations = pgTable(
     index('operations_created_idx').on(t.createdAt),
     index('operations_host_status_idx').on(t.hostId, t.status),
   ],
-);
-
-/** The devices an operation moves, with the status each had before, to revert on failure. */
-export const operationDevices = pgTable(
-  'operation_devices',
-  {
-    operationId: uuid()
-      .notNull()
-      .references(() => operations.id, { onDelete: 'cascade' }),
-    deviceId: uuid()
-      .notNull()
-      .references(() => devices.id, { onDelete: 'cascade' }),
-    fromStatus: deviceStatus().notNull(),
-  },
-  (t) => [primaryKey({ columns: [t.operationId, t.deviceId] }), index('operation_devices_device_idx').on(t.deviceId)],
 );

@@ -1,8 +1,7 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, check, index, jsonb, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { check, index, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { userRole } from './enums.ts';
 import { pgTable } from './table.ts';
-import { happenedAt } from './columns.ts';
 import { matches } from './checks.ts';
 import { USERNAME_PATTERN } from '../../../protocol/rules.ts';
 
@@ -54,22 +53,4 @@ export const apiTokens = pgTable(
     index('api_tokens_user_idx').on(t.userId),
     check('api_tokens_name_length', sql`char_length(${t.name}) between 1 and 64`),
   ],
-);
-
-/** Every state-changing call, allowed or refused: who, what, on what, and how it ended. */
-export const auditLog = pgTable(
-  'audit_log',
-  {
-    id: bigserial({ mode: 'number' }).primaryKey(),
-    at: happenedAt(),
-    actor: text().notNull(),
-    action: text().notNull(),
-    /** Global IDs of what the call named (device, VM, host, plan...). */
-    targets: text().array().notNull().default(sql`'{}'`),
-    /** "OK", or the typename of the error it was refused with. */
-    outcome: text().notNull(),
-    /** The call's input with secrets removed. */
-    details: jsonb().notNull(),
-  },
-  (t) => [index('audit_log_at_idx').on(t.at), index('audit_log_actor_idx').on(t.actor, t.at)],
 );

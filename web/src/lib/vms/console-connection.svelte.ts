@@ -3,7 +3,7 @@
 // carries raw terminal text both ways; a graphics session RFB bytes, spoken by noVNC over the same
 // socket. Why it ended arrives as the close reason.
 
-import { ConsoleClose, type ConsoleKind } from '../../../../agent/console-protocol.ts';
+import { ConsoleClose, type ConsoleKind } from '../../../../protocol/console.ts';
 
 export type { ConsoleKind };
 export type ConsoleState = 'connecting' | 'open' | 'closed';

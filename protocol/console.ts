@@ -1,5 +1,4 @@
-// The console relay's wire format, defined once for the server and the agent (the agent ships
-// alone, so the server imports this file rather than the other way round).
+// The console relay's wire format, defined once for the server, the agent and the browser.
 //
 // browser --/console/<VM ID>--> server --/agent/console--> agent --> guest (sim shell, or the
 // libvirt domain's serial pty or VNC server). A serial session's browser socket carries raw
