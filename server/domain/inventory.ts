@@ -11,25 +11,25 @@ export interface HostFactsInput {
   iommuEnabled: boolean;
 }
 
-export interface ReportedDevice {
-  kind: DeviceRow['kind'];
-  address: string;
-  vendorId: string;
-  productId: string;
-  vendorName: string | null;
-  productName: string | null;
-  /** PCI only: class code (6 hex digits), subsystem vendor and device (4 each), revision (2). */
-  classCode: string | null;
-  subsystemVendorId: string | null;
-  subsystemProductId: string | null;
-  revision: string | null;
-  serial: string | null;
-  iommuGroup: number | null;
-  numaNode: number | null;
-  driver: string | null;
-  /** What on the host holds it (a mount, swap, the default route); null when the host does not use it. */
-  inUse: string | null;
-}
+/** One device as the agent reports it: the devices table's descriptive columns (see its comments). */
+export type ReportedDevice = Pick<
+  DeviceRow,
+  | 'kind'
+  | 'address'
+  | 'vendorId'
+  | 'productId'
+  | 'vendorName'
+  | 'productName'
+  | 'classCode'
+  | 'subsystemVendorId'
+  | 'subsystemProductId'
+  | 'revision'
+  | 'serial'
+  | 'iommuGroup'
+  | 'numaNode'
+  | 'driver'
+  | 'inUse'
+>;
 
 const MAX_REPORTED_DEVICES = 4096;
 // Longer than a name: it lists every mount, swap and holder of the device's disks.
