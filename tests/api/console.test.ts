@@ -160,9 +160,9 @@ describe('VM consoles', () => {
 
   it('a graphics session on an agent from before graphics consoles (it answers with serial output) is closed with a reason (1011)', async () => {
     const seed = new Seed(server.client, server.url);
-    const old = await seed.host(await seed.cluster('old'), 'old-host', []);
+    const old = await seed.cluster('old').host({ name: 'old-host', devices: [] });
     const planId = await createPlan(server.client, { name: 'old-plan', cores: 1, memoryMb: 1024 });
-    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-old', planId, hostId: old.hostId });
+    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-old', planId, hostId: old.id });
     await operationEnded(server.client, provisioned.operationId);
     // It ignores the kind it does not know and opens the serial console.
     const agentSocket = new WebSocket(`${server.url.replace(/^http/, 'ws')}${AGENT_CONSOLE_PATH}`, { headers: { authorization: `Bearer ${old.token}` } });
@@ -229,9 +229,9 @@ describe('VM consoles', () => {
 
   it('a console on a host whose agent does not answer is closed with a reason (1011), not left waiting', async () => {
     const seed = new Seed(server.client, server.url);
-    const silent = await seed.host(await seed.cluster('silent'), 'silent-host', []);
+    const silent = await seed.cluster('silent').host({ name: 'silent-host', devices: [] });
     const planId = await createPlan(server.client, { name: 'silent-plan', cores: 1, memoryMb: 1024 });
-    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-silent', planId, hostId: silent.hostId });
+    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-silent', planId, hostId: silent.id });
     await operationEnded(server.client, provisioned.operationId);
     // An agent from before consoles: its console socket is open, and it never answers.
     const agentSocket = new WebSocket(`${server.url.replace(/^http/, 'ws')}${AGENT_CONSOLE_PATH}`, { headers: { authorization: `Bearer ${silent.token}` } });
