@@ -112,7 +112,7 @@ export interface DemoFleet {
 
 /** The public API as an operator's script uses it: GraphQL over HTTP POST. */
 function sender(serverUrl: string, adminToken: string | undefined): Send {
-  return async <Result, Variables>(document: TadaDocumentNode<Result, Variables>, variables: Variables): Promise<Result> => {
+  return async <Result, Variables extends Record<string, unknown>>(document: TadaDocumentNode<Result, Variables>, variables: Variables): Promise<Result> => {
     const response = await fetch(new URL('/graphql', serverUrl), {
       method: 'POST',
       headers: {

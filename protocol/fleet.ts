@@ -70,7 +70,7 @@ export const CreateServicePlan = graphql(`
 export type ServicePlanInput = VariablesOf<typeof CreateServicePlan>['input'];
 
 /** Sends one document and answers its data, failing on GraphQL errors; each client brings its own transport. */
-export type Send = <Result, Variables>(document: TadaDocumentNode<Result, Variables>, variables: Variables) => Promise<Result>;
+export type Send = <Result, Variables extends Record<string, unknown>>(document: TadaDocumentNode<Result, Variables>, variables: Variables) => Promise<Result>;
 
 /** The member of a result union named `typename`; any other member (a typed error) is thrown with its message, as a setup script cannot go on without it. */
 export function expectType<Result extends { __typename: string }, Typename extends Result['__typename']>(result: Result, typename: Typename, doing: string): Extract<Result, { __typename: Typename }> {

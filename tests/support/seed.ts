@@ -71,15 +71,12 @@ export class Seed {
     return createServicePlan(this.#send, { name: unique('plan'), provisionType: 'KVM', cores: 8, memoryMb: 32768, diskGb: 100, ...spec });
   }
 
-  async devices(hostId: string): Promise<SeededDevice[]> {
-    const { host } = await this.client.data(HostDevices, { id: hostId });
-    return host?.devices.nodes ?? [];
+  devices(hostId: string): Promise<SeededDevice[]> {
+    return hostDevices(this.client, hostId);
   }
 
-  async deviceAt(hostId: string, address: string): Promise<SeededDevice> {
-    const device = (await this.devices(hostId)).find((d) => d.address === address);
-    if (!device) throw new Error(`no device at ${address}`);
-    return device;
+  deviceAt(hostId: string, address: string): Promise<SeededDevice> {
+    return deviceAt(this.client, hostId, address);
   }
 
   async device(id: string) {
@@ -87,6 +84,18 @@ export class Seed {
     if (node?.__typename !== 'Device') throw new Error(`no device ${id}`);
     return node;
   }
+}
+
+/** A host's devices as `client` sees them (no more than 500). */
+export async function hostDevices(client: TestClient, hostId: string): Promise<SeededDevice[]> {
+  const { host } = await client.data(HostDevices, { id: hostId });
+  return host?.devices.nodes ?? [];
+}
+
+export async function deviceAt(client: TestClient, hostId: string, address: string): Promise<SeededDevice> {
+  const device = (await hostDevices(client, hostId)).find((d) => d.address === address);
+  if (!device) throw new Error(`no device at ${address}`);
+  return device;
 }
 
 export type PendingCluster = Promise<SeededCluster> & Pick<SeededCluster, 'host' | 'enroll'>;
