@@ -6,7 +6,11 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { print } from 'graphql';
 import type { Logger } from 'pino';
+import type { TadaDocumentNode } from 'gql.tada';
+import type { ResultOf } from '../protocol/graphql.ts';
+import { ClustersQuery, createCluster, createServicePlan, enrollHost, HostsPage, rotateHostToken, ServicePlansQuery, type Send, type ServicePlanInput } from '../protocol/fleet.ts';
 import { SimBackend, type SimHostConfig } from './backends/sim/index.ts';
 import { DEFAULT_LATENCY_MS, SIM_OPERATIONS, type SimOperation } from './backends/sim/config.ts';
 import { AgentClient } from './client.ts';
@@ -16,14 +20,7 @@ export interface DemoHostSpec {
   hardware: Omit<SimHostConfig, 'name' | 'latencyMs' | 'stateFile'>;
 }
 
-export interface DemoPlanSpec {
-  name: string;
-  provisionType: 'KVM' | 'LXC' | 'BARE_METAL';
-  cores: number;
-  memoryMb: number;
-  diskGb: number;
-  gpuCount: number;
-}
+export type DemoPlanSpec = ServicePlanInput;
 
 /**
  * Three hosts an operator would recognise: a 4-GPU workstation-class node across two NUMA
@@ -114,89 +111,54 @@ export interface DemoFleet {
 }
 
 /** The public API as an operator's script uses it: GraphQL over HTTP POST. */
-interface Api {
-  serverUrl: string;
-  adminToken?: string | undefined;
+function sender(serverUrl: string, adminToken: string | undefined): Send {
+  return async <Result, Variables extends Record<string, unknown>>(document: TadaDocumentNode<Result, Variables>, variables: Variables): Promise<Result> => {
+    const response = await fetch(new URL('/graphql', serverUrl), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        ...(adminToken ? { authorization: `Bearer ${adminToken}` } : {}),
+      },
+      body: JSON.stringify({ query: print(document), variables }),
+    });
+    const result: { data?: Result; errors?: { message: string }[] } = await response.json();
+    if (result.errors?.length) throw new Error(`demo fleet: ${result.errors.map((e) => e.message).join('; ')}`);
+    if (!result.data) throw new Error(`demo fleet: HTTP ${response.status} without data`);
+    return result.data;
+  };
 }
 
-async function gql<T = any>(api: Api, query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const url = new URL('/graphql', api.serverUrl);
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json',
-      ...(api.adminToken ? { authorization: `Bearer ${api.adminToken}` } : {}),
-    },
-    body: JSON.stringify({ query, variables }),
-  });
-  const result = (await response.json()) as { data?: T; errors?: { message: string }[] };
-  if (result.errors?.length) throw new Error(`demo fleet: ${result.errors.map((e) => e.message).join('; ')}`);
-  if (!result.data) throw new Error(`demo fleet: HTTP ${response.status} without data`);
-  return result.data!;
+async function ensureCluster(send: Send, name: string): Promise<string> {
+  const { clusters } = await send(ClustersQuery, {});
+  return clusters.find((c) => c.name === name)?.id ?? (await createCluster(send, name)).id;
 }
 
-async function ensureCluster(api: Api, name: string): Promise<string> {
-  const { clusters } = await gql<{ clusters: { id: string; name: string }[] }>(api, 'query { clusters { id name } }');
-  const existing = clusters.find((c) => c.name === name);
-  if (existing) return existing.id;
-  const { createCluster } = await gql(api, 'mutation($name: String!) { createCluster(input: { name: $name }) { __typename ... on Cluster { id } ... on Error { message } } }', {
-    name,
-  });
-  if (createCluster.__typename !== 'Cluster') throw new Error(`demo fleet: cannot create cluster ${name}: ${createCluster.message}`);
-  return createCluster.id;
-}
-
-async function findHost(api: Api, name: string): Promise<{ id: string; clusterName: string } | null> {
-  let after: string | null = null;
-  for (;;) {
-    const { hosts }: { hosts: { nodes: { id: string; name: string; cluster: { name: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } =
-      await gql(api, 'query($after: String) { hosts(first: 100, after: $after) { nodes { id name cluster { name } } pageInfo { hasNextPage endCursor } } }', {
-        after,
-      });
+async function findHost(send: Send, name: string) {
+  for (let after: string | null = null; ; ) {
+    // Annotated: `after` is read from the answer it is sent with, which TypeScript cannot infer.
+    const { hosts }: ResultOf<typeof HostsPage> = await send(HostsPage, { after });
     const host = hosts.nodes.find((h) => h.name === name);
-    if (host) return { id: host.id, clusterName: host.cluster.name };
+    if (host) return host;
     if (!hosts.pageInfo.hasNextPage) return null;
     after = hosts.pageInfo.endCursor;
   }
 }
 
 /** A host and a fresh token: enrollHost the first time; rotateHostToken after (tokens are shown once). */
-async function ensureHost(api: Api, clusterId: string, clusterName: string, name: string, logger: Logger) {
-  const existing = await findHost(api, name);
-  const { result } = existing
-    ? await gql(api, 'mutation($id: ID!) { result: rotateHostToken(input: { hostId: $id }) { __typename ... on EnrollHostSuccess { token host { id } } ... on Error { message } } }', {
-        id: existing.id,
-      })
-    : await gql(
-        api,
-        'mutation($input: EnrollHostInput!) { result: enrollHost(input: $input) { __typename ... on EnrollHostSuccess { token host { id } } ... on Error { message } } }',
-        { input: { name, clusterId } },
-      );
-  if (result.__typename !== 'EnrollHostSuccess') throw new Error(`demo fleet: cannot enroll ${name}: ${result.message}`);
-  if (existing && existing.clusterName !== clusterName) {
-    logger.warn({ host: name, cluster: existing.clusterName }, 'demo host already enrolled in another cluster; using it there');
+async function ensureHost(send: Send, clusterId: string, clusterName: string, name: string, logger: Logger) {
+  const existing = await findHost(send, name);
+  if (!existing) return enrollHost(send, clusterId, name);
+  if (existing.cluster.name !== clusterName) {
+    logger.warn({ host: name, cluster: existing.cluster.name }, 'demo host already enrolled in another cluster; using it there');
   }
-  return { hostId: result.host.id as string, token: result.token as string };
+  return rotateHostToken(send, existing.id);
 }
 
-async function ensurePlans(api: Api, plans: DemoPlanSpec[]): Promise<Record<string, string>> {
-  const { servicePlans } = await gql<{ servicePlans: { id: string; name: string }[] }>(api, 'query { servicePlans { id name } }');
+async function ensurePlans(send: Send, plans: DemoPlanSpec[]): Promise<Record<string, string>> {
+  const { servicePlans } = await send(ServicePlansQuery, {});
   const ids: Record<string, string> = {};
-  for (const plan of plans) {
-    const existing = servicePlans.find((p) => p.name === plan.name);
-    if (existing) {
-      ids[plan.name] = existing.id;
-      continue;
-    }
-    const { createServicePlan } = await gql(
-      api,
-      'mutation($input: CreateServicePlanInput!) { createServicePlan(input: $input) { __typename ... on ServicePlan { id } ... on Error { message } } }',
-      { input: plan },
-    );
-    if (createServicePlan.__typename !== 'ServicePlan') throw new Error(`demo fleet: cannot create plan ${plan.name}: ${createServicePlan.message}`);
-    ids[plan.name] = createServicePlan.id;
-  }
+  for (const plan of plans) ids[plan.name] = servicePlans.find((p) => p.name === plan.name)?.id ?? (await createServicePlan(send, plan)).id;
   return ids;
 }
 
@@ -221,14 +183,14 @@ function stateFileFor(stateDir: string, name: string, hostId: string): string {
 export async function startDemoFleet(options: DemoFleetOptions): Promise<DemoFleet> {
   const { serverUrl, logger } = options;
   const clusterName = options.clusterName ?? 'demo';
-  const api: Api = { serverUrl, adminToken: options.adminToken };
-  const clusterId = await ensureCluster(api, clusterName);
-  const planIds = await ensurePlans(api, options.plans ?? DEMO_PLANS);
+  const send = sender(serverUrl, options.adminToken);
+  const clusterId = await ensureCluster(send, clusterName);
+  const planIds = await ensurePlans(send, options.plans ?? DEMO_PLANS);
   const latencyMs = scaledLatency(options.latencyScale ?? 1);
 
   const hosts: DemoHost[] = [];
   for (const spec of options.hosts ?? DEMO_HOSTS) {
-    const { hostId, token } = await ensureHost(api, clusterId, clusterName, spec.name, logger);
+    const { id: hostId, token } = await ensureHost(send, clusterId, clusterName, spec.name, logger);
     const log = logger.child({ host: spec.name });
     const backend = new SimBackend(
       {

@@ -12,7 +12,6 @@ import { buildApp } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
 import { devices, vms } from '../server/db/schema/index.ts';
 import { createLogger } from '../server/logger.ts';
-import { fakeHardware } from '../tests/support/agent.ts';
 import { Seed } from '../tests/support/seed.ts';
 import { ADMIN, signedInClient } from '../tests/support/server.ts';
 
@@ -34,7 +33,7 @@ const app = await buildApp(
 const url = `http://127.0.0.1:${await app.start(0)}`;
 const client = await signedInClient(url, ADMIN, 'ADMIN');
 const seed = new Seed(client, url);
-const clusterId = await seed.cluster('bench');
+const cluster = await seed.cluster('bench');
 const db = app.database.db;
 
 async function naive() {
@@ -49,7 +48,7 @@ console.log(`hosts | planned GraphQL query (ms) | naive N+1 reads, no GraphQL (m
 let hosts = 0;
 for (const target of [4, 16, 64]) {
   while (hosts < target) {
-    const { agent } = await seed.host(clusterId, `bench-${hosts}`, fakeHardware({ gpus: 4, usb: 2, nvme: 2 }));
+    const { agent } = await cluster.host({ name: `bench-${hosts}`, gpus: 4, usb: 2, nvme: 2 });
     await agent.disconnect();
     hosts++;
   }

@@ -20,7 +20,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hostDevices } from '../tests/agent/support.ts';
+import { hostDevices } from '../tests/support/seed.ts';
 import { fakeHardware, TestAgent } from '../tests/support/agent.ts';
 import { createBenchDatabase, ownQuery } from './support/database.ts';
 import { analyzeRound, type Change, type RoundResult } from './support/fanout-analysis.ts';
@@ -97,7 +97,7 @@ const agents = hosts.map((host) => new TestAgent(url, host.token, fakeHardware({
 for (let i = 0; i < agents.length; i += 8) await Promise.all(agents.slice(i, i + 8).map((agent) => agent.reportInventory()));
 const deviceIds = await Promise.all(
   hosts.map(async (host, i) => {
-    const byAddress = new Map((await hostDevices(admin, host.hostId)).map((d) => [d.address, d.id]));
+    const byAddress = new Map((await hostDevices(admin, host.id)).map((d) => [d.address, d.id]));
     return agents[i]!.devices.map((d) => byAddress.get(d.address)!);
   }),
 );
@@ -144,7 +144,7 @@ function sendToPassthru(change: Change): Promise<void> {
 // Mutation latency with nobody subscribed, for comparison with the rounds.
 const idle: number[] = [];
 for (let i = 0; i < 40; i++) {
-  const change: Change = { seq: nextSeq++, hostId: hosts[0]!.hostId, deviceKey: 0, sentAt: 0, respondedAt: null, committedAt: null, failed: false };
+  const change: Change = { seq: nextSeq++, hostId: hosts[0]!.id, deviceKey: 0, sentAt: 0, respondedAt: null, committedAt: null, failed: false };
   await sendToPassthru(change);
   if (change.respondedAt !== null) idle.push(change.respondedAt - change.sentAt);
 }
@@ -164,7 +164,7 @@ const selection = 'id status productName host { id } vm { id }';
 const query = cursorShape
   ? `subscription($hostId: ID) { deviceChanged(hostId: $hostId) { cursor device { ${selection} } } }`
   : `subscription($hostId: ID) { deviceChanged(hostId: $hostId) { ${selection} } }`;
-const hostFor = (index: number) => (index % 2 === 0 ? null : hosts[(index >> 1) % HOSTS]!.hostId);
+const hostFor = (index: number) => (index % 2 === 0 ? null : hosts[(index >> 1) % HOSTS]!.id);
 let connectStarted = now();
 const passthruSubscribers = await connectSubscribers({ urls: servers.map((s) => s.url), token: viewer.token, query, hostFor, count: N });
 const passthruConnectS = (now() - connectStarted) / 1000;
@@ -184,7 +184,7 @@ async function warmUp(system: System): Promise<number> {
   const marks = system.subscribers.map((s) => s.seqs.length);
   for (let i = 0; i < HOSTS; i++) {
     const seq = nextSeq++;
-    const change: Change = { seq, hostId: hosts[hostIndexOf(seq)]!.hostId, deviceKey: seq % (HOSTS * DEVICES_PER_HOST), sentAt: 0, respondedAt: null, committedAt: null, failed: false };
+    const change: Change = { seq, hostId: hosts[hostIndexOf(seq)]!.id, deviceKey: seq % (HOSTS * DEVICES_PER_HOST), sentAt: 0, respondedAt: null, committedAt: null, failed: false };
     void system.send(change);
   }
   await waitFor(() => system.subscribers.every((s, i) => s.seqs.length > marks[i]!), 60_000, 200);
@@ -205,7 +205,7 @@ async function runRound(system: System, round: number): Promise<Outcome> {
     const wait = t0 + (k * 1000) / R - now();
     if (wait > 0) await sleep(wait);
     const seq = nextSeq++;
-    const change: Change = { seq, hostId: hosts[hostIndexOf(seq)]!.hostId, deviceKey: seq % (HOSTS * DEVICES_PER_HOST), sentAt: 0, respondedAt: null, committedAt: null, failed: false };
+    const change: Change = { seq, hostId: hosts[hostIndexOf(seq)]!.id, deviceKey: seq % (HOSTS * DEVICES_PER_HOST), sentAt: 0, respondedAt: null, committedAt: null, failed: false };
     changes.set(seq, change);
     mine.set(seq, change);
     sending.push(system.send(change));

@@ -5,9 +5,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
 import { freePort } from '../support/processes.ts';
 import { join } from 'node:path';
+import { print } from 'graphql';
 import type { SimHostConfig } from '../../agent/backends/sim/index.ts';
 import { TcpProxy } from '../../tests/agent/support.ts';
 import { PostgresInstance } from '../../tests/faults/support/postgres-instance.ts';
+import { createCluster, createServicePlan, enrollHost, type Send } from '../../protocol/fleet.ts';
 import { graphql, poll } from './util.ts';
 
 export const repoRoot = new URL('../../', import.meta.url).pathname;
@@ -274,11 +276,12 @@ export class Cluster {
     this.options.log(`servers on ports ${this.servers.map((s) => s.port).join(', ')}; PostgreSQL on ${this.database.port}`);
   }
 
-  async #admin(query: string, variables: Record<string, unknown>) {
-    const answer = await graphql(this.servers[0]!.url, { token: this.adminToken }, query, variables);
+  /** Setup calls, as the admin, to the first server. */
+  #admin: Send = async (document, variables) => {
+    const answer = await graphql(this.servers[0]!.url, { token: this.adminToken }, print(document), variables);
     if (answer.errors || !answer.data) throw new Error(`setup failed: ${JSON.stringify(answer.errors ?? answer.transportError)}`);
     return answer.data;
-  }
+  };
 
   async #setUp() {
     const url = this.servers[0]!.url;
@@ -297,28 +300,16 @@ export class Cluster {
       this.clientTokens.push({ token: await mint(name, 'OPERATOR'), actor: `token:${ADMIN.username}/${name}` });
     }
 
-    const created = await this.#admin('mutation($name: String!) { createCluster(input: { name: $name }) { __typename ... on Cluster { id } ... on Error { message } } }', { name: 'chaos' });
-    if (created.createCluster.__typename !== 'Cluster') throw new Error(created.createCluster.message);
-    this.clusterId = created.createCluster.id;
-
-    const plan = await this.#admin(
-      'mutation($input: CreateServicePlanInput!) { createServicePlan(input: $input) { __typename ... on ServicePlan { id } ... on Error { message } } }',
-      { input: { name: 'chaos-gpu', provisionType: 'KVM', cores: 2, memoryMb: 2048, diskGb: 10, gpuCount: 1 } },
-    );
-    if (plan.createServicePlan.__typename !== 'ServicePlan') throw new Error(plan.createServicePlan.message);
-    this.planId = plan.createServicePlan.id;
+    this.clusterId = (await createCluster(this.#admin, 'chaos')).id;
+    this.planId = (await createServicePlan(this.#admin, { name: 'chaos-gpu', provisionType: 'KVM', cores: 2, memoryMb: 2048, diskGb: 10, gpuCount: 1 })).id;
 
     for (let i = 0; i < this.options.agents; i++) {
       const name = `chaos-host-${i}`;
-      const enrolled = await this.#admin(
-        'mutation($input: EnrollHostInput!) { enrollHost(input: $input) { __typename ... on EnrollHostSuccess { token host { id } } ... on Error { message } } }',
-        { input: { name, clusterId: this.clusterId } },
-      );
-      if (enrolled.enrollHost.__typename !== 'EnrollHostSuccess') throw new Error(enrolled.enrollHost.message);
+      const enrolled = await enrollHost(this.#admin, this.clusterId, name);
       const stateFile = join(this.options.dir, 'hosts', `${name}.state.json`);
       const configFile = join(this.options.dir, 'hosts', `${name}.config.json`);
       writeFileSync(configFile, JSON.stringify(simConfig(name, stateFile, this.options.seed + i), null, 2));
-      this.hosts.push({ name, id: enrolled.enrollHost.host.id, token: enrolled.enrollHost.token, stateFile, configFile });
+      this.hosts.push({ name, id: enrolled.id, token: enrolled.token, stateFile, configFile });
     }
   }
 

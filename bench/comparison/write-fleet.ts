@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { SimBackend } from '../../agent/backends/sim/index.ts';
 import { AgentClient } from '../../agent/client.ts';
-import { createCluster, enroll } from '../../tests/agent/support.ts';
+import { ClustersQuery } from '../../protocol/fleet.ts';
 import type { TestClient } from '../../tests/support/client.ts';
+import { Seed } from '../../tests/support/seed.ts';
 import { ownQuery, type BenchDatabase } from '../support/database.ts';
 import { enrollHosts } from '../support/fleet.ts';
 import { onCleanup } from '../support/lifecycle.ts';
@@ -35,13 +36,14 @@ export interface WriteFleet {
 
 export async function startWriteFleet(options: { admin: TestClient; url: string; database: BenchDatabase; hosts: number; logDir: string }): Promise<WriteFleet> {
   const { admin } = options;
+  const seed = new Seed(admin);
   const enrolled = await enrollHosts(admin, options.hosts, 16);
-  const clusterId = await firstCluster(admin);
-  const scarceClusterId = await createCluster(admin, 'scarce');
-  const scarce = await enroll(admin, scarceClusterId, 'scarce-0');
+  const clusterId = await benchCluster(admin);
+  const scarceCluster = await seed.cluster('scarce');
+  const scarce = await scarceCluster.enroll('scarce-0');
   const destination = pino.destination({ dest: join(options.logDir, 'write-agents.log'), sync: false });
   const logger = pino({ level: 'warn' }, destination);
-  const agents = [...enrolled, { ...scarce, name: 'scarce-0' }].map(
+  const agents = [...enrolled, scarce].map(
     (host) =>
       new AgentClient({
         serverUrl: options.url,
@@ -59,18 +61,14 @@ export async function startWriteFleet(options: { admin: TestClient; url: string;
   const ready = await waitFor(async () => (await freeGpus(options.database)) >= expected, 120_000, 250);
   if (!ready) throw new Error(`agents reported ${await freeGpus(options.database)} free GPUs of ${expected} within 2 minutes`);
 
-  const { createServicePlan } = await admin.data(
-    `mutation($input: CreateServicePlanInput!) { createServicePlan(input: $input) { __typename ... on ServicePlan { id } ... on Error { message } } }`,
-    { input: { name: 'bench-gpu-1', provisionType: 'KVM', cores: 8, memoryMb: 32768, diskGb: 100, gpuCount: 1 } },
-  );
-  if (createServicePlan.__typename !== 'ServicePlan') throw new Error(`createServicePlan: ${createServicePlan.message}`);
-  return { clusterId, scarceClusterId, planId: createServicePlan.id, firstHostId: enrolled[0]?.hostId ?? '' };
+  const plan = await seed.plan({ name: 'bench-gpu-1', provisionType: 'KVM', cores: 8, memoryMb: 32768, diskGb: 100, gpuCount: 1 });
+  return { clusterId, scarceClusterId: scarceCluster.id, planId: plan.id, firstHostId: enrolled[0]?.id ?? '' };
 }
 
-async function firstCluster(admin: TestClient): Promise<string> {
-  const { clusters } = await admin.data(`{ clusters { id name } }`);
-  const bench = clusters.find((cluster: { name: string }) => cluster.name === 'bench');
-  return bench.id;
+/** The cluster enrollHosts made. */
+async function benchCluster(admin: TestClient): Promise<string> {
+  const { clusters } = await admin.data(ClustersQuery);
+  return clusters.find((cluster) => cluster.name === 'bench')?.id ?? '';
 }
 
 async function freeGpus(database: BenchDatabase): Promise<number> {

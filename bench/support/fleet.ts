@@ -1,7 +1,7 @@
 // Setting up a bench fleet through the public API, as an operator's script would.
 import type { TestClient } from '../../tests/support/client.ts';
 import { signedInClient } from '../../tests/support/server.ts';
-import { createCluster, enroll } from '../../tests/agent/support.ts';
+import { Seed, type EnrolledHost } from '../../tests/support/seed.ts';
 import { ADMIN_PASSWORD } from './processes.ts';
 
 export async function adminClient(url: string, role: 'VIEWER' | 'ADMIN' = 'ADMIN'): Promise<TestClient> {
@@ -9,13 +9,12 @@ export async function adminClient(url: string, role: 'VIEWER' | 'ADMIN' = 'ADMIN
 }
 
 /** Enrolls `count` hosts named bench-0… in a new cluster, `concurrency` at a time. */
-export async function enrollHosts(admin: TestClient, count: number, concurrency = 8): Promise<{ hostId: string; token: string; name: string }[]> {
-  const clusterId = await createCluster(admin, 'bench');
-  const hosts: { hostId: string; token: string; name: string }[] = [];
+export async function enrollHosts(admin: TestClient, count: number, concurrency = 8): Promise<EnrolledHost[]> {
+  const cluster = await new Seed(admin).cluster('bench');
+  const hosts: EnrolledHost[] = [];
   for (let start = 0; start < count; start += concurrency) {
     const names = Array.from({ length: Math.min(concurrency, count - start) }, (_, i) => `bench-${start + i}`);
-    const enrolled = await Promise.all(names.map(async (name) => ({ ...(await enroll(admin, clusterId, name)), name })));
-    hosts.push(...enrolled);
+    hosts.push(...(await Promise.all(names.map((name) => cluster.enroll(name)))));
   }
   return hosts;
 }

@@ -6,14 +6,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimHostConfig } from '../../agent/backends/sim/index.ts';
 import { eventually } from '../support/client.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { deviceAt, hostDevices, Seed, type SeededCluster } from '../support/seed.ts';
 import {
   AgentProcess,
-  createCluster,
-  createPlan,
-  deviceAt,
   deviceMutation,
-  enroll,
-  hostDevices,
   operation,
   operationEnded,
   tempDir,
@@ -34,13 +30,15 @@ const audioOf = (address: string) => address.replace(/\.0$/, '.1');
 
 describe('a sim agent process', () => {
   let server: TestServer;
-  let clusterId: string;
+  let seed: Seed;
+  let cluster: SeededCluster;
   const agents: AgentProcess[] = [];
   const dirs: ReturnType<typeof tempDir>[] = [];
 
   beforeAll(async () => {
     server = await startTestServer();
-    clusterId = await createCluster(server.client);
+    seed = new Seed(server.client);
+    cluster = await seed.cluster();
   });
   afterEach(async () => {
     await Promise.all(agents.splice(0).map((agent) => agent.stop()));
@@ -54,7 +52,7 @@ describe('a sim agent process', () => {
     const target = options.target ?? server;
     const dir = tempDir();
     dirs.push(dir);
-    const { hostId, token } = options.token ? { hostId: '', token: options.token } : await enroll(target.client, clusterId, name);
+    const { id: hostId, token } = options.token ? { id: '', token: options.token } : await cluster.enroll(name);
     const agent = AgentProcess.sim({ server: target.url, token, config: { name, ...config }, args: options.args ?? [], dir: dir.path });
     agents.push(agent);
     return { hostId, token, agent, dir: dir.path };
@@ -88,7 +86,7 @@ describe('a sim agent process', () => {
     await eventually(async () => (await deviceAt(server.client, hostId, GPU[0]!)).driver === 'vfio-pci');
 
     // a VM without GPUs to hand the GPU to
-    const cpuOnly = await createPlan(server.client, { name: 'e2e-cpu-only', gpuCount: 0 });
+    const { id: cpuOnly } = await seed.plan({ name: 'e2e-cpu-only', cores: 4, memoryMb: 8192, diskGb: 20, gpuCount: 0 });
     const small = await vmMutation(server.client, 'provisionVm', { name: 'vm-cpu', planId: cpuOnly, hostId });
     expect((await operationEnded(server.client, small.operationId)).status).toBe('SUCCEEDED');
     expect((await vm(server.client, small.vmId))!.status).toBe('RUNNING');
@@ -117,8 +115,8 @@ describe('a sim agent process', () => {
       const device = await deviceAt(server.client, hostId, address);
       expect((await operationEnded(server.client, await deviceMutation(server.client, 'detachDevice', { deviceId: device.id }))).status).toBe('SUCCEEDED');
     }
-    const duo = await createPlan(server.client, { name: 'e2e-gpu-duo', gpuCount: 2, cores: 16, memoryMb: 65536, diskGb: 200 });
-    const big = await vmMutation(server.client, 'provisionVm', { name: 'vm-duo', planId: duo, clusterId });
+    const { id: duo } = await seed.plan({ name: 'e2e-gpu-duo', gpuCount: 2, cores: 16, memoryMb: 65536, diskGb: 200 });
+    const big = await vmMutation(server.client, 'provisionVm', { name: 'vm-duo', planId: duo, clusterId: cluster.id });
     expect((await operationEnded(server.client, big.operationId)).status).toBe('SUCCEEDED');
     const running = (await vm(server.client, big.vmId))!;
     expect(running.status).toBe('RUNNING');
@@ -210,8 +208,7 @@ describe('a sim agent process', () => {
   it('killed mid-operation and timed out by the server, the next inventory report settles the truth', async () => {
     const strict = await startTestServer({ config: { operationTimeoutMs: 1_500, operationQueueTimeoutMs: 1_500, sweepIntervalMs: 200 } });
     try {
-      const strictCluster = await createCluster(strict.client);
-      const { hostId, token } = await enroll(strict.client, strictCluster, 'e2e-crash-timeout');
+      const { id: hostId, token } = await new Seed(strict.client).cluster().enroll('e2e-crash-timeout');
       const dir = tempDir();
       dirs.push(dir);
       const stateFile = join(dir.path, 'host-state.json');

@@ -9,7 +9,8 @@ import { backoffDelay, retryUntilDone } from '../../agent/retry.ts';
 import { WorkQueue } from '../../agent/work-queue.ts';
 import { eventually } from '../support/client.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { createCluster, createPlan, deviceAt, deviceMutation, enroll, hostDevices, operation, operationEnded, TcpProxy, testLogger, vm, vmMutation } from './support.ts';
+import { deviceAt, hostDevices, Seed, type SeededCluster } from '../support/seed.ts';
+import { deviceMutation, operation, operationEnded, repoRoot, TcpProxy, testLogger, vm, vmMutation } from './support.ts';
 
 describe('retry and queue logic', () => {
   it('backoff grows exponentially to a cap, with jitter in the upper half', () => {
@@ -151,13 +152,15 @@ const FAST_BACKOFF = { baseMs: 50, maxMs: 400 };
 
 describe('AgentClient against the real server', () => {
   let server: TestServer;
-  let clusterId: string;
+  let seed: Seed;
+  let cluster: SeededCluster;
   const running: AgentClient[] = [];
   const proxies: TcpProxy[] = [];
 
   beforeAll(async () => {
     server = await startTestServer({ config: { operationTimeoutMs: 60_000, sweepIntervalMs: 200 } });
-    clusterId = await createCluster(server.client);
+    seed = new Seed(server.client);
+    cluster = await seed.cluster();
   });
   afterEach(async () => {
     await Promise.all(running.splice(0).map((agent) => agent.stop({ graceMs: 0 })));
@@ -172,7 +175,7 @@ describe('AgentClient against the real server', () => {
     config: SimHostConfig,
     options: { serverUrl?: string; heartbeatIntervalMs?: number; restart?: { hostId: string; token: string; backend: SimBackend } } = {},
   ) {
-    const { hostId, token } = options.restart ?? (await enroll(server.client, clusterId, name));
+    const { id: hostId, token } = options.restart ? { id: options.restart.hostId, token: options.restart.token } : await cluster.enroll(name);
     const backend = options.restart?.backend ?? new SimBackend({ ...config, name });
     const agent = new AgentClient({
       serverUrl: options.serverUrl ?? server.url,
@@ -268,8 +271,7 @@ describe('AgentClient against the real server', () => {
   it('an operation the server timed out meanwhile is completed by its late success, nothing having moved its devices', async () => {
     const timeoutServer = await startTestServer({ config: { operationTimeoutMs: 1_500, operationQueueTimeoutMs: 1_500, sweepIntervalMs: 200 } });
     try {
-      const cluster = await createCluster(timeoutServer.client);
-      const { hostId, token } = await enroll(timeoutServer.client, cluster, 'client-timeout');
+      const { id: hostId, token } = await new Seed(timeoutServer.client).cluster().enroll('client-timeout');
       const backend = new SimBackend({ ...HOST, name: 'client-timeout', latencyMs: { detach: 3_000 } });
       const agent = new AgentClient({ serverUrl: timeoutServer.url, token, backend, logger: testLogger(), backoff: FAST_BACKOFF });
       running.push(agent);
@@ -313,7 +315,7 @@ describe('AgentClient against the real server', () => {
     for (const device of [gpu!, usb!]) {
       expect((await operationEnded(server.client, await deviceMutation(server.client, 'detachDevice', { deviceId: device.id }))).status).toBe('SUCCEEDED');
     }
-    const plan = await createPlan(server.client, { name: 'client-domains-cpu', gpuCount: 0 });
+    const { id: plan } = await seed.plan({ name: 'client-domains-cpu', cores: 4, memoryMb: 8192, diskGb: 20, gpuCount: 0 });
     const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-domains', planId: plan, hostId });
     expect((await operationEnded(server.client, provisioned.operationId)).status).toBe('SUCCEEDED');
     const assigned = await deviceMutation(server.client, 'assignDevice', { deviceId: usb!.id, vmId: provisioned.vmId });
@@ -356,7 +358,7 @@ describe('AgentClient against the real server', () => {
       inFlight--;
       return provision(spec);
     };
-    const plan = await createPlan(server.client, { name: 'client-concurrent-cpu', gpuCount: 0 });
+    const { id: plan } = await seed.plan({ name: 'client-concurrent-cpu', cores: 4, memoryMb: 8192, diskGb: 20, gpuCount: 0 });
     const provisioned = [];
     for (const name of ['vm-c1', 'vm-c2', 'vm-c3']) provisioned.push(await vmMutation(server.client, 'provisionVm', { name, planId: plan, hostId }));
     for (const { operationId } of provisioned) expect((await operationEnded(server.client, operationId)).status).toBe('SUCCEEDED');

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoFleet, type DemoFleet } from '../../agent/demo.ts';
 import { eventually } from '../support/client.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { hostDevices, operationEnded, tempDir, testLogger, vm, vmMutation } from './support.ts';
+import { hostDevices } from '../support/seed.ts';
+import { operationEnded, tempDir, testLogger, vm, vmMutation } from './support.ts';
 
 describe('the demo fleet', () => {
   let server: TestServer;

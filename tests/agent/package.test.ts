@@ -16,7 +16,8 @@ import packageJson from '../../package.json' with { type: 'json' };
 import { buildHost, standardHost } from '../agent-linux/fixture-sysfs.ts';
 import { eventually } from '../support/client.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { AgentProcess, createCluster, enroll, hostDevices, repoRoot, tempDir } from './support.ts';
+import { hostDevices, Seed } from '../support/seed.ts';
+import { AgentProcess, repoRoot, tempDir } from './support.ts';
 
 const run = promisify(execFile);
 const out = tempDir('passthru-package-');
@@ -152,7 +153,7 @@ describe.each(runtimes)('the packaged agent on $name', ({ node, major }) => {
 
   it('connects to the server over graphql-ws and reports its devices', async () => {
     server = await startTestServer();
-    const { hostId, token } = await enroll(server.client, await createCluster(server.client), 'packaged-agent');
+    const { id: hostId, token } = await new Seed(server.client).cluster().enroll('packaged-agent');
     const dir = tempDir();
     const agent = AgentProcess.sim({ server: server.url, token, config: DEFAULT_SIM_CONFIG, dir: dir.path, launch: [node, bundle()] });
     try {

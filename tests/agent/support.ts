@@ -1,4 +1,4 @@
-// Helpers for the agent tests: enrolling hosts, reading devices and operations through the
+// Helpers for the agent tests: reading operations and VMs and running commands through the
 // public API, a TCP proxy that can cut the agent off the server, and real agent processes.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,37 +15,6 @@ export const repoRoot = new URL('../../', import.meta.url).pathname;
 /** Agent logs in tests: silent unless PASSTHRU_TEST_LOG=debug (or another level) is set. */
 export function testLogger(): Logger {
   return pino({ level: process.env.PASSTHRU_TEST_LOG ?? 'silent' });
-}
-
-export async function enroll(client: TestClient, clusterId: string, name: string): Promise<{ hostId: string; token: string }> {
-  const { enrollHost } = await client.data(
-    `mutation($input: EnrollHostInput!) { enrollHost(input: $input) { __typename ... on EnrollHostSuccess { token host { id } } ... on Error { message } } }`,
-    { input: { name, clusterId } },
-  );
-  if (enrollHost.__typename !== 'EnrollHostSuccess') throw new Error(enrollHost.message);
-  return { hostId: enrollHost.host.id, token: enrollHost.token };
-}
-
-export async function createCluster(client: TestClient, name = `cluster-${Math.random().toString(36).slice(2, 8)}`): Promise<string> {
-  const { createCluster } = await client.data(`mutation($name: String!) { createCluster(input: { name: $name }) { __typename ... on Cluster { id } ... on Error { message } } }`, { name });
-  if (createCluster.__typename !== 'Cluster') throw new Error(createCluster.message);
-  return createCluster.id;
-}
-
-export interface DeviceView {
-  id: string;
-  address: string;
-  kind: string;
-  status: string;
-  driver: string | null;
-  iommuGroup: number | null;
-  numaNode: number | null;
-  vm: { id: string; name: string } | null;
-}
-
-export async function hostDevices(client: TestClient, hostId: string): Promise<DeviceView[]> {
-  const { host } = await client.data(`query($id: ID!) { host(id: $id) { devices(first: 500) { nodes { id address kind status driver iommuGroup numaNode vm { id name } } } } }`, { id: hostId });
-  return host?.devices.nodes ?? [];
 }
 
 export async function hostStatus(client: TestClient, hostId: string): Promise<string | null> {
@@ -83,27 +52,12 @@ export async function vmMutation(client: TestClient, mutation: 'provisionVm' | '
   return { vmId: data.result.vm.id, operationId: data.result.operation.id };
 }
 
-export async function createPlan(client: TestClient, input: Record<string, unknown>): Promise<string> {
-  const { createServicePlan } = await client.data(
-    `mutation($input: CreateServicePlanInput!) { createServicePlan(input: $input) { __typename ... on ServicePlan { id } ... on Error { message } } }`,
-    { input: { provisionType: 'KVM', cores: 4, memoryMb: 8192, diskGb: 20, gpuCount: 0, ...input } },
-  );
-  if (createServicePlan.__typename !== 'ServicePlan') throw new Error(createServicePlan.message);
-  return createServicePlan.id;
-}
-
 /** Waits until the operation has ended; returns it. */
 export function operationEnded(client: TestClient, id: string, timeoutMs = 30_000) {
   return eventually(async () => {
     const op = await operation(client, id);
     return op.status === 'SUCCEEDED' || op.status === 'FAILED' ? op : null;
   }, timeoutMs);
-}
-
-export async function deviceAt(client: TestClient, hostId: string, address: string): Promise<DeviceView> {
-  const device = (await hostDevices(client, hostId)).find((d) => d.address === address);
-  if (!device) throw new Error(`no device at ${address}`);
-  return device;
 }
 
 /** A TCP proxy in front of the server that can cut every connection and refuse new ones. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeHardware, type TestAgent } from '../support/agent.ts';
+import type { TestAgent } from '../support/agent.ts';
 import { eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -12,7 +12,7 @@ const START = `mutation($id: ID!) { startOperation(input: { operationId: $id }) 
 /** A host whose agent holds every operation it is sent, with `usb` USB devices. */
 async function heldHost(server: TestServer, name: string, usb: number): Promise<{ hostId: string; agent: TestAgent; devices: { id: string; status: string }[] }> {
   const seed = new Seed(server.client, server.url);
-  const { hostId, agent } = await seed.host(await seed.cluster(), name, fakeHardware({ usb }));
+  const { id: hostId, agent } = await seed.cluster().host({ name, usb });
   agent.respond = () => 'hold';
   return { hostId, agent, devices: await seed.devices(hostId) };
 }

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeHardware } from '../support/agent.ts';
 import { eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -21,7 +20,7 @@ describe("a host goes OFFLINE a few seconds after its agent's connection closes"
   const status = async (hostId: string) => (await server.client.data(HOST_STATUS, { id: hostId })).host.status;
 
   it('after the grace, long before the heartbeat timeout, and commands on it are refused at once', async () => {
-    const { hostId, agent } = await seed.host(await seed.cluster(), 'leaves', fakeHardware({ usb: 1 }));
+    const { id: hostId, agent } = await seed.cluster().host({ name: 'leaves', usb: 1 });
     const [usb] = await seed.devices(hostId);
     expect(await status(hostId)).toBe('ONLINE');
 
@@ -35,7 +34,7 @@ describe("a host goes OFFLINE a few seconds after its agent's connection closes"
   });
 
   it('an agent that reconnects within the grace keeps its host ONLINE', async () => {
-    const { hostId, agent } = await seed.host(await seed.cluster(), 'blinks', fakeHardware({ usb: 1 }));
+    const { id: hostId, agent } = await seed.cluster().host({ name: 'blinks', usb: 1 });
     await agent.disconnect();
     await agent.connect();
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -44,7 +43,7 @@ describe("a host goes OFFLINE a few seconds after its agent's connection closes"
   });
 
   it('an agent heard of elsewhere after the close (another server process) keeps its host ONLINE', async () => {
-    const { hostId, agent } = await seed.host(await seed.cluster(), 'moves', fakeHardware({ usb: 1 }));
+    const { id: hostId, agent } = await seed.cluster().host({ name: 'moves', usb: 1 });
     await agent.disconnect();
     await new Promise((resolve) => setTimeout(resolve, 100)); // the server has seen the socket close
     // Its heartbeat over HTTP, as it would reach another process behind the load balancer.

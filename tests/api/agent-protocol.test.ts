@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeHardware, TestAgent } from '../support/agent.ts';
+import { TestAgent } from '../support/agent.ts';
 import { eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -15,8 +15,8 @@ afterAll(() => server.stop());
 
 describe('agent protocol', () => {
   it('replays unfinished operations, oldest first, when the agent reconnects', async () => {
-    const clusterId = await seed.cluster();
-    const { hostId, token, agent } = await seed.host(clusterId, 'replay-host', fakeHardware({ usb: 3 }));
+    const cluster = await seed.cluster();
+    const { id: hostId, token, agent } = await cluster.host({ name: 'replay-host', usb: 3 });
     const usb = await seed.devices(hostId);
     await agent.disconnect();
 
@@ -50,8 +50,8 @@ describe('agent protocol', () => {
   });
 
   it('an operation the agent started but did not finish is replayed as RUNNING', async () => {
-    const clusterId = await seed.cluster();
-    const { hostId, token, agent } = await seed.host(clusterId, 'crash-host', fakeHardware({ nvme: 1 }));
+    const cluster = await seed.cluster();
+    const { id: hostId, token, agent } = await cluster.host({ name: 'crash-host', nvme: 1 });
     agent.respond = () => 'hold';
     const [nvme] = await seed.devices(hostId);
     await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: nvme!.id });
@@ -82,7 +82,7 @@ describe('agent protocol', () => {
     const quick = await startTestServer({ config: { heartbeatTimeoutMs: 600, heartbeatFlushIntervalMs: 50, sweepIntervalMs: 100 } });
     try {
       const quickSeed = new Seed(quick.client, quick.url);
-      const { hostId, agent } = await quickSeed.host(await quickSeed.cluster(), 'quiet-host', fakeHardware({ usb: 1 }));
+      const { id: hostId, agent } = await quickSeed.cluster().host({ name: 'quiet-host', usb: 1 });
       const watch = quick.client.subscribe(`subscription($id: ID) { hostChanged(hostId: $id) { host { name status cpuCores } } }`, { id: hostId });
       // A report that changes the host's facts is announced: once one arrives, the subscription is live.
       let cpuCores = 64;

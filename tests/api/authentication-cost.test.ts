@@ -23,11 +23,8 @@ const statementsOf = (work: () => Promise<unknown>) => log.during(work);
 
 describe('authentication is one read', () => {
   it('an agent heartbeat costs one read (its token) and no write', async () => {
-    const { enrollHost } = await server.client.data(
-      `mutation($input: EnrollHostInput!) { enrollHost(input: $input) { ... on EnrollHostSuccess { token } } }`,
-      { input: { name: 'cheap-host', clusterId: await seed.cluster() } },
-    );
-    const agent = new TestClient(server.url, enrollHost.token);
+    const { token } = await seed.cluster().enroll('cheap-host');
+    const agent = new TestClient(server.url, token);
     const seen = await statementsOf(() => agent.data(`mutation { heartbeat { __typename } }`));
     // Other statements in the window belong to the change feed running beside the request.
     expect(seen.filter((sql) => /"token_hash" = \$1/.test(sql))).toHaveLength(1);

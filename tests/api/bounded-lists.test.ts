@@ -4,7 +4,6 @@ import { sql } from 'drizzle-orm';
 import { queryRows } from '../support/snapshot.ts';
 import { buildSchema } from '../../server/graphql/schema.ts';
 import { costKey, MAX_QUERY_COST, PAGE_SIZE } from '../../server/graphql/query-cost.ts';
-import { fakeHardware } from '../support/agent.ts';
 import { Seed } from '../support/seed.ts';
 import { ADMIN, signedInClient, startTestServer, type TestServer } from '../support/server.ts';
 import type { TestClient } from '../support/client.ts';
@@ -23,7 +22,7 @@ describe('every list that grows with the fleet is a page, and a query is costed 
   /** A host whose agent reports `count` USB devices; its global ID. */
   async function hostWithDevices(count: number) {
     const seed = new Seed(server.client, server.url);
-    const { hostId, agent } = await seed.host(await seed.cluster(`crowded-${count}`), `crowded-${count}`, fakeHardware({ usb: count }));
+    const { id: hostId, agent } = await seed.cluster(`crowded-${count}`).host({ name: `crowded-${count}`, usb: count });
     await agent.disconnect();
     return hostId;
   }

@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { hosts } from '../../server/db/schema/index.ts';
 import { inTransaction } from '../../server/db/transaction.ts';
-import { fakeHardware } from '../support/agent.ts';
 import { eventually, type TestClient } from '../support/client.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { Seed } from '../support/seed.ts';
@@ -19,7 +18,7 @@ describe('change announcements', () => {
 
   it('a rolled-back change is never announced; a committed one is', async () => {
     const seed = new Seed(server.client, server.url);
-    const { hostId, agent } = await seed.host(await seed.cluster(), 'bus-host', fakeHardware({ usb: 1 }));
+    const { id: hostId, agent } = await seed.cluster().host({ name: 'bus-host', usb: 1 });
     // From the head of the log: the stream misses nothing committed after it, however late it starts.
     const { changeCursor } = await server.client.data(`{ changeCursor }`);
     const watch = server.client.subscribe(`subscription($after: String) { hostChanged(after: $after) { host { name } } }`, { after: changeCursor });
@@ -103,7 +102,7 @@ describe.skipIf(!process.env.DATABASE_URL)('two server processes on one PostgreS
 
   it('a subscriber on one process sees a change made through the other, both ways', async () => {
     const seedViaChild = new Seed(childClient, childClient.url);
-    const { hostId, agent } = await seedViaChild.host(await seedViaChild.cluster(), 'shared-host', fakeHardware({ usb: 1 }));
+    const { id: hostId, agent } = await seedViaChild.cluster().host({ name: 'shared-host', usb: 1 });
     const [usb] = await seedViaChild.devices(hostId);
 
     const watchHere = inProcess.client.subscribe(`subscription { deviceChanged { device { id status } } }`);

@@ -5,7 +5,6 @@ import { auditLog, devices } from '../../server/db/schema/index.ts';
 import { changeLogHead, changesAfter, pruneChangeLog } from '../../server/live/change-log.ts';
 import { recordAudit } from '../../server/domain/audit.ts';
 import { inTransaction } from '../../server/db/transaction.ts';
-import { fakeHardware } from '../support/agent.ts';
 import { TestClient, eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -30,7 +29,7 @@ describe('the change log', () => {
       onQuery: log.onQuery,
     });
     const seed = new Seed(server.client, server.url);
-    ({ hostId } = await seed.host(await seed.cluster(), 'log-host', fakeHardware({ usb: 3 })));
+    ({ id: hostId } = await seed.cluster().host({ name: 'log-host', usb: 3 }));
     deviceIds = (await seed.devices(hostId)).map((device) => device.id);
   });
   afterAll(() => server.stop());
@@ -207,9 +206,9 @@ describe('the change log', () => {
 
   it('subscribers filtered by another host are not woken by this one', async () => {
     const seed = new Seed(server.client, server.url);
-    const other = await seed.host(await seed.cluster(), 'other-host', fakeHardware({ usb: 1 }));
+    const other = await seed.cluster().host({ name: 'other-host', usb: 1 });
     const after = await cursorNow();
-    const elsewhere = server.client.subscribe(`subscription($h: ID, $after: String) { deviceChanged(hostId: $h, after: $after) { cursor } }`, { h: other.hostId, after });
+    const elsewhere = server.client.subscribe(`subscription($h: ID, $after: String) { deviceChanged(hostId: $h, after: $after) { cursor } }`, { h: other.id, after });
     const here = server.client.subscribe(`subscription($h: ID, $after: String) { deviceChanged(hostId: $h, after: $after) { cursor } }`, { h: hostId, after });
     await setDriver(deviceIds[0]!, 'scoped');
     await here.next();
@@ -226,7 +225,7 @@ describe.skipIf(!process.env.DATABASE_URL)('the change log on a PostgreSQL serve
     // No poll: only LISTEN coming back can deliver the change.
     const server = await startTestServer({ config: { changePollMs: HOUR } });
     const seed = new Seed(server.client, server.url);
-    const { hostId, agent } = await seed.host(await seed.cluster(), 'listen-host', fakeHardware({ usb: 1 }));
+    const { id: hostId, agent } = await seed.cluster().host({ name: 'listen-host', usb: 1 });
     const [device] = await seed.devices(hostId);
     const { changeCursor } = await server.client.data(`{ changeCursor }`);
     const stream = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: changeCursor });

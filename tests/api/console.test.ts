@@ -6,9 +6,9 @@ import { AGENT_CONSOLE_PATH, ConsoleClose, type ConsoleKind } from '../../protoc
 import { eventually, TestClient } from '../support/client.ts';
 import { ConsoleSocket } from '../support/console.ts';
 import { rfbClient } from '../support/rfb.ts';
-import { Seed } from '../support/seed.ts';
+import { deviceAt, hostDevices, Seed } from '../support/seed.ts';
 import { ADMIN, sessionClient, signedInClient, startTestServer, type TestServer } from '../support/server.ts';
-import { createCluster, createPlan, deviceAt, deviceMutation, enroll, hostDevices, operationEnded, testLogger, vmMutation } from '../agent/support.ts';
+import { deviceMutation, operationEnded, testLogger, vmMutation } from '../agent/support.ts';
 
 const VIEWER = { username: 'console-viewer', password: 'a long viewer password' };
 
@@ -41,15 +41,15 @@ describe('VM consoles', () => {
 
   beforeAll(async () => {
     server = await startTestServer({ config: { consoleAgentAnswerMs: 1_000 } });
-    const clusterId = await createCluster(server.client);
-    const enrolled = await enroll(server.client, clusterId, 'console-host');
-    hostId = enrolled.hostId;
+    const seed = new Seed(server.client);
+    const enrolled = await seed.cluster().enroll('console-host');
+    hostId = enrolled.id;
     backend = new SimBackend(
       { name: 'console-host', latencyMs: 0, gpus: [{ model: 'rtx-3090', count: 1 }], usb: [{ model: 'sandisk-ultra-fit' }, { model: 'yubikey' }] },
       {},
     );
     agent = new AgentClient({ serverUrl: server.url, token: enrolled.token, backend, logger: testLogger() }).start();
-    const planId = await createPlan(server.client, { name: 'console-plan', cores: 2, memoryMb: 2048 });
+    const { id: planId } = await seed.plan({ name: 'console-plan', cores: 2, memoryMb: 2048, diskGb: 20, gpuCount: 0 });
     await eventually(async () => (await deviceAt(server.client, hostId, '1-1').catch(() => null)) !== null);
     const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-console', planId, hostId });
     vmId = provisioned.vmId;
@@ -160,9 +160,9 @@ describe('VM consoles', () => {
 
   it('a graphics session on an agent from before graphics consoles (it answers with serial output) is closed with a reason (1011)', async () => {
     const seed = new Seed(server.client, server.url);
-    const old = await seed.host(await seed.cluster('old'), 'old-host', []);
-    const planId = await createPlan(server.client, { name: 'old-plan', cores: 1, memoryMb: 1024 });
-    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-old', planId, hostId: old.hostId });
+    const old = await seed.cluster('old').host({ name: 'old-host', devices: [] });
+    const { id: planId } = await seed.plan({ name: 'old-plan', cores: 1, memoryMb: 1024, diskGb: 20, gpuCount: 0 });
+    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-old', planId, hostId: old.id });
     await operationEnded(server.client, provisioned.operationId);
     // It ignores the kind it does not know and opens the serial console.
     const agentSocket = new WebSocket(`${server.url.replace(/^http/, 'ws')}${AGENT_CONSOLE_PATH}`, { headers: { authorization: `Bearer ${old.token}` } });
@@ -229,9 +229,9 @@ describe('VM consoles', () => {
 
   it('a console on a host whose agent does not answer is closed with a reason (1011), not left waiting', async () => {
     const seed = new Seed(server.client, server.url);
-    const silent = await seed.host(await seed.cluster('silent'), 'silent-host', []);
-    const planId = await createPlan(server.client, { name: 'silent-plan', cores: 1, memoryMb: 1024 });
-    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-silent', planId, hostId: silent.hostId });
+    const silent = await seed.cluster('silent').host({ name: 'silent-host', devices: [] });
+    const { id: planId } = await seed.plan({ name: 'silent-plan', cores: 1, memoryMb: 1024, diskGb: 20, gpuCount: 0 });
+    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-silent', planId, hostId: silent.id });
     await operationEnded(server.client, provisioned.operationId);
     // An agent from before consoles: its console socket is open, and it never answers.
     const agentSocket = new WebSocket(`${server.url.replace(/^http/, 'ws')}${AGENT_CONSOLE_PATH}`, { headers: { authorization: `Bearer ${silent.token}` } });

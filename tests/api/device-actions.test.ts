@@ -45,9 +45,9 @@ async function device(id: string): Promise<DeviceView> {
 }
 
 async function hostWith(hardware: FakeDevice[]) {
-  const clusterId = await seed.cluster(unique('cluster'));
-  const host = await seed.host(clusterId, unique('host'), hardware);
-  const devices = await seed.devices(host.hostId);
+  const cluster = await seed.cluster(unique('cluster'));
+  const host = await cluster.host({ name: unique('host'), devices: hardware });
+  const devices = await seed.devices(host.id);
   const idOf = (address: string) => devices.find((d) => d.address === address)!.id;
   return { ...host, idOf };
 }
@@ -84,7 +84,7 @@ describe('Device.actions', () => {
   });
 
   it('disables every action of a device on an OFFLINE host, saying why', async () => {
-    const { idOf, hostId } = await hostWith([USB]);
+    const { idOf, id: hostId } = await hostWith([USB]);
     await server.app.database.db.execute(sql`update hosts set status = 'OFFLINE' where id = ${rowId(hostId)}`);
     const view = await device(idOf(USB.address));
     expect(view.actions).toHaveLength(1);
@@ -113,7 +113,7 @@ describe('Device.actions', () => {
   });
 
   it('lists the IOMMU group an action moves, and disables what a group member held by a VM forbids', async () => {
-    const { idOf, hostId } = await hostWith([GPU, AUDIO]);
+    const { idOf, id: hostId } = await hostWith([GPU, AUDIO]);
     const [gpu, audio] = [idOf(GPU.address), idOf(AUDIO.address)];
     const view = await device(gpu);
     expect(view.iommuGroupMembers.map((member) => member.address)).toEqual([GPU.address, AUDIO.address].sort((a, b) => (idOf(a) < idOf(b) ? -1 : 1)));
@@ -128,7 +128,7 @@ describe('Device.actions', () => {
     ]);
 
     // A VM holds the GPU (as the host reported it): its audio function can go nowhere else.
-    const planId = await seed.plan({ name: unique('plan'), gpuCount: 0 });
+    const { id: planId } = await seed.plan({ name: unique('plan'), gpuCount: 0 });
     const { provisionVm } = await server.client.data(
       `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id name } } } }`,
       { input: { name: unique('vm'), planId, hostId } },
@@ -156,7 +156,7 @@ describe('Device.actions', () => {
     };
     const small = await hostWith(fakeHardware({ gpus: 1, usb: 1 }));
     const large = await hostWith([...fakeHardware({ gpus: 4, usb: 4, nvme: 2 }), GPU, AUDIO]);
-    expect(await count(large.hostId)).toBe(await count(small.hostId));
-    expect(await count(large.hostId)).toBe(1);
+    expect(await count(large.id)).toBe(await count(small.id));
+    expect(await count(large.id)).toBe(1);
   });
 });

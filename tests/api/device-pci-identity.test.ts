@@ -33,7 +33,7 @@ const H100 = {
 
 describe('PCI class code, subsystem IDs and revision', () => {
   it('are stored from the inventory report and shown on Device', async () => {
-    const { hostId } = await seed.host(await seed.cluster(), 'pci-identity-host', [H100, { kind: 'USB', address: '1-1', vendorId: '046d', productId: 'c31c' }]);
+    const { id: hostId } = await seed.cluster().host({ name: 'pci-identity-host', devices: [H100, { kind: 'USB', address: '1-1', vendorId: '046d', productId: 'c31c' }] });
     const data = await server.client.data(
       `query($id: ID!) { host(id: $id) { devices { nodes { address classCode subsystemVendorId subsystemProductId revision } } } }`,
       { id: hostId },
@@ -45,7 +45,7 @@ describe('PCI class code, subsystem IDs and revision', () => {
   });
 
   it('a report with a malformed class code, subsystem ID or revision is refused with a ValidationError and changes nothing', async () => {
-    const { agent } = await seed.host(await seed.cluster(), 'pci-identity-refused', [H100]);
+    const { agent } = await seed.cluster().host({ name: 'pci-identity-refused', devices: [H100] });
     const before = await stateSnapshot(server.app.database.db);
     for (const [field, value, message] of [
       ['classCode', '0x030200', /classCode "0x030200"; expected 6 lowercase hex digits/],
@@ -60,7 +60,7 @@ describe('PCI class code, subsystem IDs and revision', () => {
   });
 
   it('the devices_pci_identity_hex constraint holds the format in the database too', async () => {
-    await seed.host(await seed.cluster(), 'pci-identity-check', [H100]);
+    await seed.cluster().host({ name: 'pci-identity-check', devices: [H100] });
     const definition = await checkDefinition(server.app.database.db, 'devices_pci_identity_hex');
     for (const field of PCI_IDENTITY_FIELDS) {
       const column = field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);

@@ -6,7 +6,6 @@ import { NotFoundError } from '../../server/domain/errors.ts';
 import { HeartbeatBatcher } from '../../server/domain/heartbeats.ts';
 import { createCluster, enrollHost } from '../../server/domain/hosts.ts';
 import { ChangeSet } from '../../server/db/transaction.ts';
-import { fakeHardware } from '../support/agent.ts';
 import { eventually } from '../support/client.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { Seed } from '../support/seed.ts';
@@ -176,7 +175,7 @@ describe('OFFLINE detection', () => {
     });
     try {
       const seed = new Seed(server.client, server.url);
-      const { hostId, agent } = await seed.host(await seed.cluster(), 'beating', fakeHardware({ usb: 1 }));
+      const { id: hostId, agent } = await seed.cluster().host({ name: 'beating', usb: 1 });
       const lastSeen = async () => (await server.client.data(`query($id: ID!) { host(id: $id) { lastSeenAt } }`, { id: hostId })).host.lastSeenAt;
       const before = await lastSeen();
       counting = true;

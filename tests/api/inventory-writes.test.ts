@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ChangeSet } from '../../server/db/transaction.ts';
-import { fakeHardware } from '../support/agent.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { NO_TIMERS, StatementLog } from '../support/statements.ts';
@@ -36,7 +35,7 @@ async function countWrites(work: () => Promise<unknown>) {
 
 describe('inventory reports write only what changed', () => {
   it('an unchanged inventory reported twice writes nothing the second time and announces nothing', async () => {
-    const { agent } = await seed.host(await seed.cluster(), 'steady-host', fakeHardware({ gpus: 2, usb: 2, nvme: 1 }));
+    const { agent } = await seed.cluster().host({ name: 'steady-host', gpus: 2, usb: 2, nvme: 1 });
     agent.vms = [];
     await agent.reportInventory();
 
@@ -47,7 +46,7 @@ describe('inventory reports write only what changed', () => {
   });
 
   it('a report that changes one device writes and announces that device alone', async () => {
-    const { hostId, agent } = await seed.host(await seed.cluster(), 'one-change-host', fakeHardware({ gpus: 2, nvme: 1 }));
+    const { id: hostId, agent } = await seed.cluster().host({ name: 'one-change-host', gpus: 2, nvme: 1 });
     const nvme = (await seed.devices(hostId)).find((device) => device.kind === 'NVME')!;
     agent.devices = agent.devices.map((device) => (device.kind === 'NVME' ? { ...device, productName: 'Renamed by a newer pci.ids' } : device));
 
@@ -62,7 +61,7 @@ describe('inventory reports write only what changed', () => {
   });
 
   it('a report with new host facts writes and announces the host, not its devices', async () => {
-    const { hostId, agent } = await seed.host(await seed.cluster(), 'facts-host', fakeHardware({ gpus: 1 }));
+    const { id: hostId, agent } = await seed.cluster().host({ name: 'facts-host', gpus: 1 });
     const announced = watchAnnouncements();
     const written = await countWrites(() =>
       agent.client.data(`mutation($input: ReportInventoryInput!) { reportInventory(input: $input) { __typename } }`, {

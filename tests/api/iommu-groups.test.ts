@@ -55,12 +55,12 @@ async function vmRunning(name: string, planId: string, hostId: string) {
 
 /** A connected host with the GPU and its audio function on the host driver, and two running VMs. */
 async function hostWithGroup() {
-  const clusterId = await seed.cluster(unique('cluster'));
-  const host = await seed.host(clusterId, unique('host'), [GPU, AUDIO, USB]);
-  const planId = await seed.plan({ name: unique('plan'), gpuCount: 0 });
-  const vmA = await vmRunning(unique('vm-a'), planId, host.hostId);
-  const vmB = await vmRunning(unique('vm-b'), planId, host.hostId);
-  const devices = await seed.devices(host.hostId);
+  const cluster = await seed.cluster(unique('cluster'));
+  const host = await cluster.host({ name: unique('host'), devices: [GPU, AUDIO, USB] });
+  const { id: planId } = await seed.plan({ name: unique('plan'), gpuCount: 0 });
+  const vmA = await vmRunning(unique('vm-a'), planId, host.id);
+  const vmB = await vmRunning(unique('vm-b'), planId, host.id);
+  const devices = await seed.devices(host.id);
   const byAddress = (address: string) => devices.find((d) => d.address === address)!.id;
   return { ...host, vmA, vmB, gpu: byAddress(GPU.address), audio: byAddress(AUDIO.address), usb: byAddress(USB.address) };
 }
@@ -122,10 +122,10 @@ describe('IOMMU groups stay whole', () => {
   });
 
   it("a provisioned VM takes its GPU's whole IOMMU group (the audio function too), and its teardown gives the group back", async () => {
-    const { hostId, gpu, audio } = await hostWithGroup();
+    const { id: hostId, gpu, audio } = await hostWithGroup();
     await mutate('detachDevice', { deviceId: gpu });
     await settled([gpu, audio], 'DETACHED');
-    const planId = await seed.plan({ name: unique('gpu-plan'), gpuCount: 1 });
+    const { id: planId } = await seed.plan({ name: unique('gpu-plan'), gpuCount: 1 });
     const { provisionVm } = await server.client.data(
       `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id } devices { address } } ... on Error { message } } }`,
       { input: { name: unique('vm-gpu'), planId, hostId } },

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeHardware } from '../support/agent.ts';
 import { eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -32,7 +31,7 @@ describe('/metrics in the Prometheus format', () => {
   afterAll(() => server.stop());
 
   it('reports devices by kind and status, hosts, connected agents and subscriptions, as the fleet is now', async () => {
-    const { hostId } = await seed.host(await seed.cluster(), 'metered', fakeHardware({ gpus: 2, usb: 1 }));
+    const { id: hostId } = await seed.cluster().host({ name: 'metered', gpus: 2, usb: 1 });
     const devices = await seed.devices(hostId);
     const { status, type, text } = await scrape(server.url);
     expect(status).toBe(200);
@@ -55,7 +54,7 @@ describe('/metrics in the Prometheus format', () => {
   });
 
   it('counts finished operations by type and status with their durations, and GraphQL operations by name', async () => {
-    const { hostId } = await seed.host(await seed.cluster(), 'operated', fakeHardware({ usb: 1 }));
+    const { id: hostId } = await seed.cluster().host({ name: 'operated', usb: 1 });
     const [usb] = await seed.devices(hostId);
     const before = sample((await scrape(server.url)).text, 'passthru_operation_duration_seconds_count', { type: 'DETACH', status: 'SUCCEEDED' }) ?? 0;
     await server.client.data(`mutation DetachForMetrics($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb!.id });

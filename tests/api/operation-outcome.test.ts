@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeHardware, type TestAgent } from '../support/agent.ts';
+import type { TestAgent } from '../support/agent.ts';
 import { eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -22,7 +22,7 @@ interface Observed {
 
 /** A host with one NVMe drive on its own driver, whose agent holds every operation for the test to answer. */
 async function hostHoldingOperations(name: string) {
-  const { hostId, agent } = await seed.host(await seed.cluster(), name, fakeHardware({ nvme: 1 }));
+  const { id: hostId, agent } = await seed.cluster().host({ name, nvme: 1 });
   agent.respond = () => 'hold';
   const [nvme] = await seed.devices(hostId);
   return { agent, nvme: nvme! };

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeHardware } from '../support/agent.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -18,8 +17,8 @@ beforeAll(async () => {
   server = await startTestServer();
   seed = new Seed(server.client, server.url);
   // The fleet has reported one GPU model: 10de:2204.
-  const clusterId = await seed.cluster('models');
-  const { agent } = await seed.host(clusterId, 'models-1', fakeHardware({ gpus: 1, gpuModel: ['10de', '2204'] }));
+  const cluster = await seed.cluster('models');
+  const { agent } = await cluster.host({ name: 'models-1', gpus: 1, gpuModel: ['10de', '2204'] });
   await agent.disconnect();
 });
 afterAll(() => server.stop());
@@ -47,7 +46,7 @@ describe('a plan GPU model no host has reported', () => {
   });
 
   it('editing a plan to a GPU model no host has reported warns, and editing it back clears the warning', async () => {
-    const planId = await seed.plan({ ...BASE, name: 'edited-plan', gpuVendorId: '10de', gpuProductId: '2204' });
+    const { id: planId } = await seed.plan({ name: 'edited-plan', gpuCount: 1, gpuVendorId: '10de', gpuProductId: '2204' });
     const { updateServicePlan: unknown } = await server.client.data(UPDATE, { input: { planId, gpuProductId: '2331' } });
     expect(unknown.warnings).toEqual([{ code: 'GPU_MODEL_NOT_REPORTED', message: expect.stringMatching(/10de:2331/) }]);
     const { updateServicePlan: known } = await server.client.data(UPDATE, { input: { planId, gpuProductId: '2204' } });

@@ -4,7 +4,6 @@ import { revokeApiToken } from '../../server/domain/auth.ts';
 import { rotateHostToken } from '../../server/domain/hosts.ts';
 import { users } from '../../server/db/schema/index.ts';
 import { idOf } from '../../server/graphql/ids.ts';
-import { fakeHardware } from '../support/agent.ts';
 import { eventually, TestClient } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { ADMIN, sessionClient, startTestServer, type TestServer } from '../support/server.ts';
@@ -51,7 +50,7 @@ describe('a cached principal costs no SQL, and revocation still takes effect at 
   /** A host's agent, enrolled and reported, calling over HTTP with its host token. */
   async function agentOf(name: string) {
     const seed = new Seed(server.client, server.url);
-    const { hostId, agent } = await seed.host(await seed.cluster(), name, fakeHardware({ usb: 1 }));
+    const { id: hostId, agent } = await seed.cluster().host({ name, usb: 1 });
     await agent.disconnect();
     return { hostId, client: agent.client };
   }

@@ -31,9 +31,10 @@ async function vmStatus(id: string) {
 
 describe('provisioning with a service plan', () => {
   it('a plan with GPU count 2 gets a VM two GPUs, and teardown returns them to the pool', async () => {
-    const clusterId = await seed.cluster('gpu-cluster');
-    const { agent } = await seed.host(clusterId, 'gpu-a', fakeHardware({ gpus: 4, numaNodes: 2 }));
-    const planId = await seed.plan({ name: 'gpu-duo', gpuCount: 2 });
+    const cluster = await seed.cluster('gpu-cluster');
+    const clusterId = cluster.id;
+    const { agent } = await cluster.host({ name: 'gpu-a', gpus: 4, numaNodes: 2 });
+    const { id: planId } = await seed.plan({ name: 'gpu-duo', gpuCount: 2 });
 
     const capacity = await server.client.data(
       `query($p: ID!, $c: ID!) { capacity(planId: $p, clusterId: $c) { fits host { name } gpus { address numaNode } numaNodesSpanned fitsOn { hostName freeGpus } } }`,
@@ -72,11 +73,12 @@ describe('provisioning with a service plan', () => {
   });
 
   it('picks the host whose GPUs span the fewest NUMA nodes', async () => {
-    const clusterId = await seed.cluster('numa');
+    const cluster = await seed.cluster('numa');
+    const clusterId = cluster.id;
     // numa-a: 2 GPUs split over two nodes; numa-b: 2 GPUs on one node.
-    const a = await seed.host(clusterId, 'numa-a', fakeHardware({ gpus: 2, numaNodes: 2 }));
-    const b = await seed.host(clusterId, 'numa-b', fakeHardware({ gpus: 2, numaNodes: 1 }));
-    const planId = await seed.plan({ name: 'numa-duo', gpuCount: 2 });
+    const a = await cluster.host({ name: 'numa-a', gpus: 2, numaNodes: 2 });
+    const b = await cluster.host({ name: 'numa-b', gpus: 2, numaNodes: 1 });
+    const { id: planId } = await seed.plan({ name: 'numa-duo', gpuCount: 2 });
     const { provisionVm } = await server.client.data(PROVISION, { input: { name: 'numa-vm', planId, clusterId } });
     expect(provisionVm.vm.host.name).toBe('numa-b');
     await a.agent.disconnect();
@@ -84,10 +86,11 @@ describe('provisioning with a service plan', () => {
   });
 
   it('honours the GPU model filter and says what is free when nothing fits', async () => {
-    const clusterId = await seed.cluster('models');
-    const { agent } = await seed.host(clusterId, 'models-1', fakeHardware({ gpus: 3 }));
-    const a100 = await seed.plan({ name: 'a100-only', gpuCount: 1, gpuVendorId: '10de', gpuProductId: '20b5' });
-    const trio = await seed.plan({ name: 'gpu-quad', gpuCount: 4 });
+    const cluster = await seed.cluster('models');
+    const clusterId = cluster.id;
+    const { agent } = await cluster.host({ name: 'models-1', gpus: 3 });
+    const { id: a100 } = await seed.plan({ name: 'a100-only', gpuCount: 1, gpuVendorId: '10de', gpuProductId: '20b5' });
+    const { id: trio } = await seed.plan({ name: 'gpu-quad', gpuCount: 4 });
     const before = await queryRows<{ n: number }>(server.app.database.db, sql`select count(*)::int as n from vms`);
 
     const { provisionVm: noA100 } = await server.client.data(PROVISION, { input: { name: 'wants-a100', planId: a100, clusterId } });
@@ -102,10 +105,10 @@ describe('provisioning with a service plan', () => {
   });
 
   it('commands, operation outcomes and inventory reports racing on one host never fail unexpectedly', async () => {
-    const clusterId = await seed.cluster('racing');
+    const cluster = await seed.cluster('racing');
     const hardware = fakeHardware({ gpus: 4, usb: 4 });
-    const { hostId, agent } = await seed.host(clusterId, 'racing-host', hardware);
-    const planId = await seed.plan({ name: 'racing-plan', gpuCount: 0 });
+    const { id: hostId, agent } = await cluster.host({ name: 'racing-host', devices: hardware });
+    const { id: planId } = await seed.plan({ name: 'racing-plan', gpuCount: 0 });
     const { provisionVm } = await server.client.data(PROVISION, { input: { name: 'racing-vm', planId, hostId } });
     await eventually(async () => (await vmStatus(provisionVm.vm.id)).status === 'RUNNING');
     agent.vms = [{ name: 'racing-vm', running: true, deviceAddresses: [] }];
@@ -130,9 +133,10 @@ describe('provisioning with a service plan', () => {
   });
 
   it('100 concurrent provisions competing for 12 GPUs never hand out one GPU twice', async () => {
-    const clusterId = await seed.cluster('contention');
-    const hosts = await Promise.all([1, 2, 3].map((n) => seed.host(clusterId, `busy-${n}`, fakeHardware({ gpus: 4, numaNodes: 2 }))));
-    const planId = await seed.plan({ name: 'contended', gpuCount: 1 });
+    const cluster = await seed.cluster('contention');
+    const clusterId = cluster.id;
+    const hosts = await Promise.all([1, 2, 3].map((n) => cluster.host({ name: `busy-${n}`, gpus: 4, numaNodes: 2 })));
+    const { id: planId } = await seed.plan({ name: 'contended', gpuCount: 1 });
 
     const results = await Promise.all(
       Array.from({ length: 100 }, (_, i) => server.client.data(PROVISION, { input: { name: `race-${i}`, planId, clusterId } })),
@@ -159,9 +163,10 @@ describe('provisioning with a service plan', () => {
 
 describe('placement of plans without GPUs', () => {
   it('spreads VMs over the hosts with the most memory (then cores) left, and capacity names the host a provision would take', async () => {
-    const clusterId = await seed.cluster('spread');
-    const planId = await seed.plan({ name: 'cpu-only', gpuCount: 0, cores: 16, memoryMb: 65_536 });
-    for (const name of ['spread-a', 'spread-b', 'spread-c']) await seed.host(clusterId, name, fakeHardware({ usb: 1 }));
+    const cluster = await seed.cluster('spread');
+    const clusterId = cluster.id;
+    const { id: planId } = await seed.plan({ name: 'cpu-only', gpuCount: 0, cores: 16, memoryMb: 65_536 });
+    for (const name of ['spread-a', 'spread-b', 'spread-c']) await cluster.host({ name: name, usb: 1 });
     const placed: string[] = [];
     for (let n = 0; n < 4; n++) {
       const { capacity } = await server.client.data(`query($p: ID!, $c: ID!) { capacity(planId: $p, clusterId: $c) { host { name } } }`, { p: planId, c: clusterId });

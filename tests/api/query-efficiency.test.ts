@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeHardware } from '../support/agent.ts';
 import { eventually } from '../support/client.ts';
-import { Seed } from '../support/seed.ts';
+import { Seed, type SeededCluster } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { insertFleet } from '../support/fleet.ts';
 
@@ -56,9 +55,9 @@ describe('nested queries', () => {
     return { statements: least, data };
   }
 
-  async function addHostsWithAssignedGpus(clusterId: string, planId: string, names: string[]) {
+  async function addHostsWithAssignedGpus(cluster: SeededCluster, planId: string, names: string[]) {
     for (const name of names) {
-      const { hostId, agent } = await seed.host(clusterId, name, fakeHardware({ gpus: 2, usb: 1 }));
+      const { id: hostId, agent } = await cluster.host({ name: name, gpus: 2, usb: 1 });
       const { provisionVm } = await server.client.data(
         `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id } } } }`,
         { input: { name: `vm-${name}`, planId, hostId } },
@@ -69,13 +68,13 @@ describe('nested queries', () => {
   }
 
   it('hosts -> devices -> vm costs the same number of SQL statements for 2 hosts as for 8', async () => {
-    const clusterId = await seed.cluster('n-plus-one');
-    const planId = await seed.plan({ name: 'one-gpu', gpuCount: 1 });
-    await addHostsWithAssignedGpus(clusterId, planId, ['h1', 'h2']);
+    const cluster = await seed.cluster('n-plus-one');
+    const { id: planId } = await seed.plan({ name: 'one-gpu', gpuCount: 1 });
+    await addHostsWithAssignedGpus(cluster, planId, ['h1', 'h2']);
     const small = await countStatements(NESTED);
     expect(small.data.hosts.nodes).toHaveLength(2);
 
-    await addHostsWithAssignedGpus(clusterId, planId, ['h3', 'h4', 'h5', 'h6', 'h7', 'h8']);
+    await addHostsWithAssignedGpus(cluster, planId, ['h3', 'h4', 'h5', 'h6', 'h7', 'h8']);
     const large = await countStatements(NESTED);
     expect(large.data.hosts.nodes).toHaveLength(8);
     expect(large.data.hosts.nodes[7].devices.nodes.filter((d: { vm: unknown }) => d.vm)).toHaveLength(1);

@@ -58,13 +58,13 @@ async function settled(deviceId: string, status: string) {
 
 /** A cluster with one connected host, a VM on it, and a zero-GPU plan. */
 async function hostWithVm(hardware = fakeHardware({ gpus: 2, usb: 2, nvme: 1 })) {
-  const clusterId = await seed.cluster(unique('cluster'));
-  const host = await seed.host(clusterId, unique('host'), hardware);
-  const planId = await seed.plan({ name: unique('plan'), gpuCount: 0 });
-  const { vm } = await mutate('provisionVm', { name: unique('vm'), planId, hostId: host.hostId });
+  const cluster = await seed.cluster(unique('cluster'));
+  const host = await cluster.host({ name: unique('host'), devices: hardware });
+  const { id: planId } = await seed.plan({ name: unique('plan'), gpuCount: 0 });
+  const { vm } = await mutate('provisionVm', { name: unique('vm'), planId, hostId: host.id });
   await eventually(async () => (await server.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: vm.id })).vm.status === 'RUNNING');
-  const devices = await seed.devices(host.hostId);
-  return { clusterId, planId, vmId: vm.id as string, devices, ...host };
+  const devices = await seed.devices(host.id);
+  return { clusterId: cluster.id, planId, vmId: vm.id as string, devices, ...host };
 }
 
 beforeAll(async () => {
@@ -77,7 +77,7 @@ describe('device rules', () => {
   it('keeps an IOMMU group with one VM: a function whose group-mate another VM holds is neither assigned nor provisioned', async () => {
     const gpu = { kind: 'GPU' as const, address: '0000:47:00.0', vendorId: '10de', productId: '2204', iommuGroup: 21, numaNode: 0, driver: 'vfio-pci' };
     const audio = { kind: 'PCI' as const, address: '0000:47:00.1', vendorId: '10de', productId: '1aef', iommuGroup: 21, numaNode: 0, driver: 'vfio-pci' };
-    const { devices, vmId, hostId, planId } = await hostWithVm([gpu, audio]);
+    const { devices, vmId, id: hostId, planId } = await hostWithVm([gpu, audio]);
     const [vmB] = [(await mutate('provisionVm', { name: unique('vm-b'), planId, hostId })).vm.id as string];
     await eventually(async () => (await server.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: vmB })).vm.status === 'RUNNING');
     const gpuRow = devices.find((d) => d.address === gpu.address)!;
@@ -91,7 +91,7 @@ describe('device rules', () => {
       /shares IOMMU group 21 with 0000:47:00\.1, which VM vm-b-\w+ holds/,
     );
     // A plan's GPU is never one whose group-mate another VM holds either.
-    const gpuPlan = await seed.plan({ name: unique('group-plan'), gpuCount: 1 });
+    const { id: gpuPlan } = await seed.plan({ name: unique('group-plan'), gpuCount: 1 });
     const { capacity } = await server.client.data(`query($p: ID!, $h: ID!) { capacity(planId: $p, hostId: $h) { fits } }`, { p: gpuPlan, h: hostId });
     expect(capacity.fits).toBe(false);
     // The same VM may take the rest of its group.
@@ -160,7 +160,7 @@ describe('device rules', () => {
   });
 
   it('refuses any action on a device of an OFFLINE host', async () => {
-    const { devices, agent, hostId } = await hostWithVm();
+    const { devices, agent, id: hostId } = await hostWithVm();
     await server.app.database.db.execute(sql`update hosts set status = 'OFFLINE' where id = ${(await hostDbId(hostId))}`);
     const usb = devices.find((d) => d.kind === 'USB')!;
     await expectRefused('HostOfflineError', () => mutate('detachDevice', { deviceId: usb.id }), /is offline/);
@@ -205,8 +205,8 @@ describe('operation outcomes', () => {
     const quick = await startTestServer({ config: { operationTimeoutMs: 400, operationQueueTimeoutMs: 400, sweepIntervalMs: 100 } });
     try {
       const quickSeed = new Seed(quick.client, quick.url);
-      const clusterId = await quickSeed.cluster();
-      const { hostId, agent } = await quickSeed.host(clusterId, 'slow-host', fakeHardware({ nvme: 1 }));
+      const cluster = await quickSeed.cluster();
+      const { id: hostId, agent } = await cluster.host({ name: 'slow-host', nvme: 1 });
       agent.respond = () => 'hold';
       const [nvme] = await quickSeed.devices(hostId);
       const { detachDevice } = await quick.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { ... on DeviceOperationSuccess { operation { id } } } }`, { id: nvme!.id });
@@ -230,9 +230,9 @@ describe('operation outcomes', () => {
 
 describe('inventory reconciliation', () => {
   it('new devices appear ATTACHED or DETACHED by driver; vanished ones become MISSING, never deleted', async () => {
-    const clusterId = await seed.cluster(unique('cluster'));
+    const cluster = await seed.cluster(unique('cluster'));
     const hardware = fakeHardware({ gpus: 1, nvme: 1 });
-    const { hostId, agent } = await seed.host(clusterId, unique('host'), hardware);
+    const { id: hostId, agent } = await cluster.host({ name: unique('host'), devices: hardware });
     const byAddress = Object.fromEntries((await seed.devices(hostId)).map((d) => [d.address, d]));
     expect(byAddress['0000:41:00.0']!.status).toBe('DETACHED');
     expect(byAddress['0000:01:00.0']!.status).toBe('ATTACHED');
@@ -263,8 +263,8 @@ describe('inventory reconciliation', () => {
     const quick = await startTestServer({ config: { operationTimeoutMs: 400, operationQueueTimeoutMs: 400, sweepIntervalMs: 100 } });
     try {
       const quickSeed = new Seed(quick.client, quick.url);
-      const { hostId, agent } = await quickSeed.host(await quickSeed.cluster(), 'domains-host', fakeHardware({ gpus: 2 }));
-      const planId = await quickSeed.plan({ name: 'domains-plan', gpuCount: 0 });
+      const { id: hostId, agent } = await quickSeed.cluster().host({ name: 'domains-host', gpus: 2 });
+      const { id: planId } = await quickSeed.plan({ name: 'domains-plan', gpuCount: 0 });
       const { provisionVm } = await quick.client.data(
         `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id name } } } }`,
         { input: { name: 'vm-domains', planId, hostId } },
@@ -303,7 +303,7 @@ describe('inventory reconciliation', () => {
     const quick = await startTestServer({ config: { operationTimeoutMs: 400, sweepIntervalMs: 100 } });
     try {
       const quickSeed = new Seed(quick.client, quick.url);
-      const { hostId, agent } = await quickSeed.host(await quickSeed.cluster(), 'late-answers', fakeHardware({ usb: 2 }));
+      const { id: hostId, agent } = await quickSeed.cluster().host({ name: 'late-answers', usb: 2 });
       const [kept, moved] = await quickSeed.devices(hostId);
       agent.respond = () => 'hold';
       const START = `mutation($id: ID!) { startOperation(input: { operationId: $id }) { __typename } }`;
@@ -340,8 +340,8 @@ describe('inventory reconciliation', () => {
     const quick = await startTestServer({ config: { operationTimeoutMs: 400, sweepIntervalMs: 100 } });
     try {
       const quickSeed = new Seed(quick.client, quick.url);
-      const { hostId, agent } = await quickSeed.host(await quickSeed.cluster(), 'late-provision', fakeHardware({ gpus: 1 }));
-      const planId = await quickSeed.plan({ name: 'late-provision-plan', gpuCount: 1 });
+      const { id: hostId, agent } = await quickSeed.cluster().host({ name: 'late-provision', gpus: 1 });
+      const { id: planId } = await quickSeed.plan({ name: 'late-provision-plan', gpuCount: 1 });
       agent.respond = () => 'hold';
       const { provisionVm } = await quick.client.data(
         `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id } operation { id } devices { id } } } }`,
@@ -366,8 +366,8 @@ describe('inventory reconciliation', () => {
     const quick = await startTestServer({ config: { operationTimeoutMs: 400, operationQueueTimeoutMs: 400, sweepIntervalMs: 100 } });
     try {
       const quickSeed = new Seed(quick.client, quick.url);
-      const { hostId, agent } = await quickSeed.host(await quickSeed.cluster(), 'late-host', fakeHardware({ gpus: 2 }));
-      const planId = await quickSeed.plan({ name: 'late-plan', gpuCount: 1 });
+      const { id: hostId, agent } = await quickSeed.cluster().host({ name: 'late-host', gpus: 2 });
+      const { id: planId } = await quickSeed.plan({ name: 'late-plan', gpuCount: 1 });
       const vmStatus = async (id: string) => (await quick.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id })).vm.status;
 
       // The host creates the domain with a GPU, but its answer never arrives: FAILED, GPU back in the pool.
@@ -404,9 +404,9 @@ describe('inventory reconciliation', () => {
   });
 
   it('a device keeps its identity when its address changes but its serial does not', async () => {
-    const clusterId = await seed.cluster(unique('cluster'));
+    const cluster = await seed.cluster(unique('cluster'));
     const hardware = fakeHardware({ nvme: 2 });
-    const { hostId, agent } = await seed.host(clusterId, unique('host'), hardware);
+    const { id: hostId, agent } = await cluster.host({ name: unique('host'), devices: hardware });
     const before = await seed.devices(hostId);
     // The two drives swap slots.
     agent.devices = [
@@ -422,8 +422,8 @@ describe('inventory reconciliation', () => {
   });
 
   it('refuses a hostile inventory and writes nothing', async () => {
-    const clusterId = await seed.cluster(unique('cluster'));
-    const { agent } = await seed.host(clusterId, unique('host'), fakeHardware({ usb: 1 }));
+    const cluster = await seed.cluster(unique('cluster'));
+    const { agent } = await cluster.host({ name: unique('host'), usb: 1 });
     const before = await stateSnapshot(server.app.database.db);
     agent.devices = Array.from({ length: 5000 }, (_, i) => ({ kind: 'USB' as const, address: `1-${i}`, vendorId: '046d', productId: 'c31c' }));
     await expect(agent.reportInventory()).rejects.toThrow(/at most 4096 devices/);
@@ -463,7 +463,7 @@ describe('agent isolation', () => {
   });
 
   it('a rotated token stops working at once', async () => {
-    const { hostId, token } = await hostWithVm();
+    const { id: hostId, token } = await hostWithVm();
     const { rotateHostToken } = await server.client.data(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { ... on EnrollHostSuccess { token } } }`, { id: hostId });
     const stale = new TestAgent(server.url, token, []);
     expect((await stale.heartbeat()).heartbeat.__typename).toBe('NotAuthorizedError');
@@ -509,7 +509,7 @@ describe('bad input', () => {
   });
 
   it('names are refused with the words of protocol/rules.ts, as the console says them', async () => {
-    const { planId, hostId } = await hostWithVm();
+    const { planId, id: hostId } = await hostWithVm();
     for (const name of ['v'.repeat(64), '-x', '42']) {
       expect((await expectRefused('ValidationError', () => mutate('provisionVm', { name, planId, hostId }))).message).toBe(vmNameProblem(name));
     }
@@ -517,7 +517,7 @@ describe('bad input', () => {
   });
 
   it('over-long and malformed names are refused', async () => {
-    const { planId, hostId } = await hostWithVm();
+    const { planId, id: hostId } = await hostWithVm();
     await expectRefused('ValidationError', () => mutate('provisionVm', { name: 'v'.repeat(64), planId, hostId }), /1 to 63/);
     await expectRefused('ValidationError', () => mutate('provisionVm', { name: '../etc', planId, hostId }), /not valid/);
     await expectRefused('ValidationError', () => mutate('provisionVm', { name: '42', planId, hostId }), /domain ID/);
@@ -538,7 +538,7 @@ describe('plans and VMs', () => {
     const watch = server.client.subscribe(`subscription { servicePlanChanged { planId plan { name cores } } }`);
     await new Promise((resolve) => setTimeout(resolve, 200));
     const name = unique('announced');
-    const planId = await seed.plan({ name, gpuCount: 0 });
+    const { id: planId } = await seed.plan({ name, gpuCount: 0 });
     await watch.next((e) => e.data?.servicePlanChanged.plan?.name === name);
     await mutate('updateServicePlan', { planId, cores: 16 });
     await watch.next((e) => e.data?.servicePlanChanged.plan?.cores === 16);

@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { buildApp, type App } from '../../server/app.ts';
 import { loadConfig } from '../../server/config.ts';
-import { fakeHardware, TestAgent } from '../support/agent.ts';
+import { TestAgent } from '../support/agent.ts';
 import { eventually, TestClient } from '../support/client.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { Seed } from '../support/seed.ts';
+import { Seed, type SeededHost } from '../support/seed.ts';
 import { ADMIN, sessionClient, signedInClient } from '../support/server.ts';
 import { queryRows, stateSnapshot } from '../support/snapshot.ts';
 import { sql } from 'drizzle-orm';
@@ -40,22 +40,22 @@ let admin: TestClient;
 let adminSession: TestClient;
 let seed: Seed;
 const clients = {} as Record<Who, TestClient>;
-let hostB: Awaited<ReturnType<Seed['host']>>;
+let hostB: SeededHost;
 let counter = 0;
 const unique = (prefix: string) => `${prefix}-${++counter}`;
 
 /** Fresh objects for one call, made by the admin, so an allowed call has something to act on. */
 async function fixture() {
-  const clusterId = await seed.cluster(unique('sec'));
-  const host = await seed.host(clusterId, unique('sec-host'), fakeHardware({ gpus: 2, usb: 2 }));
-  const planId = await seed.plan({ name: unique('sec-plan'), gpuCount: 0 });
+  const cluster = await seed.cluster(unique('sec'));
+  const host = await cluster.host({ name: unique('sec-host'), gpus: 2, usb: 2 });
+  const { id: planId } = await seed.plan({ name: unique('sec-plan'), gpuCount: 0 });
   const { provisionVm } = await admin.data(
     `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id } } } }`,
-    { input: { name: unique('sec-vm'), planId, hostId: host.hostId } },
+    { input: { name: unique('sec-vm'), planId, hostId: host.id } },
   );
   const vmId: string = provisionVm.vm.id;
   await eventually(async () => (await admin.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: vmId })).vm.status === 'RUNNING');
-  const devices = await seed.devices(host.hostId);
+  const devices = await seed.devices(host.id);
   const usb = devices.filter((d) => d.kind === 'USB');
   const gpus = devices.filter((d) => d.kind === 'GPU'); // reported on vfio-pci: DETACHED
   await admin.data(`mutation($d: ID!, $v: ID!) { assignDevice(input: { deviceId: $d, vmId: $v }) { __typename } }`, { d: gpus[1]!.id, v: vmId });
@@ -73,8 +73,8 @@ async function fixture() {
     { input: { username: unique('user'), password: 'a long enough password', role: 'VIEWER' } },
   );
   return {
-    clusterId,
-    hostId: host.hostId,
+    clusterId: cluster.id,
+    hostId: host.id,
     hostToken: host.token,
     planId,
     vmId,
@@ -164,8 +164,8 @@ beforeAll(async () => {
   clients.admin = admin;
   clients.anonymous = new TestClient(url);
   const base = await seed.cluster('sec-base');
-  const hostA = await seed.host(base, 'host-a', fakeHardware({ usb: 1 }));
-  hostB = await seed.host(base, 'host-b', fakeHardware({ usb: 1 }));
+  const hostA = await base.host({ name: 'host-a', usb: 1 });
+  hostB = await base.host({ name: 'host-b', usb: 1 });
   clients.agentA = hostA.agent.client;
 
   const revokedToken = await signedInClient(url, ADMIN, 'ADMIN');
@@ -219,7 +219,7 @@ describe('who may call each mutation', () => {
 
   it('deleteServicePlan (admin)', async () => {
     for (const who of EVERYONE) {
-      const planId = await seed.plan({ name: unique('doomed'), gpuCount: 0 });
+      const { id: planId } = await seed.plan({ name: unique('doomed'), gpuCount: 0 });
       const { data } = await clients[who].request(`mutation($id: ID!) { deleteServicePlan(input: { planId: $id }) { __typename } }`, { id: planId });
       expect(data.deleteServicePlan.__typename, who).toBe(allowed(who, 'admin') ? 'DeleteServicePlanSuccess' : 'NotAuthorizedError');
     }
@@ -264,18 +264,18 @@ describe('who may call each mutation', () => {
 
   it("an agent of host A cannot act on host B's operations", async () => {
     hostB.agent.respond = () => 'hold';
-    const [usb] = await seed.devices(hostB.hostId);
+    const [usb] = await seed.devices(hostB.id);
     const { detachDevice } = await admin.data(
       `mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { ... on DeviceOperationSuccess { operation { id } } } }`,
       { id: usb!.id },
     );
-    const before = await stateSnapshot(app.database.db, decodeGlobalID(hostB.hostId).id);
+    const before = await stateSnapshot(app.database.db, decodeGlobalID(hostB.id).id);
     for (const field of ['startOperation', 'completeOperation']) {
       const extra = field === 'completeOperation' ? ', succeeded: true' : '';
       const { data } = await clients.agentA.request(`mutation($id: ID!) { ${field}(input: { operationId: $id${extra} }) { __typename } }`, { id: detachDevice.operation.id });
       expect(data[field].__typename).toBe('NotFoundError');
     }
-    expect(await stateSnapshot(app.database.db, decodeGlobalID(hostB.hostId).id)).toEqual(before);
+    expect(await stateSnapshot(app.database.db, decodeGlobalID(hostB.id).id)).toEqual(before);
     // Refused acknowledgements are what the audit trail keeps of them.
     const { auditLog } = await admin.data(`query($t: ID!) { auditLog(target: $t) { nodes { actor action outcome } } }`, { t: detachDevice.operation.id });
     expect(auditLog.nodes).toEqual(
@@ -357,10 +357,10 @@ describe('subscriptions', () => {
   });
 
   it('rotating a host token disconnects the agent that used the old one', async () => {
-    const clusterId = await seed.cluster(unique('rot'));
-    const host = await seed.host(clusterId, unique('rot-host'), fakeHardware({ usb: 1 }));
+    const cluster = await seed.cluster(unique('rot'));
+    const host = await cluster.host({ name: unique('rot-host'), usb: 1 });
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await admin.data(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { __typename } }`, { id: host.hostId });
+    await admin.data(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { __typename } }`, { id: host.id });
     await eventually(async () => host.agent.client.closes.length > 0, 5000);
     expect(host.agent.client.closes[0]!.code).toBe(4403);
   });

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeHardware } from '../support/agent.ts';
 import { eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -17,9 +16,9 @@ describe('the seed flow over HTTP and graphql-ws', () => {
   afterAll(() => server.stop());
 
   it('detaches a USB device, assigns it to a VM, releases and reattaches it, announcing every step live', async () => {
-    const clusterId = await seed.cluster('lab');
-    const { hostId, agent } = await seed.host(clusterId, 'gpu-node-1', fakeHardware({ usb: 1, gpus: 1 }));
-    const planId = await seed.plan({ name: 'cpu-only', gpuCount: 0 });
+    const cluster = await seed.cluster('lab');
+    const { id: hostId, agent } = await cluster.host({ name: 'gpu-node-1', usb: 1, gpus: 1 });
+    const { id: planId } = await seed.plan({ name: 'cpu-only', gpuCount: 0 });
     const usb = (await seed.devices(hostId)).find((d) => d.kind === 'USB')!;
     expect(usb.status).toBe('ATTACHED');
 

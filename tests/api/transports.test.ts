@@ -47,9 +47,10 @@ describe('transports', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
 
     const seed = new Seed(server.client, server.url);
-    const { hostId, agent } = await seed.host(await seed.cluster(), 'sse-host', [
-      { kind: 'USB', address: '1-1', vendorId: '046d', productId: 'c52b' },
-    ]);
+    const { id: hostId, agent } = await seed.cluster().host({
+      name: 'sse-host',
+      devices: [{ kind: 'USB', address: '1-1', vendorId: '046d', productId: 'c52b' }],
+    });
     const [usb] = await seed.devices(hostId);
     await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb!.id });
 
@@ -94,9 +95,10 @@ describe('transports', () => {
 
     it("when its host's token is rotated", async () => {
       const seed = new Seed(server.client, server.url);
-      const { hostId, token, agent } = await seed.host(await seed.cluster('sse-rotated'), 'sse-rotated-host', [
-        { kind: 'USB', address: '1-1', vendorId: '046d', productId: 'c52b' },
-      ]);
+      const { id: hostId, token, agent } = await seed.cluster('sse-rotated').host({
+        name: 'sse-rotated-host',
+        devices: [{ kind: 'USB', address: '1-1', vendorId: '046d', productId: 'c52b' }],
+      });
       const stream = sseSubscription(server.url, 'subscription { agentOperations { id } }', { authorization: `Bearer ${token}` });
       await stream.opened;
       await server.client.data(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { __typename } }`, { id: hostId });

@@ -11,7 +11,6 @@ import { assignDevice, detachDevice } from '../../server/domain/devices.ts';
 import { completeOperation, markOperationRunning } from '../../server/domain/operations.ts';
 import { NotFoundError, OperationFinishedError } from '../../server/domain/errors.ts';
 import { changeLogHead, changesAfter } from '../../server/live/change-log.ts';
-import { fakeHardware } from '../support/agent.ts';
 import { eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -50,14 +49,14 @@ const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString().s
 
 /** A cluster of `hosts` hosts with `gpus` free GPUs each, whose agents have reported and gone quiet. */
 async function pool(name: string, hosts: number, gpus: number) {
-  const clusterId = await seed.cluster(name);
+  const cluster = await seed.cluster(name);
   const made = [];
   for (let i = 0; i < hosts; i++) {
-    const host = await seed.host(clusterId, `${name}-${i}`, fakeHardware({ gpus, usb: 1, numaNodes: 2 }));
+    const host = await cluster.host({ name: `${name}-${i}`, gpus, usb: 1, numaNodes: 2 });
     host.agent.respond = () => 'hold';
     made.push(host);
   }
-  return { clusterId: rawId(clusterId), globalClusterId: clusterId, hosts: made };
+  return { clusterId: rawId(cluster.id), globalClusterId: cluster.id, hosts: made };
 }
 
 /**
@@ -74,7 +73,7 @@ async function statementsOf(work: () => Promise<unknown>) {
 describe('provisioning locks only the GPUs it takes', () => {
   it('16 concurrent provisions for 8 free GPUs on 2 hosts: 8 succeed, 8 get NoCapacityError, and no GPU is held twice', async () => {
     const { globalClusterId, hosts } = await pool('race', 2, 4);
-    const planId = await seed.plan({ name: 'race-one', gpuCount: 1 });
+    const { id: planId } = await seed.plan({ name: 'race-one', gpuCount: 1 });
     const results = await Promise.all(
       Array.from({ length: 16 }, (_, i) => server.client.data(PROVISION, { input: { name: `race-${i}`, planId, clusterId: globalClusterId } })),
     );
@@ -100,7 +99,7 @@ describe('provisioning locks only the GPUs it takes', () => {
   // Two transactions at once need two connections: PGlite has one, so this runs on PostgreSQL.
   it.runIf(process.env.DATABASE_URL)('a provision skips GPUs another transaction holds, and falls back to the next host, instead of waiting', async () => {
     const { globalClusterId, hosts } = await pool('held', 2, 2);
-    const planId = await seed.plan({ name: 'held-duo', gpuCount: 2 });
+    const { id: planId } = await seed.plan({ name: 'held-duo', gpuCount: 2 });
     const other = postgres(server.database.databaseUrl!, { max: 1, onnotice: () => {} });
     try {
       // Another transaction has taken one GPU of each host but host held-0's second one.
@@ -136,7 +135,7 @@ describe('provisioning locks only the GPUs it takes', () => {
   it.runIf(process.env.DATABASE_URL)('a provision whose best hosts were all taken meanwhile still finds a GPU on any other host', async () => {
     // Nine hosts of one GPU each; another transaction holds the GPUs of the eight a provision reads first.
     const { globalClusterId, hosts } = await pool('beyond', 9, 1);
-    const planId = await seed.plan({ name: 'beyond-one', gpuCount: 1 });
+    const { id: planId } = await seed.plan({ name: 'beyond-one', gpuCount: 1 });
     const other = postgres(server.database.databaseUrl!, { max: 1, onnotice: () => {} });
     try {
       const { provisionVm } = await other.begin(async (holder) => {
@@ -195,7 +194,7 @@ describe('write statements do not grow with the pool', () => {
 
 describe('mutation answers', () => {
   it("an answer that asks for its VM's and devices' names, addresses and statuses reads no row again", async () => {
-    const planId = await seed.plan({ name: 'answer-one', gpuCount: 1 });
+    const { id: planId } = await seed.plan({ name: 'answer-one', gpuCount: 1 });
     const { globalClusterId, hosts } = await pool('answer', 1, 1);
     // No operation stream: its reads would run beside the ones counted.
     for (const host of hosts) await host.agent.disconnect();
@@ -218,7 +217,7 @@ describe("an agent's acknowledgement", () => {
     const { hosts } = await pool('ack-doc', 1, 1);
     const [plan] = await queryRows<{ id: string }>(server.app.database.db, sql`select id from service_plans where name = 'ack-doc'`);
     const host = hosts[0]!;
-    const { operation } = await provisionVm(services(), { name: 'ack-doc-vm', planId: plan!.id, scope: { hostId: rawId(host.hostId) } });
+    const { operation } = await provisionVm(services(), { name: 'ack-doc-vm', planId: plan!.id, scope: { hostId: rawId(host.id) } });
     const operationId = encodeGlobalID('Operation', operation.id);
     // Delivered (and held) before counting: the stream reads the operation it hands over.
     await eventually(async () => host.agent.received.some((received) => received.id === operationId));

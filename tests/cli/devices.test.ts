@@ -1,21 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/exit-codes.ts';
-import { fakeHardware } from '../support/agent.ts';
-import { Seed } from '../support/seed.ts';
+import { Seed, type SeededHost } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { passthru } from './support.ts';
 
 let server: TestServer;
 let seed: Seed;
 let env: NodeJS.ProcessEnv;
-let hostA: Awaited<ReturnType<Seed['host']>>;
+let hostA: SeededHost;
 
 beforeAll(async () => {
   server = await startTestServer();
   seed = new Seed(server.client, server.url);
-  const clusterId = await seed.cluster('lab');
-  hostA = await seed.host(clusterId, 'gpu-a', fakeHardware({ gpus: 2, nvme: 1, usb: 1 }));
-  await seed.host(clusterId, 'gpu-b', fakeHardware({ gpus: 1 }));
+  const lab = await seed.cluster('lab');
+  hostA = await lab.host({ name: 'gpu-a', gpus: 2, nvme: 1, usb: 1 });
+  await lab.host({ name: 'gpu-b', gpus: 1 });
   await seed.plan({ name: 'one-gpu', gpuCount: 1 });
   env = { PASSTHRU_SERVER: server.url, PASSTHRU_TOKEN: server.client.token!, XDG_CONFIG_HOME: '/nonexistent' };
 });

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeHardware } from '../support/agent.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { lineOn, start } from './support.ts';
@@ -18,8 +17,8 @@ afterAll(async () => {
 
 describe('passthru watch', () => {
   it('prints a device change committed while it runs, live, one JSON object per line, and stops cleanly on SIGINT', async () => {
-    const { hostId } = await seed.host(await seed.cluster(), 'gpu-w', fakeHardware({ nvme: 1 }));
-    const [nvme] = await seed.devices(hostId);
+    const host = await seed.cluster().host({ name: 'gpu-w', nvme: 1 });
+    const [nvme] = await seed.devices(host.id);
     const watch = start(['watch', 'devices', 'ops', '--host', 'gpu-w', '--json'], { PASSTHRU_SERVER: server.url, PASSTHRU_TOKEN: server.client.token! });
     try {
       await lineOn(watch.stderr!, (line) => line.startsWith('watching devices, ops on gpu-w'));

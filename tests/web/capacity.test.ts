@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { fakeHardware } from '../support/agent.ts';
 import { Seed } from '../support/seed.ts';
 import { ADMIN, startTestServer, type TestServer } from '../support/server.ts';
 import { SKIP_REASON, hasChromium, launchChromium, openPage, pageErrors, signIn } from './support/browser.ts';
@@ -20,8 +19,8 @@ describe.skipIf(!hasChromium)('the console on capacity and plan warnings', () =>
   beforeAll(async () => {
     server = await startTestServer();
     const seed = new Seed(server.client, server.url);
-    const clusterId = await seed.cluster('small-cluster');
-    const { agent } = await seed.host(clusterId, 'small-host', fakeHardware({ gpus: 1 }), { cpuCores: 16, memoryMb: 64 * 1024 });
+    const cluster = await seed.cluster('small-cluster');
+    const { agent } = await cluster.host({ name: 'small-host', gpus: 1, facts: { cpuCores: 16, memoryMb: 64 * 1024 } });
     agent.respond = () => 'hold';
     await seed.plan({ name: 'huge', cores: 1024, memoryMb: 4 * 1024 * 1024, diskGb: 100, gpuCount: 0 });
     await seed.plan({ name: 'h100-plan', cores: 8, memoryMb: 32 * 1024, diskGb: 100, gpuCount: 1, gpuVendorId: '10de', gpuProductId: '2330' });

@@ -46,7 +46,7 @@ describe.skipIf(!hasChromium)('the operator console', () => {
     kvmA = fleet.hosts.find((h) => h.name === 'kvm-a')!.hostId;
     // A VM to assign the USB device to, made through the API before the UI part.
     const seed = new Seed(server.client, server.url);
-    const planId = await seed.plan({ name: 'cpu-small', cores: 2, memoryMb: 4096, diskGb: 20, gpuCount: 0 });
+    const { id: planId } = await seed.plan({ name: 'cpu-small', cores: 2, memoryMb: 4096, diskGb: 20, gpuCount: 0 });
     const { provisionVm } = await server.client.data(
       `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id } } ... on Error { message } } }`,
       { input: { name: 'vm-usb', planId, hostId: kvmA } },

@@ -42,22 +42,22 @@ describe.skipIf(!hasChromium)('device actions in the console', () => {
     // A host whose agent stops heartbeating goes OFFLINE within seconds (the last test).
     server = await startTestServer({ config: { heartbeatTimeoutMs: 4_000, sweepIntervalMs: 500, heartbeatFlushIntervalMs: 500 } });
     const seed = new Seed(server.client, server.url);
-    const clusterId = await seed.cluster('lab');
-    const host = await seed.host(clusterId, 'kvm-g', HARDWARE);
+    const cluster = await seed.cluster('lab');
+    const host = await cluster.host({ name: 'kvm-g', devices: HARDWARE });
     agent = host.agent;
     agent.respond = (operation) => {
       setTimeout(() => void agent.complete(operation.id, true).catch(() => {}), 300);
       return 'hold';
     };
     heartbeats = setInterval(() => void agent.heartbeat().catch(() => {}), 1_000);
-    const planId = await seed.plan({ name: 'cpu-small', cores: 2, memoryMb: 4096, diskGb: 20, gpuCount: 0 });
+    const { id: planId } = await seed.plan({ name: 'cpu-small', cores: 2, memoryMb: 4096, diskGb: 20, gpuCount: 0 });
     const { provisionVm } = await server.client.data(
       `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id } } ... on Error { message } } }`,
-      { input: { name: 'vm-gpu', planId, hostId: host.hostId } },
+      { input: { name: 'vm-gpu', planId, hostId: host.id } },
     );
     await eventually(async () => (await server.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: provisionVm.vm.id })).vm.status === 'RUNNING');
     browser = await launchChromium();
-    page = await openPage(browser, `${server.url}/hosts/${encodeURIComponent(host.hostId)}/devices`);
+    page = await openPage(browser, `${server.url}/hosts/${encodeURIComponent(host.id)}/devices`);
     await signIn(page, ADMIN);
     await page.getByRole('heading', { name: 'kvm-g' }).waitFor();
   });

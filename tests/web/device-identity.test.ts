@@ -18,13 +18,16 @@ describe.skipIf(!hasChromium)('the device view', () => {
   beforeAll(async () => {
     server = await startTestServer();
     const seed = new Seed(server.client, server.url);
-    ({ hostId } = await seed.host(await seed.cluster(), 'gh200-node', [
-      {
-        kind: 'GPU', address: '0000:17:00.0', vendorId: '10de', productId: '2342', vendorName: 'NVIDIA Corporation', productName: 'GH100 [GH200 120GB / 480GB]',
-        classCode: '030200', subsystemVendorId: '10de', subsystemProductId: '16eb', revision: 'a1',
-      },
-      { kind: 'USB', address: '1-1', vendorId: '046d', productId: 'c31c', productName: 'Keyboard K120' },
-    ]));
+    ({ id: hostId } = await seed.cluster().host({
+      name: 'gh200-node',
+      devices: [
+        {
+          kind: 'GPU', address: '0000:17:00.0', vendorId: '10de', productId: '2342', vendorName: 'NVIDIA Corporation', productName: 'GH100 [GH200 120GB / 480GB]',
+          classCode: '030200', subsystemVendorId: '10de', subsystemProductId: '16eb', revision: 'a1',
+        },
+        { kind: 'USB', address: '1-1', vendorId: '046d', productId: 'c31c', productName: 'Keyboard K120' },
+      ],
+    }));
     browser = await launchChromium();
     page = await openPage(browser, `${server.url}/hosts/${encodeURIComponent(hostId)}/devices`);
     await signIn(page, ADMIN);

@@ -5,7 +5,8 @@ import { SimBackend } from '../../agent/backends/sim/index.ts';
 import { blockAt, GUEST_SCREEN } from '../../agent/backends/sim/guest-screen.ts';
 import { eventually } from '../support/client.ts';
 import { ADMIN, startTestServer, type TestServer } from '../support/server.ts';
-import { createCluster, createPlan, deviceAt, deviceMutation, enroll, operationEnded, testLogger, vmMutation } from '../agent/support.ts';
+import { deviceMutation, operationEnded, testLogger, vmMutation } from '../agent/support.ts';
+import { deviceAt, Seed } from '../support/seed.ts';
 import { SKIP_REASON, chooseAction, hasChromium, launchChromium, openPage, pageErrors, screenshot, signIn, waitForStatus } from './support/browser.ts';
 
 if (!hasChromium) console.warn(SKIP_REASON);
@@ -37,16 +38,16 @@ describe.skipIf(!hasChromium)('the VM console in the browser', () => {
 
   beforeAll(async () => {
     server = await startTestServer();
-    const clusterId = await createCluster(server.client, 'lab');
-    const enrolled = await enroll(server.client, clusterId, 'kvm-console');
-    hostId = enrolled.hostId;
+    const seed = new Seed(server.client);
+    const enrolled = await seed.cluster('lab').enroll('kvm-console');
+    hostId = enrolled.id;
     const backend = new SimBackend(
       { name: 'kvm-console', latencyMs: 150, gpus: [{ model: 'rtx-4090', count: 1, pooled: true }], usb: [{ model: 'sandisk-ultra-fit' }, { model: 'yubikey' }] },
       {},
     );
     agent = new AgentClient({ serverUrl: server.url, token: enrolled.token, backend, logger: testLogger() }).start();
     await eventually(async () => (await deviceAt(server.client, hostId, '1-1').catch(() => null)) !== null);
-    const planId = await createPlan(server.client, { name: 'cpu-small', cores: 2, memoryMb: 4096 });
+    const { id: planId } = await seed.plan({ name: 'cpu-small', cores: 2, memoryMb: 4096, diskGb: 20, gpuCount: 0 });
     const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-usb', planId, hostId });
     vmId = provisioned.vmId;
     expect((await operationEnded(server.client, provisioned.operationId)).status).toBe('SUCCEEDED');

@@ -1,5 +1,4 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 
@@ -8,9 +7,9 @@ export const CHROMIUM = process.env.PASSTHRU_CHROMIUM ?? '/usr/bin/chromium';
 export const hasChromium = existsSync(CHROMIUM);
 export const SKIP_REASON = `browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set PASSTHRU_CHROMIUM)`;
 
-// Tests never rewrite tracked files: screenshots go to a scratch folder unless
-// PASSTHRU_SCREENSHOTS names one (`PASSTHRU_SCREENSHOTS=docs/screenshots` refreshes the README's).
-export const screenshotDir = `${resolve(process.env.PASSTHRU_SCREENSHOTS || join(tmpdir(), 'passthru-screenshots'))}/`;
+// Tests never rewrite tracked files: screenshots are taken only when PASSTHRU_SCREENSHOTS names a
+// folder, as `npm run screenshots` does for the README's (docs/screenshots).
+const screenshotDir = process.env.PASSTHRU_SCREENSHOTS ? resolve(process.env.PASSTHRU_SCREENSHOTS) : null;
 
 export async function launchChromium(): Promise<Browser> {
   return chromium.launch({
@@ -35,9 +34,11 @@ export function pageErrors(page: Page): string[] {
   return (page as Page & { errors?: string[] }).errors ?? [];
 }
 
+/** Saves the page as `name`.png for the README, when `npm run screenshots` asks for it; otherwise does nothing. */
 export async function screenshot(page: Page, name: string) {
+  if (!screenshotDir) return;
   mkdirSync(screenshotDir, { recursive: true });
-  await page.screenshot({ path: `${screenshotDir}${name}.png` });
+  await page.screenshot({ path: join(screenshotDir, `${name}.png`) });
 }
 
 /** Signs in through the console's sign-in page and waits for the console. */

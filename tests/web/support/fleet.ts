@@ -16,7 +16,7 @@ export interface Fleet {
  */
 export async function seedFleet(client: TestClient, url: string, options: { latencyMs?: number } = {}): Promise<Fleet> {
   const seed = new Seed(client, url);
-  const clusterId = await seed.cluster('lab');
+  const cluster = await seed.cluster('lab');
   const specs = [
     { name: 'kvm-a', hardware: fakeHardware({ gpus: 4, usb: 2, nvme: 1, numaNodes: 2 }) },
     { name: 'kvm-b', hardware: fakeHardware({ gpus: 2, usb: 1, nvme: 2, gpuModel: ['10de', '20b5'] }) },
@@ -25,7 +25,7 @@ export async function seedFleet(client: TestClient, url: string, options: { late
   for (const device of specs[1]!.hardware) if (device.kind === 'GPU') device.productName = 'GA100 [A100 PCIe 80GB]';
   const hosts: Fleet['hosts'] = [];
   for (const spec of specs) {
-    const { hostId, agent } = await seed.host(clusterId, spec.name, spec.hardware);
+    const { id: hostId, agent } = await cluster.host({ name: spec.name, devices: spec.hardware });
     const latency = options.latencyMs ?? 0;
     if (latency > 0) {
       agent.respond = (operation) => {
@@ -39,7 +39,7 @@ export async function seedFleet(client: TestClient, url: string, options: { late
     for (const host of hosts) void host.agent.heartbeat().catch(() => {});
   }, 5_000);
   return {
-    clusterId,
+    clusterId: cluster.id,
     hosts,
     async stop() {
       clearInterval(heartbeat);
