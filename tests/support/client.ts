@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import type { TadaDocumentNode } from 'gql.tada';
 
 /** A document from protocol/'s `graphql()` tag: its result and variables are typed from schema.graphql. */
-type Document<Result, Variables> = TadaDocumentNode<Result, Variables>;
+export type Document<Result, Variables> = TadaDocumentNode<Result, Variables>;
 /** The variables argument: omitted when the document takes none, required when it needs some. */
 type VariablesArgument<Variables> = {} extends Variables ? [variables?: Variables] : [variables: Variables];
 
