@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient } from '../support/client.ts';
+import { graphql } from '../../protocol/graphql.ts';
+import { member, TestClient } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { NO_TIMERS, StatementLog } from '../support/statements.ts';
@@ -20,15 +21,18 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 const statementsOf = (work: () => Promise<unknown>) => log.during(work);
+const ENROLL = graphql(`mutation($input: EnrollHostInput!) { enrollHost(input: $input) { __typename ... on EnrollHostSuccess { token } } }`);
+const HEARTBEAT = graphql(`mutation { heartbeat { __typename } }`);
+const CLUSTERS = graphql(`{ clusters { id } }`);
 
 describe('authentication is one read', () => {
   it('an agent heartbeat costs one read (its token) and no write', async () => {
     const { enrollHost } = await server.client.data(
-      `mutation($input: EnrollHostInput!) { enrollHost(input: $input) { ... on EnrollHostSuccess { token } } }`,
+      ENROLL,
       { input: { name: 'cheap-host', clusterId: await seed.cluster() } },
     );
-    const agent = new TestClient(server.url, enrollHost.token);
-    const seen = await statementsOf(() => agent.data(`mutation { heartbeat { __typename } }`));
+    const agent = new TestClient(server.url, member(enrollHost, 'EnrollHostSuccess').token);
+    const seen = await statementsOf(() => agent.data(HEARTBEAT));
     // Other statements in the window belong to the change feed running beside the request.
     expect(seen.filter((sql) => /"token_hash" = \$1/.test(sql))).toHaveLength(1);
     expect(seen.filter((sql) => /^\s*(update|insert|delete)\b/i.test(sql))).toEqual([]);
@@ -36,8 +40,8 @@ describe('authentication is one read', () => {
   });
 
   it('an API token used again within the minute sends no UPDATE of its last use', async () => {
-    await server.client.data(`{ clusters { id } }`);
-    const seen = await statementsOf(() => server.client.data(`{ clusters { id } }`));
+    await server.client.data(CLUSTERS);
+    const seen = await statementsOf(() => server.client.data(CLUSTERS));
     expect(seen.filter((sql) => /^\s*update\b/i.test(sql))).toEqual([]);
   });
 });
