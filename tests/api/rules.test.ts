@@ -48,6 +48,7 @@ const ABSURD_FACTS = graphql(`mutation { reportInventory(input: { facts: { cpuCo
 const HEARTBEAT = graphql(`mutation { heartbeat { __typename ... on Error { message } } }`);
 const AGENT_OPERATIONS = graphql(`subscription { agentOperations { id } }`);
 const ROTATE_HOST_TOKEN = graphql(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { __typename ... on EnrollHostSuccess { token } } }`);
+const PROVISION_NAMED = graphql(`mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id name } } } }`);
 const PROVISION_OPERATION = graphql(`mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id } operation { id } devices { id } } } }`);
 const PROVISION_DEVICES = graphql(`mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id } devices { id address } } } }`);
 const NODE_ID = graphql(`query($id: ID!) { node(id: $id) { id } }`);
@@ -295,7 +296,7 @@ describe('inventory reconciliation', () => {
       const quickSeed = new Seed(quick.client, quick.url);
       const { hostId, agent } = await quickSeed.host(await quickSeed.cluster(), 'domains-host', fakeHardware({ gpus: 2 }));
       const planId = await quickSeed.plan({ name: 'domains-plan', gpuCount: 0 });
-      const provisionVm = member(await mutate.provisionVm({ name: 'vm-domains', planId, hostId }), 'VmOperationSuccess');
+      const provisionVm = member((await quick.client.data(PROVISION_NAMED, { input: { name: 'vm-domains', planId, hostId } })).provisionVm, 'VmOperationSuccess');
       const vmId = provisionVm.vm.id;
       await eventually(async () => (await quick.client.data(VM_STATUS, { id: vmId })).vm!.status === 'RUNNING');
       const [gpu0, gpu1] = await quickSeed.devices(hostId);
