@@ -47,6 +47,10 @@ const REVOKE_TOKEN = graphql(`mutation($id: ID!) { revokeApiToken(input: { token
 const SHORT_LIVED_TOKEN = graphql(`mutation($at: DateTime!) { createApiToken(input: { name: "short-lived", role: ADMIN, expiresAt: $at }) { __typename ... on CreateApiTokenSuccess { token } } }`);
 const MINE_TOKEN = graphql(`mutation { createApiToken(input: { name: "mine", role: VIEWER }) { __typename ... on CreateApiTokenSuccess { apiToken { id } } } }`);
 const WATCHER_TOKEN = graphql(`mutation { createApiToken(input: { name: "watcher", role: VIEWER }) { __typename ... on CreateApiTokenSuccess { token apiToken { id } } } }`);
+const VICTIM_TOKEN = graphql(`mutation($name: String!) { createApiToken(input: { name: $name, role: VIEWER }) { __typename ... on CreateApiTokenSuccess { apiToken { id } } } }`);
+const CHILD_TOKEN = graphql(`mutation { createApiToken(input: { name: "child", role: VIEWER }) { __typename ... on Error { message } } }`);
+const START_FOREIGN = graphql(`mutation($id: ID!) { acknowledgement: startOperation(input: { operationId: $id }) { __typename } }`);
+const COMPLETE_FOREIGN = graphql(`mutation($id: ID!) { acknowledgement: completeOperation(input: { operationId: $id, succeeded: true }) { __typename } }`);
 const SECRET_CHECK_TOKEN = graphql(`mutation { createApiToken(input: { name: "secret-check", role: VIEWER }) { __typename ... on CreateApiTokenSuccess { token } } }`);
 const ROTATE_HOST_TOKEN = graphql(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { __typename } }`);
 const DELETE_PLAN = graphql(`mutation($id: ID!) { deleteServicePlan(input: { planId: $id }) { __typename } }`);
@@ -98,9 +102,7 @@ async function fixture() {
   await eventually(async () => (await seed.device(gpus[1]!.id)).status === 'ASSIGNED');
   host.agent.respond = () => 'hold';
   const { detachDevice } = await admin.data(DETACH_OPERATION, { id: usb[1]!.id });
-  const { createApiToken } = await adminSession.data(
-    `mutation { createApiToken(input: { name: "${unique('victim')}", role: VIEWER }) { ... on CreateApiTokenSuccess { apiToken { id } } } }`,
-  );
+  const { createApiToken } = await adminSession.data(VICTIM_TOKEN, { name: unique('victim') });
   const { createUser } = await admin.data(CREATE_USER_ID, { input: { username: unique('user'), password: 'a long enough password', role: 'VIEWER' } });
   return {
     clusterId,
@@ -112,7 +114,7 @@ async function fixture() {
     detached: gpus[0]!.id,
     assigned: gpus[1]!.id,
     pendingOperation: member(detachDevice, 'DeviceOperationSuccess').operation.id,
-    apiTokenId: createApiToken.apiToken.id as string,
+    apiTokenId: member(createApiToken, 'CreateApiTokenSuccess').apiToken.id,
     userId: member(createUser, 'User').id,
     agent: host.agent,
   };
@@ -256,8 +258,8 @@ describe('who may call each mutation', () => {
   });
 
   it('an API token cannot mint tokens: createApiToken needs a console session', async () => {
-    const { data } = await admin.request(`mutation { createApiToken(input: { name: "child", role: VIEWER }) { __typename ... on Error { message } } }`);
-    expect(data.createApiToken).toEqual({ __typename: 'NotAuthorizedError', message: 'Mutation.createApiToken needs a console session, not an API token' });
+    const { data } = await admin.request(CHILD_TOKEN);
+    expect(data!.createApiToken).toEqual({ __typename: 'NotAuthorizedError', message: 'Mutation.createApiToken needs a console session, not an API token' });
   });
 
   it("a new password revokes the user's API tokens and sessions, unless the admin keeps the tokens", async () => {
@@ -297,10 +299,12 @@ describe('who may call each mutation', () => {
     const [usb] = await seed.devices(hostB.hostId);
     const detachDevice = member((await admin.data(DETACH_OPERATION, { id: usb!.id })).detachDevice, 'DeviceOperationSuccess');
     const before = await stateSnapshot(app.database.db, decodeGlobalID(hostB.hostId).id);
-    for (const field of ['startOperation', 'completeOperation']) {
-      const extra = field === 'completeOperation' ? ', succeeded: true' : '';
-      const { data } = await clients.agentA.request(`mutation($id: ID!) { ${field}(input: { operationId: $id${extra} }) { __typename } }`, { id: detachDevice.operation.id });
-      expect(data[field].__typename).toBe('NotFoundError');
+    const acknowledgements = [
+      await clients.agentA.request(START_FOREIGN, { id: detachDevice.operation.id }),
+      await clients.agentA.request(COMPLETE_FOREIGN, { id: detachDevice.operation.id }),
+    ];
+    for (const { data } of acknowledgements) {
+      expect(data!.acknowledgement.__typename).toBe('NotFoundError');
     }
     expect(await stateSnapshot(app.database.db, decodeGlobalID(hostB.hostId).id)).toEqual(before);
     // Refused acknowledgements are what the audit trail keeps of them.
