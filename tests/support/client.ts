@@ -10,7 +10,7 @@ type VariablesArgument<Variables> = {} extends Variables ? [variables?: Variable
 
 const source = (query: string | Document<unknown, unknown>) => (typeof query === 'string' ? query : print(query));
 
-export interface GraphQLResponse<T = any> {
+export interface GraphQLResponse<T> {
   data?: T;
   errors?: { message: string; extensions?: Record<string, unknown> }[];
 }
@@ -35,7 +35,7 @@ export class TestClient {
 
   /** Sends a typed document, or raw text (for tests of malformed and hostile requests). */
   async request<Result, Variables>(document: Document<Result, Variables>, ...[variables]: VariablesArgument<Variables>): Promise<GraphQLResponse<Result>>;
-  async request<T = any>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>>;
+  async request(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<unknown>>;
   async request(query: string | Document<unknown, unknown>, variables: unknown = {}): Promise<GraphQLResponse<unknown>> {
     return this.post(source(query), variables);
   }
