@@ -6,7 +6,7 @@ import { loadConfig } from '../../server/config.ts';
 import { fakeHardware, TestAgent } from '../support/agent.ts';
 import { print } from 'graphql';
 import { graphql, type ResultOf } from '../../protocol/graphql.ts';
-import { eventually, member, TestClient, type GraphQLResponse } from '../support/client.ts';
+import { eventually, member, TestClient, type Document, type GraphQLResponse } from '../support/client.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { Seed } from '../support/seed.ts';
 import { ADMIN, sessionClient, signedInClient } from '../support/server.ts';
@@ -356,7 +356,14 @@ describe('who may read', () => {
 });
 
 describe('subscriptions', () => {
-  const USER_SUBSCRIPTIONS = ['deviceChanged { device { id } }', 'hostChanged { host { id } }', 'vmChanged { vm { id } }', 'operationChanged { operation { id } }', 'auditLogged { entry { id } }'];
+  const SUBSCRIPTIONS: Document<unknown, {}>[] = [
+    graphql(`subscription { deviceChanged { device { id } } }`),
+    graphql(`subscription { hostChanged { host { id } } }`),
+    graphql(`subscription { vmChanged { vm { id } } }`),
+    graphql(`subscription { operationChanged { operation { id } } }`),
+    graphql(`subscription { auditLogged { entry { id } } }`),
+    graphql(`subscription { agentOperations { id } }`),
+  ];
 
   it('a socket without credentials is closed 4401; a revoked or expired token 4403', async () => {
     for (const [who, code] of [['anonymous', 4401], ['revoked', 4403], ['expired', 4403]] as const) {
@@ -370,10 +377,11 @@ describe('subscriptions', () => {
 
   it('people subscribe to changes; agents only to their own operations', async () => {
     for (const who of ['viewer', 'operator', 'admin', 'agentA'] as const) {
-      for (const field of [...USER_SUBSCRIPTIONS, 'agentOperations { id }']) {
-        const mayCall = field.startsWith('agentOperations') ? who === 'agentA' : who !== 'agentA';
+      for (const document of SUBSCRIPTIONS) {
+        const field = print(document);
+        const mayCall = field.includes('agentOperations') ? who === 'agentA' : who !== 'agentA';
         const client = new TestClient(url, clients[who].token);
-        const stream = client.subscribe(`subscription { ${field} }`);
+        const stream = client.subscribe(document);
         if (mayCall) {
           await new Promise((resolve) => setTimeout(resolve, 150));
           expect(stream.events.filter((e) => e.errors), `${who} ${field}`).toEqual([]);
