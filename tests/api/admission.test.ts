@@ -1,13 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestAgent } from '../support/agent.ts';
-import { eventually } from '../support/client.ts';
+import { type TestAgent } from '../support/agent.ts';
+import { graphql } from '../../protocol/graphql.ts';
+import { eventually, member } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
-const DETACH = `mutation($id: ID!) { detachDevice(input: { deviceId: $id }) {
-  __typename ... on DeviceOperationSuccess { operation { id } } ... on HostBusyError { message queued limit hostId } } }`;
-const OPERATION = `query($id: ID!) { node(id: $id) { ... on Operation { status error queuePosition } } }`;
-const START = `mutation($id: ID!) { startOperation(input: { operationId: $id }) { __typename } }`;
+const DETACH = graphql(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) {
+  __typename ... on DeviceOperationSuccess { operation { id } } ... on HostBusyError { message queued limit hostId } } }`);
+const OPERATION = graphql(`query($id: ID!) { node(id: $id) { __typename ... on Operation { status error queuePosition } } }`);
+const START = graphql(`mutation($id: ID!) { startOperation(input: { operationId: $id }) { __typename } }`);
+const HOST_OPERATIONS = graphql(`query($h: ID!) { operations(filter: { hostId: $h }) { nodes { id } } }`);
 
 /** A host whose agent holds every operation it is sent, with `usb` USB devices. */
 async function heldHost(server: TestServer, name: string, usb: number): Promise<{ hostId: string; agent: TestAgent; devices: { id: string; status: string }[] }> {
@@ -25,7 +27,7 @@ describe('admission control: a bounded queue per host', () => {
   });
   afterAll(() => server.stop());
 
-  const operation = async (id: string) => (await server.client.data(OPERATION, { id })).node;
+  const operation = async (id: string) => member((await server.client.data(OPERATION, { id })).node!, 'Operation');
 
   it('an operation past the bound is refused with HostBusyError saying how busy the host is, and changes nothing', async () => {
     const { hostId, devices } = await heldHost(server, 'busy', 3);
@@ -43,17 +45,17 @@ describe('admission control: a bounded queue per host', () => {
     });
     const [, , refused] = await new Seed(server.client, server.url).devices(hostId);
     expect(refused!.status).toBe('ATTACHED');
-    const { operations } = await server.client.data(`query($h: ID!) { operations(filter: { hostId: $h }) { nodes { id } } }`, { h: hostId });
+    const { operations } = await server.client.data(HOST_OPERATIONS, { h: hostId });
     expect(operations.nodes).toHaveLength(2);
   });
 
   it('a pending operation shows its place in the queue, and leaves it when its agent picks it up', async () => {
     const { agent, devices } = await heldHost(server, 'queue', 2);
     const ids: string[] = [];
-    for (const device of devices) ids.push((await server.client.data(DETACH, { id: device.id })).detachDevice.operation.id);
+    for (const device of devices) ids.push(member((await server.client.data(DETACH, { id: device.id })).detachDevice, 'DeviceOperationSuccess').operation.id);
     expect((await Promise.all(ids.map(operation))).map((o) => o.queuePosition)).toEqual([1, 2]);
 
-    expect((await agent.client.data(START, { id: ids[0] })).startOperation.__typename).toBe('Operation');
+    expect((await agent.client.data(START, { id: ids[0]! })).startOperation.__typename).toBe('Operation');
     expect((await Promise.all(ids.map(operation))).map((o) => [o.status, o.queuePosition])).toEqual([['RUNNING', null], ['PENDING', 1]]);
   });
 });
@@ -66,12 +68,12 @@ describe('a queued operation waits out the queue timeout; its run timeout starts
   });
   afterAll(() => server.stop());
 
-  const operation = async (id: string) => (await server.client.data(OPERATION, { id })).node;
+  const operation = async (id: string) => member((await server.client.data(OPERATION, { id })).node!, 'Operation');
 
   it('one never picked up fails after the queue timeout, one picked up runs on under its own timeout', async () => {
     const { agent, devices } = await heldHost(server, 'slow-agent', 2);
-    const [waiting, picked] = await Promise.all(devices.map(async (d) => (await server.client.data(DETACH, { id: d.id })).detachDevice.operation.id as string));
-    await agent.client.data(START, { id: picked });
+    const [waiting, picked] = await Promise.all(devices.map(async (d) => member((await server.client.data(DETACH, { id: d.id })).detachDevice, 'DeviceOperationSuccess').operation.id));
+    await agent.client.data(START, { id: picked! });
     const failed = await eventually(async () => {
       const o = await operation(waiting!);
       return o.status === 'FAILED' ? o : null;

@@ -1,8 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestAgent } from '../support/agent.ts';
-import { eventually } from '../support/client.ts';
+import { graphql } from '../../protocol/graphql.ts';
+import { eventually, member } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+
+const DETACH_OPERATION = graphql(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename ... on DeviceOperationSuccess { operation { id } } } }`);
+const DETACH = graphql(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`);
+const OPERATION_TIMES = graphql(`query($id: ID!) { node(id: $id) { __typename ... on Operation { createdAt deadlineAt } } }`);
+const START_OPERATION = graphql(`mutation($id: ID!) { startOperation(input: { operationId: $id }) { __typename ... on Operation { status startedAt deadlineAt } } }`);
+const WATCH_HOST = graphql(`subscription($id: ID) { hostChanged(hostId: $id) { host { name status cpuCores } } }`);
+const REPORT_INVENTORY = graphql(`mutation($input: ReportInventoryInput!) { reportInventory(input: $input) { __typename } }`);
+const HOST_STATUS = graphql(`query($id: ID!) { host(id: $id) { status } }`);
 
 let server: TestServer;
 let seed: Seed;
@@ -23,11 +32,8 @@ describe('agent protocol', () => {
     // Operations queued while the agent is away (its host is still ONLINE for a moment).
     const queued: string[] = [];
     for (const device of usb.slice(0, 2)) {
-      const { detachDevice } = await server.client.data(
-        `mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { ... on DeviceOperationSuccess { operation { id } } } }`,
-        { id: device.id },
-      );
-      queued.push(detachDevice.operation.id);
+      const { detachDevice } = await server.client.data(DETACH_OPERATION, { id: device.id });
+      queued.push(member(detachDevice, 'DeviceOperationSuccess').operation.id);
     }
 
     const back = new TestAgent(server.url, token, agent.devices);
@@ -37,10 +43,7 @@ describe('agent protocol', () => {
     expect(back.received.map((o) => o.id)).toEqual(queued);
 
     // One more arrives live after the replay, and nothing is delivered twice.
-    const { detachDevice } = await server.client.data(
-      `mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { ... on DeviceOperationSuccess { operation { id } } } }`,
-      { id: usb[2]!.id },
-    );
+    const detachDevice = member((await server.client.data(DETACH_OPERATION, { id: usb[2]!.id })).detachDevice, 'DeviceOperationSuccess');
     await eventually(async () => back.received.length >= 3);
     expect(back.received.map((o) => o.id)).toEqual([...queued, detachDevice.operation.id]);
 
@@ -54,18 +57,15 @@ describe('agent protocol', () => {
     const { id: hostId, token, agent } = await cluster.host({ name: 'crash-host', nvme: 1 });
     agent.respond = () => 'hold';
     const [nvme] = await seed.devices(hostId);
-    await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: nvme!.id });
+    await server.client.data(DETACH, { id: nvme!.id });
     await eventually(async () => agent.received.length === 1);
     const operationId = agent.received[0]!.id;
-    const queued = await server.client.data(`query($id: ID!) { node(id: $id) { ... on Operation { createdAt deadlineAt } } }`, { id: operationId });
-    const { startOperation } = await agent.client.data(
-      `mutation($id: ID!) { startOperation(input: { operationId: $id }) { ... on Operation { status startedAt deadlineAt } } }`,
-      { id: operationId },
-    );
+    const queued = member((await server.client.data(OPERATION_TIMES, { id: operationId })).node!, 'Operation');
+    const startOperation = member((await agent.client.data(START_OPERATION, { id: operationId })).startOperation, 'Operation');
     // Queued, it may wait the queue timeout; picked up, its own timeout runs from then.
-    expect(Date.parse(queued.node.deadlineAt) - Date.parse(queued.node.createdAt)).toBe(server.config.operationQueueTimeoutMs);
+    expect(Date.parse(queued.deadlineAt) - Date.parse(queued.createdAt)).toBe(server.config.operationQueueTimeoutMs);
     expect(startOperation.status).toBe('RUNNING');
-    expect(Date.parse(startOperation.deadlineAt) - Date.parse(startOperation.startedAt)).toBe(server.config.operationTimeoutMs);
+    expect(Date.parse(startOperation.deadlineAt) - Date.parse(startOperation.startedAt!)).toBe(server.config.operationTimeoutMs);
     await agent.disconnect(); // the agent dies mid-operation
 
     const back = new TestAgent(server.url, token, agent.devices);
@@ -83,18 +83,18 @@ describe('agent protocol', () => {
     try {
       const quickSeed = new Seed(quick.client, quick.url);
       const { id: hostId, agent } = await quickSeed.cluster().host({ name: 'quiet-host', usb: 1 });
-      const watch = quick.client.subscribe(`subscription($id: ID) { hostChanged(hostId: $id) { host { name status cpuCores } } }`, { id: hostId });
+      const watch = quick.client.subscribe(WATCH_HOST, { id: hostId });
       // A report that changes the host's facts is announced: once one arrives, the subscription is live.
       let cpuCores = 64;
       await eventually(async () => {
         cpuCores += 1;
-        await agent.client.data(`mutation($input: ReportInventoryInput!) { reportInventory(input: $input) { __typename } }`, {
+        await agent.client.data(REPORT_INVENTORY, {
           input: { facts: { cpuCores, memoryMb: 1024, iommuEnabled: true }, devices: agent.devices },
         });
         return watch.events.length > 0;
       });
       await watch.next((e) => e.data?.hostChanged.host.status === 'OFFLINE');
-      expect((await quick.client.data(`query($id: ID!) { host(id: $id) { status } }`, { id: hostId })).host.status).toBe('OFFLINE');
+      expect((await quick.client.data(HOST_STATUS, { id: hostId })).host!.status).toBe('OFFLINE');
       await agent.heartbeat();
       await watch.next((e) => e.data?.hostChanged.host.status === 'ONLINE');
       watch.close();

@@ -1,17 +1,21 @@
-import { getNamedType, isListType, isNonNullType, isObjectType, type GraphQLOutputType } from 'graphql';
+import { getNamedType, isListType, isNonNullType, isObjectType, print, type GraphQLOutputType } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphql } from '../../protocol/graphql.ts';
 import { sql } from 'drizzle-orm';
 import { queryRows } from '../support/snapshot.ts';
 import { buildSchema } from '../../server/graphql/schema.ts';
 import { costKey, MAX_QUERY_COST, PAGE_SIZE } from '../../server/graphql/query-cost.ts';
 import { Seed } from '../support/seed.ts';
 import { ADMIN, signedInClient, startTestServer, type TestServer } from '../support/server.ts';
-import type { TestClient } from '../support/client.ts';
+import type { GraphQLResponse, TestClient } from '../support/client.ts';
 
 const HOUR = 60 * 60 * 1000;
 
 /** The break-in's query: every device of a host, and under each, every device of its host again. */
-const NESTED_DEVICES = `query($id: ID!, $n: Int) { host(id: $id) { pool { total } devices(first: $n) { pageInfo { hasNextPage } nodes { id host { devices(first: $n) { nodes { id } } } } } } }`;
+const NESTED_DEVICES = graphql(`query($id: ID!, $n: Int) { host(id: $id) { pool { total } devices(first: $n) { pageInfo { hasNextPage } nodes { id host { devices(first: $n) { nodes { id } } } } } } }`);
+const NESTED_SUBSCRIPTION = graphql(`subscription($n: Int) { deviceChanged { device { host { devices(first: $n) { nodes { host { devices(first: $n) { nodes { id } } } } } } } } }`);
+const HUGE_PAGE = graphql(`query($id: ID!) { host(id: $id) { devices(first: 100000) { nodes { id } pageInfo { hasNextPage } } } }`);
+const NODES_DEVICES = graphql(`query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Host { devices { nodes { id } } } } }`);
 
 describe('every list that grows with the fleet is a page, and a query is costed before it runs', () => {
   let server: TestServer;
@@ -28,9 +32,9 @@ describe('every list that grows with the fleet is a page, and a query is costed 
   }
 
   /** A request and the SQL statements it caused. */
-  async function traced(query: string, variables: Record<string, unknown>) {
+  async function traced<Result>(send: () => Promise<GraphQLResponse<Result>>) {
     statements = [];
-    const answer = await viewer.request(query, variables);
+    const answer = await send();
     const ran = statements;
     statements = null;
     return { ...answer, statements: ran };
@@ -48,7 +52,7 @@ describe('every list that grows with the fleet is a page, and a query is costed 
   afterAll(() => server.stop());
 
   it.each([1000, 4096])('the nested device query on a host with %i devices is refused before any SQL when it asks for full pages', async (count) => {
-    const { data, errors, statements: ran } = await traced(NESTED_DEVICES, { id: crowded[count], n: PAGE_SIZE.max });
+    const { data, errors, statements: ran } = await traced(() => viewer.request(NESTED_DEVICES, { id: crowded[count]!, n: PAGE_SIZE.max }));
     expect(data).toBeUndefined();
     expect(errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_TOO_COSTLY', maxCost: MAX_QUERY_COST });
     expect(errors?.[0]?.message).toMatch(/smaller pages/);
@@ -57,12 +61,12 @@ describe('every list that grows with the fleet is a page, and a query is costed 
   });
 
   it.each([1000, 4096])('the same query on %i devices with the default pages answers one bounded page', async (count) => {
-    const { data, errors } = await traced(NESTED_DEVICES, { id: crowded[count] });
+    const { data, errors } = await traced(() => viewer.request(NESTED_DEVICES, { id: crowded[count]! }));
     expect(errors).toBeUndefined();
-    expect(data.host.pool).toEqual([{ total: count }]);
-    expect(data.host.devices.pageInfo.hasNextPage).toBe(true);
-    expect(data.host.devices.nodes).toHaveLength(PAGE_SIZE.default);
-    for (const device of data.host.devices.nodes) expect(device.host.devices.nodes).toHaveLength(PAGE_SIZE.default);
+    expect(data!.host!.pool).toEqual([{ total: count }]);
+    expect(data!.host!.devices.pageInfo.hasNextPage).toBe(true);
+    expect(data!.host!.devices.nodes).toHaveLength(PAGE_SIZE.default);
+    for (const device of data!.host!.devices.nodes) expect(device.host.devices.nodes).toHaveLength(PAGE_SIZE.default);
   });
 
   it("an inventory report of many new devices refreshes the planner's statistics, so a page of them reads only its page", async () => {
@@ -71,16 +75,16 @@ describe('every list that grows with the fleet is a page, and a query is costed 
   });
 
   it('a page size passed as a variable is costed like one written in the query', async () => {
-    const inline = await traced(NESTED_DEVICES.replace(', $n: Int', '').replaceAll('$n', String(PAGE_SIZE.max)), { id: crowded[1000] });
-    const variable = await traced(NESTED_DEVICES, { id: crowded[1000], n: PAGE_SIZE.max });
+    const inline = await traced(() => viewer.request(print(NESTED_DEVICES).replace(', $n: Int', '').replaceAll('$n', String(PAGE_SIZE.max)), { id: crowded[1000]! }));
+    const variable = await traced(() => viewer.request(NESTED_DEVICES, { id: crowded[1000]!, n: PAGE_SIZE.max }));
     expect(inline.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COSTLY');
     expect(variable.errors?.[0]?.extensions).toEqual(inline.errors?.[0]?.extensions);
   });
 
   it("one document asked with a small page, a too-large one, then the small one again is costed by each request's own sizes (its cost is remembered per size)", async () => {
-    const small = await traced(NESTED_DEVICES, { id: crowded[1000], n: 10 });
-    const large = await traced(NESTED_DEVICES, { id: crowded[1000], n: PAGE_SIZE.max });
-    const again = await traced(NESTED_DEVICES, { id: crowded[1000], n: 10 });
+    const small = await traced(() => viewer.request(NESTED_DEVICES, { id: crowded[1000]!, n: 10 }));
+    const large = await traced(() => viewer.request(NESTED_DEVICES, { id: crowded[1000]!, n: PAGE_SIZE.max }));
+    const again = await traced(() => viewer.request(NESTED_DEVICES, { id: crowded[1000]!, n: 10 }));
     expect(small.errors).toBeUndefined();
     expect(large.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COSTLY');
     expect(again.errors).toBeUndefined();
@@ -90,28 +94,25 @@ describe('every list that grows with the fleet is a page, and a query is costed 
   });
 
   it('a subscription is costed too: one whose event could be the nested query with full pages is refused, over graphql-ws', async () => {
-    const stream = viewer.subscribe(
-      `subscription($n: Int) { deviceChanged { device { host { devices(first: $n) { nodes { host { devices(first: $n) { nodes { id } } } } } } } } }`,
-      { n: PAGE_SIZE.max },
-    );
+    const stream = viewer.subscribe(NESTED_SUBSCRIPTION, { n: PAGE_SIZE.max });
     const refused = await stream.next((event) => Boolean(event.errors?.length));
     expect(refused.errors?.[0]?.message).toMatch(/over the limit of 50000: ask for smaller pages/);
     stream.close();
   });
 
   it('a page never holds more than the largest page, whatever it asks for', async () => {
-    const { data, errors } = await traced(`query($id: ID!) { host(id: $id) { devices(first: 100000) { nodes { id } pageInfo { hasNextPage } } } }`, { id: crowded[1000] });
+    const { data, errors } = await traced(() => viewer.request(HUGE_PAGE, { id: crowded[1000]! }));
     if (errors) expect(errors[0]?.message).toMatch(/500|first/i);
     else {
-      expect(data.host.devices.nodes).toHaveLength(PAGE_SIZE.max);
-      expect(data.host.devices.pageInfo.hasNextPage).toBe(true);
+      expect(data!.host!.devices.nodes).toHaveLength(PAGE_SIZE.max);
+      expect(data!.host!.devices.pageInfo.hasNextPage).toBe(true);
     }
   });
 
   it('nodes(ids:) costs what it names', async () => {
     // Each ID costs its page of 20 devices: 5,000 of them (250 kB, under the body limit) are over.
-    const ids = Array.from({ length: 5000 }, () => crowded[1000]);
-    const { errors, statements: ran } = await traced(`query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Host { devices { nodes { id } } } } }`, { ids });
+    const ids = Array.from({ length: 5000 }, () => crowded[1000]!);
+    const { errors, statements: ran } = await traced(() => viewer.request(NODES_DEVICES, { ids }));
     expect(errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COSTLY');
     expect(ran.filter((statement) => /from "hosts"/.test(statement))).toEqual([]);
   });

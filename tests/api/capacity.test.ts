@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
+import { graphql, type VariablesOf } from '../../protocol/graphql.ts';
+import { member } from '../support/client.ts';
 import { fakeHardware } from '../support/agent.ts';
 import { Seed, type SeededCluster } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -9,18 +11,19 @@ import { queryRows, stateSnapshot } from '../support/snapshot.ts';
 // overcommitted (passthrough pins all guest memory), cores up to the CPUs times
 // PASSTHRU_CPU_ALLOCATION_RATIO; the vms_fit_host trigger holds it under concurrency too.
 
-const PROVISION = `mutation($input: ProvisionVmInput!) {
+const PROVISION = graphql(`mutation($input: ProvisionVmInput!) {
   provisionVm(input: $input) {
     __typename
     ... on VmOperationSuccess { vm { id name host { name } } }
     ... on NoCapacityError { message requiredGpus requiredCores requiredMemoryMb free { hostName freeGpus freeCores freeMemoryMb short } }
     ... on Error { message }
   }
-}`;
+}`);
 
-const CAPACITY = `query($p: ID!, $h: ID, $c: ID) {
+const CAPACITY = graphql(`query($p: ID!, $h: ID, $c: ID) {
   capacity(planId: $p, hostId: $h, clusterId: $c) { fits host { name } fitsOn { hostName } freeByHost { hostName freeGpus freeCores freeMemoryMb short } }
-}`;
+}`);
+const HOST_NAME = graphql(`query($id: ID!) { host(id: $id) { name } }`);
 
 const GIB = 1024;
 const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1]!;
@@ -42,15 +45,15 @@ async function host(cluster: SeededCluster, facts: { cpuCores: number; memoryMb:
   return made;
 }
 
-const provision = async (input: Record<string, unknown>) => (await server.client.data(PROVISION, { input })).provisionVm;
+const provision = async (input: VariablesOf<typeof PROVISION>['input']) => (await server.client.data(PROVISION, { input })).provisionVm;
 
 /** A refused provision changes nothing on its host. */
-async function expectRefused(hostId: string, input: Record<string, unknown>) {
+async function expectRefused(hostId: string, input: VariablesOf<typeof PROVISION>['input']) {
   const before = await stateSnapshot(server.app.database.db, rawId(hostId));
   const result = await provision(input);
-  expect(result.__typename, result.message).toBe('NoCapacityError');
+  expect(result.__typename, 'message' in result ? result.message : undefined).toBe('NoCapacityError');
   expect(await stateSnapshot(server.app.database.db, rawId(hostId))).toEqual(before);
-  return result;
+  return member(result, 'NoCapacityError');
 }
 
 describe('capacity counts cores and memory', () => {
@@ -109,7 +112,7 @@ describe('capacity counts cores and memory', () => {
       const outcomes = [];
       for (const name of ['ratio-1', 'ratio-2', 'ratio-3']) outcomes.push((await strict.client.data(PROVISION, { input: { name, planId, hostId } })).provisionVm);
       expect(outcomes.map((outcome) => outcome.__typename)).toEqual(['VmOperationSuccess', 'VmOperationSuccess', 'NoCapacityError']);
-      expect(outcomes[2].free).toEqual([expect.objectContaining({ freeCores: 0, short: ['CORES'] })]);
+      expect(member(outcomes[2]!, 'NoCapacityError').free).toEqual([expect.objectContaining({ freeCores: 0, short: ['CORES'] })]);
       await agent.disconnect();
     } finally {
       await strict.stop();
@@ -123,7 +126,7 @@ describe('capacity counts cores and memory', () => {
     const small = await host(cluster, { cpuCores: 64, memoryMb: 16 * GIB }, fakeHardware({ gpus: 1 }));
     const large = await host(cluster, { cpuCores: 64, memoryMb: 512 * GIB }, fakeHardware({ gpus: 4 }));
     const { id: planId } = await seed.plan({ name: unique('gpu-room'), gpuCount: 1, cores: 8, memoryMb: 32 * GIB });
-    const largeName = (await server.client.data(`query($id: ID!) { host(id: $id) { name } }`, { id: large.id })).host.name;
+    const largeName = (await server.client.data(HOST_NAME, { id: large.id })).host!.name;
     const { capacity } = await server.client.data(CAPACITY, { p: planId, c: clusterId });
     expect(capacity).toMatchObject({ fits: true, host: { name: largeName }, fitsOn: [{ hostName: largeName }] });
     const placed = await provision({ name: unique('gpu-room'), planId, clusterId });

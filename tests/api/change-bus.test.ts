@@ -4,10 +4,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { hosts } from '../../server/db/schema/index.ts';
 import { inTransaction } from '../../server/db/transaction.ts';
+import { graphql } from '../../protocol/graphql.ts';
 import { eventually, type TestClient } from '../support/client.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { Seed } from '../support/seed.ts';
 import { ADMIN, signedInClient, startTestServer, type TestServer } from '../support/server.ts';
+
+const CHANGE_CURSOR = graphql(`{ changeCursor }`);
+const WATCH_HOST_NAMES = graphql(`subscription($after: String) { hostChanged(after: $after) { host { name } } }`);
+const CLUSTER_NAMES = graphql(`{ clusters { name } }`);
+const WATCH_DEVICES = graphql(`subscription { deviceChanged { device { id status } } }`);
+const DETACH = graphql(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`);
+const ATTACH = graphql(`mutation($id: ID!) { attachDevice(input: { deviceId: $id }) { __typename } }`);
 
 describe('change announcements', () => {
   let server: TestServer;
@@ -20,8 +28,8 @@ describe('change announcements', () => {
     const seed = new Seed(server.client, server.url);
     const { id: hostId, agent } = await seed.cluster().host({ name: 'bus-host', usb: 1 });
     // From the head of the log: the stream misses nothing committed after it, however late it starts.
-    const { changeCursor } = await server.client.data(`{ changeCursor }`);
-    const watch = server.client.subscribe(`subscription($after: String) { hostChanged(after: $after) { host { name } } }`, { after: changeCursor });
+    const { changeCursor } = await server.client.data(CHANGE_CURSOR);
+    const watch = server.client.subscribe(WATCH_HOST_NAMES, { after: changeCursor });
     const id = Buffer.from(hostId, 'base64').toString().split(':')[1]!;
 
     await expect(
@@ -48,7 +56,7 @@ describe('change announcements', () => {
     await new Seed(first.client, first.url).cluster('kept');
     await first.stop();
     const second = await startTestServer({ database });
-    expect((await second.client.data(`{ clusters { name } }`)).clusters).toEqual([{ name: 'kept' }]);
+    expect((await second.client.data(CLUSTER_NAMES)).clusters).toEqual([{ name: 'kept' }]);
     await second.stop();
     await database.drop();
   });
@@ -105,16 +113,16 @@ describe.skipIf(!process.env.DATABASE_URL)('two server processes on one PostgreS
     const { id: hostId, agent } = await seedViaChild.cluster().host({ name: 'shared-host', usb: 1 });
     const [usb] = await seedViaChild.devices(hostId);
 
-    const watchHere = inProcess.client.subscribe(`subscription { deviceChanged { device { id status } } }`);
-    const watchThere = childClient.subscribe(`subscription { deviceChanged { device { id status } } }`);
+    const watchHere = inProcess.client.subscribe(WATCH_DEVICES);
+    const watchThere = childClient.subscribe(WATCH_DEVICES);
     await new Promise((resolve) => setTimeout(resolve, 300));
 
     // A change made through the child process...
-    await childClient.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb!.id });
+    await childClient.data(DETACH, { id: usb!.id });
     // ...is seen by this process's subscriber, through to its completion by the agent.
     await watchHere.next((e) => e.data?.deviceChanged.device.id === usb!.id && e.data.deviceChanged.device.status === 'DETACHED');
 
-    await inProcess.client.data(`mutation($id: ID!) { attachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb!.id });
+    await inProcess.client.data(ATTACH, { id: usb!.id });
     await watchThere.next((e) => e.data?.deviceChanged.device.id === usb!.id && e.data.deviceChanged.device.status === 'ATTACHED');
     watchHere.close();
     watchThere.close();

@@ -5,6 +5,7 @@ import { auditLog, devices } from '../../server/db/schema/index.ts';
 import { changeLogHead, changesAfter, pruneChangeLog } from '../../server/live/change-log.ts';
 import { recordAudit } from '../../server/domain/audit.ts';
 import { inTransaction } from '../../server/db/transaction.ts';
+import { graphql } from '../../protocol/graphql.ts';
 import { TestClient, eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -13,8 +14,11 @@ import { NO_TIMERS, StatementLog } from '../support/statements.ts';
 const HOUR = 60 * 60 * 1000;
 const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1]!;
 
-type DeviceEvent = { deviceChanged: { cursor: string; device: { id: string; driver: string | null; host: { name: string } } } };
-const WATCH_DEVICES = `subscription($after: String) { deviceChanged(after: $after) { cursor device { id driver host { name } } } }`;
+const WATCH_DEVICES = graphql(`subscription($after: String) { deviceChanged(after: $after) { cursor device { id driver host { name } } } }`);
+const CHANGE_CURSOR = graphql(`{ changeCursor }`);
+const WATCH_HOSTS = graphql(`subscription { hostChanged { cursor } }`);
+const WATCH_ALL_DEVICES = graphql(`subscription { deviceChanged { cursor device { id driver host { name } } } }`);
+const WATCH_HOST_DEVICES = graphql(`subscription($h: ID, $after: String) { deviceChanged(hostId: $h, after: $after) { cursor } }`);
 
 describe('the change log', () => {
   let server: TestServer;
@@ -43,14 +47,13 @@ describe('the change log', () => {
   }
 
   async function cursorNow(): Promise<string> {
-    return (await server.client.data(`{ changeCursor }`)).changeCursor;
+    return (await server.client.data(CHANGE_CURSOR)).changeCursor;
   }
 
   it('statements per change do not grow with the number of subscribers, resuming ones included', async () => {
     // A socket each, as dashboards are: nothing is shared but what the server shares on purpose.
     const clients = Array.from({ length: 200 }, () => new TestClient(server.url, server.client.token));
-    const query = `subscription($after: String) { deviceChanged(after: $after) { cursor device { id driver host { name } } } }`;
-    const watch = (client: TestClient, after: string | null) => client.subscribe<DeviceEvent>(query, { after });
+    const watch = (client: TestClient, after: string | null) => client.subscribe(WATCH_DEVICES, { after });
     const streams: ReturnType<typeof watch>[] = [];
     async function statementsForOneChange(subscribers: number, driver: string) {
       // Every other subscriber resumes from a cursor (the console after a reconnect), each from its own.
@@ -109,7 +112,7 @@ describe('the change log', () => {
   });
 
   it('the feed reads the rows of a change only when a subscriber in this process will receive it', async () => {
-    const hosts = server.client.subscribe<{ hostChanged: { cursor: string } }>(`subscription { hostChanged { cursor } }`);
+    const hosts = server.client.subscribe(WATCH_HOSTS);
     const change = (driver: string) =>
       inTransaction(server.app.database.db, async (tx, changes) => {
         await tx.update(devices).set({ driver }).where(eq(devices.id, rawId(deviceIds[1]!)));
@@ -135,7 +138,7 @@ describe('the change log', () => {
     expect(unwatched.some((statement) => /from "hosts"/i.test(statement))).toBe(true);
     expect(readsDevices(unwatched), unwatched.join('\n---\n')).toBe(false);
 
-    const watcher = server.client.subscribe<DeviceEvent>(`subscription { deviceChanged { cursor device { id driver host { name } } } }`);
+    const watcher = server.client.subscribe(WATCH_ALL_DEVICES);
     await eventually(async () => {
       await setDriver(deviceIds[1]!, 'watched-warm-up');
       return watcher.events.length > 0;
@@ -148,7 +151,7 @@ describe('the change log', () => {
   });
 
   it('cursors of one subscriber only increase, and each event shows the state it announces or a newer one', async () => {
-    const stream = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: await cursorNow() });
+    const stream = server.client.subscribe(WATCH_DEVICES, { after: await cursorNow() });
     for (let round = 0; round < 10; round++) {
       for (const id of deviceIds) await setDriver(id, `round-${round}`);
     }
@@ -160,7 +163,7 @@ describe('the change log', () => {
   });
 
   it('a subscriber resuming from a cursor gets the latest state of each entity changed since, once, then live changes', async () => {
-    const first = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: await cursorNow() });
+    const first = server.client.subscribe(WATCH_DEVICES, { after: await cursorNow() });
     await setDriver(deviceIds[0]!, 'seen');
     const seen = await first.next((e) => e.data?.deviceChanged.device.driver === 'seen');
     first.close();
@@ -168,7 +171,7 @@ describe('the change log', () => {
     // Missed while away: three changes of one device and one of another. Another subscriber
     // sees the last of them, so this process's feed has read them all before the resume (a
     // resume replays what the feed has read; what it reads later arrives live, coalesced).
-    const tail = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: seen.data!.deviceChanged.cursor });
+    const tail = server.client.subscribe(WATCH_DEVICES, { after: seen.data!.deviceChanged.cursor });
     await setDriver(deviceIds[0]!, 'missed-1');
     await setDriver(deviceIds[0]!, 'missed-2');
     await setDriver(deviceIds[1]!, 'missed-other');
@@ -176,7 +179,7 @@ describe('the change log', () => {
     await tail.next((e) => e.data?.deviceChanged.device.driver === 'missed-3');
     tail.close();
 
-    const resumed = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: seen.data!.deviceChanged.cursor });
+    const resumed = server.client.subscribe(WATCH_DEVICES, { after: seen.data!.deviceChanged.cursor });
     await resumed.next((e) => e.data?.deviceChanged.device.driver === 'missed-3');
     await setDriver(deviceIds[2]!, 'live');
     await resumed.next((e) => e.data?.deviceChanged.device.driver === 'live');
@@ -192,14 +195,14 @@ describe('the change log', () => {
     const old = await cursorNow();
     await setDriver(deviceIds[0]!, 'before-pruning');
     await pruneChangeLog(server.app.database.db, { maxAgeMs: HOUR, maxRows: 0 });
-    const stream = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: old });
+    const stream = server.client.subscribe(WATCH_DEVICES, { after: old });
     const refusal = await stream.next((e) => Boolean(e.errors?.length));
     expect(refusal.errors?.[0]?.extensions?.code).toBe('CursorExpiredError');
     await expect.poll(() => stream.ended).toBe(true);
   });
 
   it('a cursor that is not one is refused with a ValidationError', async () => {
-    const stream = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: 'yesterday' });
+    const stream = server.client.subscribe(WATCH_DEVICES, { after: 'yesterday' });
     const refusal = await stream.next((e) => Boolean(e.errors?.length));
     expect(refusal.errors?.[0]?.extensions?.code).toBe('ValidationError');
   });
@@ -208,8 +211,8 @@ describe('the change log', () => {
     const seed = new Seed(server.client, server.url);
     const other = await seed.cluster().host({ name: 'other-host', usb: 1 });
     const after = await cursorNow();
-    const elsewhere = server.client.subscribe(`subscription($h: ID, $after: String) { deviceChanged(hostId: $h, after: $after) { cursor } }`, { h: other.id, after });
-    const here = server.client.subscribe(`subscription($h: ID, $after: String) { deviceChanged(hostId: $h, after: $after) { cursor } }`, { h: hostId, after });
+    const elsewhere = server.client.subscribe(WATCH_HOST_DEVICES, { h: other.id, after });
+    const here = server.client.subscribe(WATCH_HOST_DEVICES, { h: hostId, after });
     await setDriver(deviceIds[0]!, 'scoped');
     await here.next();
     expect(elsewhere.events).toEqual([]);
@@ -227,8 +230,8 @@ describe.skipIf(!process.env.DATABASE_URL)('the change log on a PostgreSQL serve
     const seed = new Seed(server.client, server.url);
     const { id: hostId, agent } = await seed.cluster().host({ name: 'listen-host', usb: 1 });
     const [device] = await seed.devices(hostId);
-    const { changeCursor } = await server.client.data(`{ changeCursor }`);
-    const stream = server.client.subscribe<DeviceEvent>(WATCH_DEVICES, { after: changeCursor });
+    const { changeCursor } = await server.client.data(CHANGE_CURSOR);
+    const stream = server.client.subscribe(WATCH_DEVICES, { after: changeCursor });
 
     const admin = postgres(server.database.databaseUrl!, { max: 1, onnotice: () => {} });
     const killed = await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query ilike 'listen%'`;

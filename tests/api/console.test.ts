@@ -3,6 +3,7 @@ import { WebSocket } from 'ws';
 import { AgentClient } from '../../agent/client.ts';
 import { SimBackend } from '../../agent/backends/sim/index.ts';
 import { AGENT_CONSOLE_PATH, ConsoleClose, type ConsoleKind } from '../../protocol/console.ts';
+import { graphql } from '../../protocol/graphql.ts';
 import { eventually, TestClient } from '../support/client.ts';
 import { ConsoleSocket } from '../support/console.ts';
 import { rfbClient } from '../support/rfb.ts';
@@ -11,6 +12,11 @@ import { ADMIN, sessionClient, signedInClient, startTestServer, type TestServer 
 import { deviceMutation, operationEnded, testLogger, vmMutation } from '../agent/support.ts';
 
 const VIEWER = { username: 'console-viewer', password: 'a long viewer password' };
+const AUDIT_LOG = graphql(`query { auditLog(first: 50) { nodes { actor action outcome targets details } } }`);
+const CREATE_USER = graphql(`mutation($input: CreateUserInput!) { createUser(input: $input) { __typename } }`);
+const API_TOKENS = graphql(`query { apiTokens { id name revokedAt } }`);
+const REVOKE_TOKEN = graphql(`mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`);
+const SIGN_OUT = graphql(`mutation { signOut { __typename } }`);
 
 /**
  * VM consoles over /console/<VM ID>: a real server, a real agent (AgentClient) on a simulated
@@ -33,8 +39,8 @@ describe('VM consoles', () => {
 
   /** The audit entries of console sessions, oldest first. */
   async function consoleAudit() {
-    const { auditLog } = await server.client.data(`query { auditLog(first: 50) { nodes { actor action outcome targets details } } }`);
-    return (auditLog.nodes as { actor: string; action: string; outcome: string; targets: string[]; details: string }[])
+    const { auditLog } = await server.client.data(AUDIT_LOG);
+    return auditLog.nodes
       .filter((entry) => entry.action.endsWith('Console'))
       .reverse();
   }
@@ -55,7 +61,7 @@ describe('VM consoles', () => {
     vmId = provisioned.vmId;
     expect((await operationEnded(server.client, provisioned.operationId)).status).toBe('SUCCEEDED');
     operator = await signedInClient(server.url, ADMIN, 'OPERATOR');
-    const { createUser } = await server.client.data(`mutation($input: CreateUserInput!) { createUser(input: $input) { __typename } }`, { input: { ...VIEWER, role: 'VIEWER' } });
+    const { createUser } = await server.client.data(CREATE_USER, { input: { ...VIEWER, role: 'VIEWER' } });
     expect(createUser.__typename).toBe('User');
   });
 
@@ -151,9 +157,9 @@ describe('VM consoles', () => {
     const scripted = await signedInClient(server.url, ADMIN, 'OPERATOR');
     const graphics = open(vmId, { token: scripted.token }, 'graphics');
     expect((await graphics.bytes.read(12)).toString('latin1')).toBe('RFB 003.008\n');
-    const { apiTokens } = await server.client.data(`query { apiTokens { id name revokedAt } }`);
-    const newest = (apiTokens as { id: string; revokedAt: string | null }[]).filter((t) => !t.revokedAt)[0]!;
-    await server.client.data(`mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`, { id: newest.id });
+    const { apiTokens } = await server.client.data(API_TOKENS);
+    const newest = apiTokens.filter((t) => !t.revokedAt)[0]!;
+    await server.client.data(REVOKE_TOKEN, { id: newest.id });
     expect(await graphics.closed).toEqual({ code: ConsoleClose.FORBIDDEN, reason: 'Credential revoked' });
     await scripted.close();
   });
@@ -197,9 +203,9 @@ describe('VM consoles', () => {
     const scripted = await signedInClient(server.url, ADMIN, 'OPERATOR');
     const console = open(vmId, { token: scripted.token });
     await console.waitFor(':~# ');
-    const { apiTokens } = await server.client.data(`query { apiTokens { id name revokedAt } }`);
-    const newest = (apiTokens as { id: string; revokedAt: string | null }[]).filter((t) => !t.revokedAt)[0]!;
-    const { revokeApiToken } = await server.client.data(`mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`, { id: newest.id });
+    const { apiTokens } = await server.client.data(API_TOKENS);
+    const newest = apiTokens.filter((t) => !t.revokedAt)[0]!;
+    const { revokeApiToken } = await server.client.data(REVOKE_TOKEN, { id: newest.id });
     expect(revokeApiToken.__typename).toBe('ApiToken');
     expect(await console.closed).toEqual({ code: ConsoleClose.FORBIDDEN, reason: 'Credential revoked' });
     await eventually(async () => (await consoleAudit()).some((e) => e.action === 'closeConsole' && e.details.includes('Credential revoked')));
@@ -210,7 +216,7 @@ describe('VM consoles', () => {
     const admin = await sessionClient(server.url, ADMIN);
     const console = open(vmId, { cookie: admin.cookie });
     await console.waitFor(':~# ');
-    await admin.data(`mutation { signOut { __typename } }`);
+    await admin.data(SIGN_OUT);
     expect(await console.closed).toEqual({ code: ConsoleClose.FORBIDDEN, reason: 'Credential revoked' });
     await admin.close();
   });

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
+import { graphql } from '../../protocol/graphql.ts';
 import { DEVICE_ACTIONS, TRANSITIONS, type DeviceStatus } from '../../server/domain/device-state.ts';
 import { fakeHardware, type FakeDevice } from '../support/agent.ts';
-import { eventually } from '../support/client.ts';
+import { eventually, member } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { stateSnapshot } from '../support/snapshot.ts';
@@ -17,22 +18,12 @@ const ROOT_DISK = "nvme0n1p2 is mounted at /; refusing to detach the host's root
 const NVME: FakeDevice = { kind: 'NVME', address: '0000:01:00.0', vendorId: '144d', productId: 'a80a', serial: 'S5GX-ROOT', iommuGroup: 7, driver: 'nvme', inUse: ROOT_DISK };
 const USB: FakeDevice = { kind: 'USB', address: '1-1', vendorId: '046d', productId: 'c31c', serial: 'KB1', driver: 'usb' };
 
-const DEVICE = `id address status inUse iommuGroupMembers { id address } actions { action enabled reason deviceIds }`;
-
-interface ActionOption {
-  action: string;
-  enabled: boolean;
-  reason: string | null;
-  deviceIds: string[];
-}
-interface DeviceView {
-  id: string;
-  address: string;
-  status: DeviceStatus;
-  inUse: string | null;
-  iommuGroupMembers: { id: string; address: string }[];
-  actions: ActionOption[];
-}
+const DEVICE_VIEW = graphql(`fragment DeviceView on Device { id address status inUse iommuGroupMembers { id address } actions { action enabled reason deviceIds } }`);
+const DEVICE = graphql(`query($id: ID!) { node(id: $id) { __typename ... on Device { ...DeviceView } } }`, [DEVICE_VIEW]);
+const HOST_DEVICES = graphql(`query($id: ID!) { host(id: $id) { devices(first: 50) { nodes { ...DeviceView } } } }`, [DEVICE_VIEW]);
+const DETACH = graphql(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`);
+const DETACH_IN_USE = graphql(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename ... on Error { message } ... on DeviceInUseError { deviceId inUse } } }`);
+const PROVISION = graphql(`mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id name } } } }`);
 
 const statements = new StatementLog();
 let server: TestServer;
@@ -40,8 +31,8 @@ let seed: Seed;
 let counter = 0;
 const unique = (prefix: string) => `${prefix}-${++counter}`;
 
-async function device(id: string): Promise<DeviceView> {
-  return (await server.client.data(`query($id: ID!) { node(id: $id) { ... on Device { ${DEVICE} } } }`, { id })).node;
+async function device(id: string) {
+  return member((await server.client.data(DEVICE, { id })).node!, 'Device');
 }
 
 async function hostWith(hardware: FakeDevice[]) {
@@ -73,7 +64,7 @@ describe('Device.actions', () => {
     };
     await expectOffers('ATTACHED');
     agent.respond = () => 'hold';
-    await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb });
+    await server.client.data(DETACH, { id: usb });
     // In flight: the table starts nothing from DETACHING.
     await expectOffers('DETACHING');
     // The operation reaches the agent over its subscription some time after the mutation answers.
@@ -102,10 +93,7 @@ describe('Device.actions', () => {
     expect(view.actions).toEqual([{ action: 'DETACH', enabled: false, reason: `NVME 0000:01:00.0 is in use by the host: ${ROOT_DISK}; free it on the host first`, deviceIds: [nvme] }]);
 
     const before = await stateSnapshot(server.app.database.db);
-    const { detachDevice } = await server.client.data(
-      `mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename ... on Error { message } ... on DeviceInUseError { deviceId inUse } } }`,
-      { id: nvme },
-    );
+    const { detachDevice } = await server.client.data(DETACH_IN_USE, { id: nvme });
     expect(detachDevice).toEqual({ __typename: 'DeviceInUseError', message: view.actions[0]!.reason, deviceId: nvme, inUse: ROOT_DISK });
     expect(await stateSnapshot(server.app.database.db)).toEqual(before);
     // A device the host uses is not offered for detach anywhere else either; another device is.
@@ -119,7 +107,7 @@ describe('Device.actions', () => {
     expect(view.iommuGroupMembers.map((member) => member.address)).toEqual([GPU.address, AUDIO.address].sort((a, b) => (idOf(a) < idOf(b) ? -1 : 1)));
     expect(view.actions).toEqual([{ action: 'DETACH', enabled: true, reason: null, deviceIds: view.iommuGroupMembers.map((member) => member.id) }]);
 
-    await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: gpu });
+    await server.client.data(DETACH, { id: gpu });
     await settled(audio, 'DETACHED');
     const detached = await device(audio);
     expect(detached.actions.map((option) => [option.action, option.enabled, [...option.deviceIds].sort()])).toEqual([
@@ -129,10 +117,7 @@ describe('Device.actions', () => {
 
     // A VM holds the GPU (as the host reported it): its audio function can go nowhere else.
     const { id: planId } = await seed.plan({ name: unique('plan'), gpuCount: 0 });
-    const { provisionVm } = await server.client.data(
-      `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id name } } } }`,
-      { input: { name: unique('vm'), planId, hostId } },
-    );
+    const provisionVm = member((await server.client.data(PROVISION, { input: { name: unique('vm'), planId, hostId } })).provisionVm, 'VmOperationSuccess');
     await server.app.database.db.execute(sql`update devices set status = 'ASSIGNED', vm_id = ${rowId(provisionVm.vm.id)} where id = ${rowId(gpu)}`);
     const { actions } = await device(audio);
     expect(actions).toEqual([
@@ -147,11 +132,10 @@ describe('Device.actions', () => {
   });
 
   it('costs the same number of SQL statements for a host of 2 devices as for one of 12', async () => {
-    const query = `query($id: ID!) { host(id: $id) { devices(first: 50) { nodes { ${DEVICE} } } } }`;
     // The least of two runs: the first may also look the client's token up again.
     const count = async (hostId: string) => {
       const runs = [];
-      for (let run = 0; run < 2; run++) runs.push((await statements.during(() => server.client.data(query, { id: hostId }))).length);
+      for (let run = 0; run < 2; run++) runs.push((await statements.during(() => server.client.data(HOST_DEVICES, { id: hostId }))).length);
       return Math.min(...runs);
     };
     const small = await hostWith(fakeHardware({ gpus: 1, usb: 1 }));

@@ -3,11 +3,14 @@
 
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphql } from '../../protocol/graphql.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { stateSnapshot } from '../support/snapshot.ts';
 import { checkDefinition, violatedBy } from '../support/constraints.ts';
 import { hexPattern, PCI_IDENTITY_DIGITS, PCI_IDENTITY_FIELDS } from '../../protocol/rules.ts';
+
+const PCI_IDENTITY = graphql(`query($id: ID!) { host(id: $id) { devices { nodes { address classCode subsystemVendorId subsystemProductId revision } } } }`);
 
 let server: TestServer;
 let seed: Seed;
@@ -35,10 +38,10 @@ describe('PCI class code, subsystem IDs and revision', () => {
   it('are stored from the inventory report and shown on Device', async () => {
     const { id: hostId } = await seed.cluster().host({ name: 'pci-identity-host', devices: [H100, { kind: 'USB', address: '1-1', vendorId: '046d', productId: 'c31c' }] });
     const data = await server.client.data(
-      `query($id: ID!) { host(id: $id) { devices { nodes { address classCode subsystemVendorId subsystemProductId revision } } } }`,
+      PCI_IDENTITY,
       { id: hostId },
     );
-    expect(data.host.devices.nodes).toEqual([
+    expect(data.host!.devices.nodes).toEqual([
       { address: '0000:17:00.0', classCode: '030200', subsystemVendorId: '10de', subsystemProductId: '16c1', revision: 'a1' },
       { address: '1-1', classCode: null, subsystemVendorId: null, subsystemProductId: null, revision: null },
     ]);

@@ -1,5 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { graphql } from '../../protocol/graphql.ts';
 import { openDatabase, type Database } from '../../server/db/client.ts';
 import { hosts } from '../../server/db/schema/index.ts';
 import { NotFoundError } from '../../server/domain/errors.ts';
@@ -16,6 +17,7 @@ let testDatabase: TestDatabase;
 let database: Database;
 let statements: string[] = [];
 const TIMEOUT_MS = 30_000;
+const LAST_SEEN = graphql(`query($id: ID!) { host(id: $id) { lastSeenAt } }`);
 const services = () => ({ db: database.db, actor: 'test', operationTimeoutMs: 60_000, operationQueueTimeoutMs: 60_000 });
 
 beforeAll(async () => {
@@ -176,7 +178,7 @@ describe('OFFLINE detection', () => {
     try {
       const seed = new Seed(server.client, server.url);
       const { id: hostId, agent } = await seed.cluster().host({ name: 'beating', usb: 1 });
-      const lastSeen = async () => (await server.client.data(`query($id: ID!) { host(id: $id) { lastSeenAt } }`, { id: hostId })).host.lastSeenAt;
+      const lastSeen = async () => (await server.client.data(LAST_SEEN, { id: hostId })).host!.lastSeenAt;
       const before = await lastSeen();
       counting = true;
       expect((await agent.heartbeat()).heartbeat.__typename).toBe('Host');

@@ -1,4 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { graphql } from '../../protocol/graphql.ts';
+import { member } from '../support/client.ts';
 import { ChangeSet } from '../../server/db/transaction.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -7,6 +9,9 @@ import { NO_TIMERS, StatementLog } from '../support/statements.ts';
 let server: TestServer;
 let seed: Seed;
 const log = new StatementLog();
+const DEVICE_PRODUCT = graphql(`query($id: ID!) { node(id: $id) { __typename ... on Device { id productName } } }`);
+const REPORT_INVENTORY = graphql(`mutation($input: ReportInventoryInput!) { reportInventory(input: $input) { __typename } }`);
+const HOST_CORES = graphql(`query($id: ID!) { host(id: $id) { cpuCores } }`);
 
 beforeAll(async () => {
   server = await startTestServer({
@@ -55,8 +60,8 @@ describe('inventory reports write only what changed', () => {
     expect(written).toHaveLength(1);
     expect(written[0]).toMatch(/^update "devices"/i);
     expect(announced.map((change) => change.split(':')[0])).toEqual(['device']);
-    const { node } = await server.client.data(`query($id: ID!) { node(id: $id) { ... on Device { id productName } } }`, { id: nvme.id });
-    expect(node.productName).toBe('Renamed by a newer pci.ids');
+    const { node } = await server.client.data(DEVICE_PRODUCT, { id: nvme.id });
+    expect(member(node!, 'Device').productName).toBe('Renamed by a newer pci.ids');
     await agent.disconnect();
   });
 
@@ -64,14 +69,14 @@ describe('inventory reports write only what changed', () => {
     const { id: hostId, agent } = await seed.cluster().host({ name: 'facts-host', gpus: 1 });
     const announced = watchAnnouncements();
     const written = await countWrites(() =>
-      agent.client.data(`mutation($input: ReportInventoryInput!) { reportInventory(input: $input) { __typename } }`, {
+      agent.client.data(REPORT_INVENTORY, {
         input: { facts: { cpuCores: 128, memoryMb: 512 * 1024, iommuEnabled: true }, devices: agent.devices },
       }),
     );
     expect(written).toHaveLength(1);
     expect(written[0]).toMatch(/^update "hosts"/i);
     expect(announced.map((change) => change.split(':')[0])).toEqual(['host']);
-    expect((await server.client.data(`query($id: ID!) { host(id: $id) { cpuCores } }`, { id: hostId })).host.cpuCores).toBe(128);
+    expect((await server.client.data(HOST_CORES, { id: hostId })).host!.cpuCores).toBe(128);
     await agent.disconnect();
   });
 });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
+import { graphql, type VariablesOf } from '../../protocol/graphql.ts';
 import type { FakeDevice } from '../support/agent.ts';
-import { eventually } from '../support/client.ts';
+import { eventually, member } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { queryRows, stateSnapshot } from '../support/snapshot.ts';
@@ -11,13 +12,28 @@ import { violatedBy } from '../support/constraints.ts';
 // reproduction: detach 47:00.0 (its audio function 47:00.1 comes along), assign 47:00.0 to vm-a
 // and 47:00.1 to vm-b; the second must be refused.
 
-const RESULT = `__typename
-  ... on Error { message }
-  ... on InvalidTransitionError { status }
-  ... on DeviceOperationSuccess { operation { id type } devices { id address status vm { name } } }`;
-const ASSIGN_RESULT = `${RESULT}
-  ... on IommuGroupInUseError { deviceId }
-  ... on IommuGroupMembersError { deviceId members { id address } }`;
+const DEVICE_SUCCESS = graphql(`fragment DeviceSuccess on DeviceOperationSuccess { operation { id type } devices { id address status vm { name } } }`);
+const DETACH = graphql(
+  `mutation($input: DetachDeviceInput!) { detachDevice(input: $input) { __typename ... on Error { message } ... on InvalidTransitionError { status } ...DeviceSuccess } }`,
+  [DEVICE_SUCCESS],
+);
+const RELEASE = graphql(
+  `mutation($input: ReleaseDeviceInput!) { releaseDevice(input: $input) { __typename ... on Error { message } ... on InvalidTransitionError { status } ...DeviceSuccess } }`,
+  [DEVICE_SUCCESS],
+);
+const ASSIGN = graphql(
+  `mutation($input: AssignDeviceInput!) { assignDevice(input: $input) {
+    __typename ... on Error { message } ... on InvalidTransitionError { status } ...DeviceSuccess
+    ... on IommuGroupInUseError { deviceId }
+    ... on IommuGroupMembersError { deviceId members { id address } } } }`,
+  [DEVICE_SUCCESS],
+);
+const PROVISION = graphql(`mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id } } } }`);
+const PROVISION_GPU = graphql(
+  `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id } devices { address } } ... on Error { message } } }`,
+);
+const VM_STATUS = graphql(`query($id: ID!) { vm(id: $id) { status } }`);
+const DELETE_VM = graphql(`mutation($id: ID!) { deleteVm(input: { vmId: $id }) { __typename } }`);
 
 const GPU: FakeDevice = { kind: 'GPU', address: '0000:47:00.0', vendorId: '10de', productId: '2204', iommuGroup: 21, numaNode: 0, driver: 'nvidia' };
 const AUDIO: FakeDevice = { kind: 'PCI', address: '0000:47:00.1', vendorId: '10de', productId: '1aef', iommuGroup: 21, numaNode: 0, driver: 'snd_hda_intel' };
@@ -28,11 +44,11 @@ let seed: Seed;
 let counter = 0;
 const unique = (prefix: string) => `${prefix}-${++counter}`;
 
-async function mutate(field: string, input: Record<string, unknown>) {
-  const inputType = `${field.charAt(0).toUpperCase()}${field.slice(1)}Input`;
-  const result = field === 'assignDevice' ? ASSIGN_RESULT : RESULT;
-  return (await server.client.data(`mutation($input: ${inputType}!) { ${field}(input: $input) { ${result} } }`, { input }))[field];
-}
+const mutate = {
+  detachDevice: async (input: VariablesOf<typeof DETACH>['input']) => (await server.client.data(DETACH, { input })).detachDevice,
+  releaseDevice: async (input: VariablesOf<typeof RELEASE>['input']) => (await server.client.data(RELEASE, { input })).releaseDevice,
+  assignDevice: async (input: VariablesOf<typeof ASSIGN>['input']) => (await server.client.data(ASSIGN, { input })).assignDevice,
+};
 
 /** Asserts `call` is refused with `typename` and leaves the database exactly as it was. */
 async function expectRefused(typename: string, call: () => Promise<{ __typename: string; message?: string }>, message: RegExp) {
@@ -45,12 +61,9 @@ async function expectRefused(typename: string, call: () => Promise<{ __typename:
 }
 
 async function vmRunning(name: string, planId: string, hostId: string) {
-  const { provisionVm } = await server.client.data(
-    `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id } } } }`,
-    { input: { name, planId, hostId } },
-  );
-  await eventually(async () => (await server.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: provisionVm.vm.id })).vm.status === 'RUNNING');
-  return provisionVm.vm.id as string;
+  const { vm } = member((await server.client.data(PROVISION, { input: { name, planId, hostId } })).provisionVm, 'VmOperationSuccess');
+  await eventually(async () => (await server.client.data(VM_STATUS, { id: vm.id })).vm!.status === 'RUNNING');
+  return vm.id;
 }
 
 /** A connected host with the GPU and its audio function on the host driver, and two running VMs. */
@@ -77,17 +90,17 @@ afterAll(() => server.stop());
 describe('IOMMU groups stay whole', () => {
   it('never splits a group between two VMs: 47:00.0 to vm-a, then 47:00.1 to vm-b is refused', async () => {
     const { gpu, audio, vmA, vmB } = await hostWithGroup();
-    const detached = await mutate('detachDevice', { deviceId: gpu });
-    expect(detached.devices.map((d: { address: string }) => d.address).sort()).toEqual([GPU.address, AUDIO.address]);
+    const detached = await mutate.detachDevice({ deviceId: gpu });
+    expect(member(detached, 'DeviceOperationSuccess').devices.map((d) => d.address).sort()).toEqual([GPU.address, AUDIO.address]);
     await settled([gpu, audio], 'DETACHED');
 
-    const assigned = await mutate('assignDevice', { deviceId: gpu, vmId: vmA, withGroup: true });
-    expect(assigned.__typename, assigned.message).toBe('DeviceOperationSuccess');
-    expect(assigned.devices.map((d: { address: string }) => d.address).sort()).toEqual([GPU.address, AUDIO.address]);
+    const assigned = await mutate.assignDevice({ deviceId: gpu, vmId: vmA, withGroup: true });
+    expect(assigned.__typename, 'message' in assigned ? assigned.message : undefined).toBe('DeviceOperationSuccess');
+    expect(member(assigned, 'DeviceOperationSuccess').devices.map((d) => d.address).sort()).toEqual([GPU.address, AUDIO.address]);
     await settled([gpu, audio], 'ASSIGNED');
     const refusal = await expectRefused(
       'IommuGroupInUseError',
-      () => mutate('assignDevice', { deviceId: audio, vmId: vmB }),
+      () => mutate.assignDevice({ deviceId: audio, vmId: vmB }),
       /PCI 0000:47:00\.1 shares IOMMU group 21 with 0000:47:00\.0, which VM vm-a-\d+ holds/,
     );
     expect(refusal).toMatchObject({ deviceId: gpu });
@@ -95,11 +108,11 @@ describe('IOMMU groups stay whole', () => {
 
   it('refuses to assign a function without the rest of its group unless asked (withGroup), naming the members', async () => {
     const { gpu, audio, vmA } = await hostWithGroup();
-    await mutate('detachDevice', { deviceId: gpu });
+    await mutate.detachDevice({ deviceId: gpu });
     await settled([gpu, audio], 'DETACHED');
     const refusal = await expectRefused(
       'IommuGroupMembersError',
-      () => mutate('assignDevice', { deviceId: gpu, vmId: vmA }),
+      () => mutate.assignDevice({ deviceId: gpu, vmId: vmA }),
       /GPU 0000:47:00\.0 shares IOMMU group 21 with 0000:47:00\.1; .* assign them together \(withGroup: true\)/,
     );
     expect(refusal).toMatchObject({ deviceId: gpu, members: [{ id: audio, address: AUDIO.address }] });
@@ -107,41 +120,39 @@ describe('IOMMU groups stay whole', () => {
 
   it('releases the group with the device, and a VM teardown releases all of it', async () => {
     const { gpu, audio, vmA } = await hostWithGroup();
-    await mutate('detachDevice', { deviceId: gpu });
+    await mutate.detachDevice({ deviceId: gpu });
     await settled([gpu, audio], 'DETACHED');
-    await mutate('assignDevice', { deviceId: audio, vmId: vmA, withGroup: true });
+    await mutate.assignDevice({ deviceId: audio, vmId: vmA, withGroup: true });
     await settled([gpu, audio], 'ASSIGNED');
-    const released = await mutate('releaseDevice', { deviceId: gpu });
-    expect(released.devices.map((d: { address: string }) => d.address).sort()).toEqual([GPU.address, AUDIO.address]);
+    const released = await mutate.releaseDevice({ deviceId: gpu });
+    expect(member(released, 'DeviceOperationSuccess').devices.map((d) => d.address).sort()).toEqual([GPU.address, AUDIO.address]);
     await settled([gpu, audio], 'DETACHED');
 
-    await mutate('assignDevice', { deviceId: gpu, vmId: vmA, withGroup: true });
+    await mutate.assignDevice({ deviceId: gpu, vmId: vmA, withGroup: true });
     await settled([gpu, audio], 'ASSIGNED');
-    await server.client.data(`mutation($id: ID!) { deleteVm(input: { vmId: $id }) { __typename } }`, { id: vmA });
+    await server.client.data(DELETE_VM, { id: vmA });
     await settled([gpu, audio], 'DETACHED');
   });
 
   it("a provisioned VM takes its GPU's whole IOMMU group (the audio function too), and its teardown gives the group back", async () => {
     const { id: hostId, gpu, audio } = await hostWithGroup();
-    await mutate('detachDevice', { deviceId: gpu });
+    await mutate.detachDevice({ deviceId: gpu });
     await settled([gpu, audio], 'DETACHED');
     const { id: planId } = await seed.plan({ name: unique('gpu-plan'), gpuCount: 1 });
-    const { provisionVm } = await server.client.data(
-      `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id } devices { address } } ... on Error { message } } }`,
-      { input: { name: unique('vm-gpu'), planId, hostId } },
-    );
-    expect(provisionVm.__typename, provisionVm.message).toBe('VmOperationSuccess');
-    expect(provisionVm.devices.map((d: { address: string }) => d.address).sort()).toEqual([GPU.address, AUDIO.address]);
+    const { provisionVm: provisioned } = await server.client.data(PROVISION_GPU, { input: { name: unique('vm-gpu'), planId, hostId } });
+    expect(provisioned.__typename, 'message' in provisioned ? provisioned.message : undefined).toBe('VmOperationSuccess');
+    const provisionVm = member(provisioned, 'VmOperationSuccess');
+    expect(provisionVm.devices.map((d) => d.address).sort()).toEqual([GPU.address, AUDIO.address]);
     await settled([gpu, audio], 'ASSIGNED');
     expect((await seed.device(audio)).vm?.id).toBe(provisionVm.vm.id);
 
-    await server.client.data(`mutation($id: ID!) { deleteVm(input: { vmId: $id }) { __typename } }`, { id: provisionVm.vm.id });
+    await server.client.data(DELETE_VM, { id: provisionVm.vm.id });
     await settled([gpu, audio], 'DETACHED');
   });
 
   it('the database refuses a group held by two VMs (devices_iommu_group_one_vm), whoever writes it', async () => {
     const { gpu, audio, vmA, vmB } = await hostWithGroup();
-    await mutate('detachDevice', { deviceId: gpu });
+    await mutate.detachDevice({ deviceId: gpu });
     await settled([gpu, audio], 'DETACHED');
     const db = server.app.database.db;
     const rowId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1]!;

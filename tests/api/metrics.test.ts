@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphql } from '../../protocol/graphql.ts';
 import { eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -19,6 +20,8 @@ async function scrape(url: string, headers: Record<string, string> = {}) {
   const response = await fetch(`${url}/metrics`, { headers });
   return { status: response.status, type: response.headers.get('content-type'), text: await response.text() };
 }
+
+const DETACH_FOR_METRICS = graphql(`mutation DetachForMetrics($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`);
 
 describe('/metrics in the Prometheus format', () => {
   let server: TestServer;
@@ -57,7 +60,7 @@ describe('/metrics in the Prometheus format', () => {
     const { id: hostId } = await seed.cluster().host({ name: 'operated', usb: 1 });
     const [usb] = await seed.devices(hostId);
     const before = sample((await scrape(server.url)).text, 'passthru_operation_duration_seconds_count', { type: 'DETACH', status: 'SUCCEEDED' }) ?? 0;
-    await server.client.data(`mutation DetachForMetrics($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb!.id });
+    await server.client.data(DETACH_FOR_METRICS, { id: usb!.id });
     await eventually(async () => (await seed.device(usb!.id)).status === 'DETACHED');
 
     const { text } = await scrape(server.url);

@@ -4,13 +4,18 @@ import { revokeApiToken } from '../../server/domain/auth.ts';
 import { rotateHostToken } from '../../server/domain/hosts.ts';
 import { users } from '../../server/db/schema/index.ts';
 import { idOf } from '../../server/graphql/ids.ts';
-import { eventually, TestClient } from '../support/client.ts';
+import { graphql } from '../../protocol/graphql.ts';
+import { eventually, member, TestClient } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { ADMIN, sessionClient, startTestServer, type TestServer } from '../support/server.ts';
 
 const HOUR = 60 * 60 * 1000;
 // Needs the viewer role, so a refused credential shows as an error.
-const READ = '{ servicePlans { name } }';
+const READ = graphql(`{ servicePlans { name } }`);
+const TYPENAME = graphql(`{ __typename }`);
+const CREATE_TOKEN = graphql(`mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { __typename ... on CreateApiTokenSuccess { token apiToken { id } } } }`);
+const ROTATE_HOST_TOKEN = graphql(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { __typename } }`);
+const REVOKE_TOKEN = graphql(`mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`);
 
 describe('a cached principal costs no SQL, and revocation still takes effect at once', () => {
   let server: TestServer;
@@ -26,11 +31,9 @@ describe('a cached principal costs no SQL, and revocation still takes effect at 
 
   async function newToken(name: string) {
     const session = await sessionClient(server.url, ADMIN);
-    const { createApiToken } = await session.data(
-      `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { ... on CreateApiTokenSuccess { token apiToken { id } } } }`,
-      { input: { name, role: 'VIEWER' } },
-    );
-    return { client: new TestClient(server.url, createApiToken.token), id: createApiToken.apiToken.id as string };
+    const created = await session.data(CREATE_TOKEN, { input: { name, role: 'VIEWER' } });
+    const createApiToken = member(created.createApiToken, 'CreateApiTokenSuccess');
+    return { client: new TestClient(server.url, createApiToken.token), id: createApiToken.apiToken.id };
   }
 
   async function statementsOf(work: () => Promise<unknown>) {
@@ -43,8 +46,8 @@ describe('a cached principal costs no SQL, and revocation still takes effect at 
 
   it('a token presented again while cached is neither read nor written', async () => {
     const { client } = await newToken('cached');
-    await client.data('{ __typename }');
-    expect(await statementsOf(() => client.data('{ __typename }'))).toEqual([]);
+    await client.data(TYPENAME);
+    expect(await statementsOf(() => client.data(TYPENAME))).toEqual([]);
   });
 
   /** A host's agent, enrolled and reported, calling over HTTP with its host token. */
@@ -54,7 +57,7 @@ describe('a cached principal costs no SQL, and revocation still takes effect at 
     await agent.disconnect();
     return { hostId, client: agent.client };
   }
-  const HEARTBEAT = 'mutation { heartbeat { __typename ... on Error { message } } }';
+  const HEARTBEAT = graphql(`mutation { heartbeat { __typename ... on Error { message } } }`);
 
   it("an agent's host token presented again while cached is not read", async () => {
     const { client } = await agentOf('cached-agent');
@@ -66,7 +69,7 @@ describe('a cached principal costs no SQL, and revocation still takes effect at 
   it('a rotated host token is refused on the very next request, though it was cached', async () => {
     const { hostId, client } = await agentOf('rotated-agent');
     await client.data(HEARTBEAT);
-    await server.client.data(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { __typename } }`, { id: hostId });
+    await server.client.data(ROTATE_HOST_TOKEN, { id: hostId });
     const { heartbeat } = await client.data(HEARTBEAT);
     expect(heartbeat).toMatchObject({ __typename: 'NotAuthorizedError', message: expect.stringMatching(/invalid, expired or revoked/) });
   });
@@ -85,7 +88,7 @@ describe('a cached principal costs no SQL, and revocation still takes effect at 
   it('a revoked token is refused on the very next request, though it was cached', async () => {
     const { client, id } = await newToken('revoked');
     await client.data(READ);
-    await server.client.data(`mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`, { id });
+    await server.client.data(REVOKE_TOKEN, { id });
     const refused = await client.request(READ);
     expect(refused.errors?.[0]?.message).toMatch(/invalid, expired or revoked/);
   });

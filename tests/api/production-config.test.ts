@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphql } from '../../protocol/graphql.ts';
 import { ADMIN, startTestServer, type TestServer } from '../support/server.ts';
 
 // The switches README tells production to use: no GraphiQL, no introspection, Secure cookies,
 // and a small subscription budget per connection.
+const WATCH_HOSTS = graphql(`subscription { hostChanged { host { id } } }`);
+
 describe('production configuration', () => {
   let server: TestServer;
   beforeAll(async () => {
@@ -27,7 +30,7 @@ describe('production configuration', () => {
   });
 
   it('caps the subscriptions one connection may hold', async () => {
-    const streams = Array.from({ length: 4 }, () => server.client.subscribe(`subscription { hostChanged { host { id } } }`));
+    const streams = Array.from({ length: 4 }, () => server.client.subscribe(WATCH_HOSTS));
     const refused = await streams[3]!.next((e) => Boolean(e.errors));
     expect(refused.errors![0]!.message).toMatch(/At most 3 subscriptions per connection/);
     for (const stream of streams.slice(0, 3)) expect(stream.events).toEqual([]);

@@ -1,12 +1,16 @@
 import { Writable } from 'node:stream';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphql } from '../../protocol/graphql.ts';
 import { createLogger } from '../../server/logger.ts';
 import { TestClient } from '../support/client.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 // Production answers and logs give nothing away: no schema hints, no query parameters, and a
 // message on every log line, with refusals at info.
+
+const USERS = graphql(`{ users { id } }`);
+const AUDIT_BY_ACTOR = graphql(`query($actor: String) { auditLog(actor: $actor) { nodes { id } } }`);
 
 interface LogLine {
   level: number;
@@ -46,13 +50,13 @@ describe('in production', () => {
 
   it('logs refusals at info with a message, and a failed query with its SQL but not its parameters', async () => {
     const anonymous = new TestClient(server.url, null);
-    await anonymous.request(`{ users { id } }`);
+    await anonymous.request(USERS);
     const refusal = lines.find((line) => line.msg?.includes('Sign in, or send an API token'));
     expect(refusal).toMatchObject({ level: 30, code: 'NotAuthorizedError' });
 
     await server.app.database.db.execute(sql`alter table audit_log rename column actor to actor_gone`);
     try {
-      const answer = await server.client.request(`query($actor: String) { auditLog(actor: $actor) { nodes { id } } }`, { actor: 'marker-parameter-7f3a' });
+      const answer = await server.client.request(AUDIT_BY_ACTOR, { actor: 'marker-parameter-7f3a' });
       expect(answer.errors?.[0]?.message).toBe('Unexpected error.');
     } finally {
       await server.app.database.db.execute(sql`alter table audit_log rename column actor_gone to actor`);

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../support/client.ts';
+import { graphql } from '../../protocol/graphql.ts';
+import { eventually, member, type Document } from '../support/client.ts';
 import { Seed, type SeededCluster } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { insertFleet } from '../support/fleet.ts';
 
 const HOUR = 60 * 60 * 1000;
 
-const NESTED = `{
+const NESTED = graphql(`{
   hosts(first: 100) {
     nodes {
       name
@@ -16,7 +17,11 @@ const NESTED = `{
       vms(first: 5) { nodes { name devices(first: 4) { nodes { address } } } }
     }
   }
-}`;
+}`);
+const TYPENAME = graphql(`{ __typename }`);
+const PROVISION = graphql(`mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id } } } }`);
+const VM_STATUS = graphql(`query($id: ID!) { vm(id: $id) { status } }`);
+const POOL = graphql(`{ pool { byKind { kind total } byModel { name total } } }`);
 
 describe('nested queries', () => {
   let server: TestServer;
@@ -40,12 +45,12 @@ describe('nested queries', () => {
    * The statements one run of `query` costs. On PostgreSQL the change feed may still be loading
    * what the agents just reported while a run is counted, so the least of three runs is taken.
    */
-  async function countStatements(query: string) {
+  async function countStatements<Result>(query: Document<Result, {}>) {
     let least = Infinity;
-    let data;
+    let data!: Result;
     for (let run = 0; run < 3; run++) {
       // Presented just before, as by a client polling: the token's principal is cached.
-      await server.client.data('{ __typename }');
+      await server.client.data(TYPENAME);
       statements = 0;
       counting = true;
       data = await server.client.data(query);
@@ -58,11 +63,9 @@ describe('nested queries', () => {
   async function addHostsWithAssignedGpus(cluster: SeededCluster, planId: string, names: string[]) {
     for (const name of names) {
       const { id: hostId, agent } = await cluster.host({ name: name, gpus: 2, usb: 1 });
-      const { provisionVm } = await server.client.data(
-        `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id } } } }`,
-        { input: { name: `vm-${name}`, planId, hostId } },
-      );
-      await eventually(async () => (await server.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: provisionVm.vm.id })).vm.status === 'RUNNING');
+      const { provisionVm } = await server.client.data(PROVISION, { input: { name: `vm-${name}`, planId, hostId } });
+      const { vm } = member(provisionVm, 'VmOperationSuccess');
+      await eventually(async () => (await server.client.data(VM_STATUS, { id: vm.id })).vm!.status === 'RUNNING');
       await agent.disconnect();
     }
   }
@@ -77,10 +80,10 @@ describe('nested queries', () => {
     await addHostsWithAssignedGpus(cluster, planId, ['h3', 'h4', 'h5', 'h6', 'h7', 'h8']);
     const large = await countStatements(NESTED);
     expect(large.data.hosts.nodes).toHaveLength(8);
-    expect(large.data.hosts.nodes[7].devices.nodes.filter((d: { vm: unknown }) => d.vm)).toHaveLength(1);
+    expect(large.data.hosts.nodes[7]!.devices.nodes.filter((d) => d.vm)).toHaveLength(1);
 
     // What a request costs to authenticate, measured rather than assumed: nothing, once cached.
-    const { statements: perRequest } = await countStatements('{ __typename }');
+    const { statements: perRequest } = await countStatements(TYPENAME);
     expect(perRequest).toBe(0);
     expect(large.statements).toBe(small.statements);
     expect(large.statements).toBeLessThanOrEqual(2);
@@ -88,13 +91,13 @@ describe('nested queries', () => {
 });
 
 // The console's overview: every host with its devices and their VMs, and the pool at a glance.
-const DASHBOARD = `{
+const DASHBOARD = graphql(`{
   hosts(first: 500) { nodes { name status devices(first: 8) { nodes { address status vm { name status } } } pool { kind free total } } }
   pool {
     byKind { kind free assigned attached busy missing total }
     byModel { kind vendorId productId name free assigned total }
   }
-}`;
+}`);
 
 describe('the SQL carries only what the query asks for, never secrets, in at most 2 statements whatever the fleet size', () => {
   let server: TestServer;
@@ -110,7 +113,7 @@ describe('the SQL carries only what the query asks for, never secrets, in at mos
 
   async function dashboard() {
     // Signed in just before, as a console polling its overview is: the principal is cached.
-    await server.client.data('{ __typename }');
+    await server.client.data(TYPENAME);
     sql = [];
     const data = await server.client.data(DASHBOARD);
     const statements = sql;
@@ -122,14 +125,14 @@ describe('the SQL carries only what the query asks for, never secrets, in at mos
     await insertFleet(server.app.database.db, 'small', 8);
     const small = await dashboard();
     expect(small.data.hosts.nodes).toHaveLength(8);
-    expect(small.data.hosts.nodes[0].pool).toEqual([{ kind: 'GPU', free: 3, total: 4 }, { kind: 'USB', free: 0, total: 1 }, { kind: 'NVME', free: 0, total: 1 }]);
+    expect(small.data.hosts.nodes[0]!.pool).toEqual([{ kind: 'GPU', free: 3, total: 4 }, { kind: 'USB', free: 0, total: 1 }, { kind: 'NVME', free: 0, total: 1 }]);
 
     await insertFleet(server.app.database.db, 'large', 504);
     const large = await dashboard();
     // A page is at most 500 hosts; the pool counts all 512.
     expect(large.data.hosts.nodes).toHaveLength(500);
-    expect(large.data.hosts.nodes[499].devices.nodes.find((d: { vm: unknown }) => d.vm).vm).toEqual({ name: 'vm-large-0499', status: 'RUNNING' });
-    expect(large.data.pool.byKind.find((k: { kind: string }) => k.kind === 'GPU')).toEqual({
+    expect(large.data.hosts.nodes[499]!.devices.nodes.find((d) => d.vm)!.vm).toEqual({ name: 'vm-large-0499', status: 'RUNNING' });
+    expect(large.data.pool.byKind.find((k) => k.kind === 'GPU')).toEqual({
       kind: 'GPU', free: 512 * 3, assigned: 512, attached: 0, busy: 0, missing: 0, total: 512 * 4,
     });
 
@@ -139,9 +142,9 @@ describe('the SQL carries only what the query asks for, never secrets, in at mos
   });
 
   it('pool is counted in SQL: one grouped statement, whatever the fleet', async () => {
-    await server.client.data('{ __typename }');
+    await server.client.data(TYPENAME);
     sql = [];
-    const { pool } = await server.client.data(`{ pool { byKind { kind total } byModel { name total } } }`);
+    const { pool } = await server.client.data(POOL);
     const statements = sql;
     sql = null;
     expect(statements).toHaveLength(1);

@@ -1,9 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../support/client.ts';
+import { graphql } from '../../protocol/graphql.ts';
+import { eventually, member } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
-const DEVICE_RESULT = `__typename ... on DeviceOperationSuccess { operation { id type status } devices { id status } } ... on Error { message }`;
+const DEVICE_SUCCESS = graphql(`fragment DeviceSuccess on DeviceOperationSuccess { operation { id type status } devices { id status } }`);
+const DETACH = graphql(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename ...DeviceSuccess ... on Error { message } } }`, [DEVICE_SUCCESS]);
+const ASSIGN = graphql(`mutation($d: ID!, $v: ID!) { assignDevice(input: { deviceId: $d, vmId: $v }) { __typename ...DeviceSuccess ... on Error { message } } }`, [DEVICE_SUCCESS]);
+const RELEASE = graphql(`mutation($id: ID!) { releaseDevice(input: { deviceId: $id }) { __typename ...DeviceSuccess ... on Error { message } } }`, [DEVICE_SUCCESS]);
+const ATTACH = graphql(`mutation($id: ID!) { attachDevice(input: { deviceId: $id }) { __typename ...DeviceSuccess ... on Error { message } } }`, [DEVICE_SUCCESS]);
+const WATCH_HOST_DEVICES = graphql(`subscription($hostId: ID) { deviceChanged(hostId: $hostId) { device { id status vm { name } } } }`);
+const PROVISION = graphql(`mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id status host { id } } } ... on Error { message } } }`);
+const VM_STATUS = graphql(`query($id: ID!) { vm(id: $id) { status } }`);
+const VM_DEVICES = graphql(`query($id: ID!) { vm(id: $id) { devices { nodes { id status } } } }`);
+const OPERATIONS = graphql(`{ operations(first: 10) { nodes { type status actor } } }`);
+const DEVICE_HISTORY = graphql(`query($id: ID!) { node(id: $id) { __typename ... on Device { history { fromStatus toStatus actor } } } }`);
 
 describe('the seed flow over HTTP and graphql-ws', () => {
   let server: TestServer;
@@ -22,42 +33,36 @@ describe('the seed flow over HTTP and graphql-ws', () => {
     const usb = (await seed.devices(hostId)).find((d) => d.kind === 'USB')!;
     expect(usb.status).toBe('ATTACHED');
 
-    const watcher = server.client.subscribe(`subscription($hostId: ID) { deviceChanged(hostId: $hostId) { device { id status vm { name } } } }`, { hostId });
+    const watcher = server.client.subscribe(WATCH_HOST_DEVICES, { hostId });
     await new Promise((resolve) => setTimeout(resolve, 200)); // let the subscription register
 
-    const detached = await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { ${DEVICE_RESULT} } }`, { id: usb.id });
+    const detached = await server.client.data(DETACH, { id: usb.id });
     expect(detached.detachDevice.__typename).toBe('DeviceOperationSuccess');
-    expect(detached.detachDevice.devices.map((d: { id: string }) => d.id)).toEqual([usb.id]);
+    expect(member(detached.detachDevice, 'DeviceOperationSuccess').devices.map((d) => d.id)).toEqual([usb.id]);
     await watcher.next((e) => e.data?.deviceChanged.device.status === 'DETACHED');
 
-    const { provisionVm } = await server.client.data(
-      `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id status host { id } } } ... on Error { message } } }`,
-      { input: { name: 'vm-1', planId, hostId } },
-    );
-    expect(provisionVm.vm.host.id).toBe(hostId);
-    const vmId = provisionVm.vm.id;
-    await eventually(async () => (await server.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: vmId })).vm.status === 'RUNNING');
+    const { provisionVm } = await server.client.data(PROVISION, { input: { name: 'vm-1', planId, hostId } });
+    expect(member(provisionVm, 'VmOperationSuccess').vm.host.id).toBe(hostId);
+    const vmId = member(provisionVm, 'VmOperationSuccess').vm.id;
+    await eventually(async () => (await server.client.data(VM_STATUS, { id: vmId })).vm!.status === 'RUNNING');
 
-    const assigned = await server.client.data(
-      `mutation($d: ID!, $v: ID!) { assignDevice(input: { deviceId: $d, vmId: $v }) { ${DEVICE_RESULT} } }`,
-      { d: usb.id, v: vmId },
-    );
+    const assigned = await server.client.data(ASSIGN, { d: usb.id, v: vmId });
     // The agent may already have finished by the time the payload resolves; the stream below sees every step.
-    expect(['ASSIGNING', 'ASSIGNED']).toContain(assigned.assignDevice.devices[0].status);
+    expect(['ASSIGNING', 'ASSIGNED']).toContain(member(assigned.assignDevice, 'DeviceOperationSuccess').devices[0]!.status);
     await watcher.next((e) => e.data?.deviceChanged.device.status === 'ASSIGNED' && e.data.deviceChanged.device.vm?.name === 'vm-1');
-    const { vm } = await server.client.data(`query($id: ID!) { vm(id: $id) { devices { nodes { id status } } } }`, { id: vmId });
-    expect(vm.devices.nodes).toEqual([{ id: usb.id, status: 'ASSIGNED' }]);
+    const { vm } = await server.client.data(VM_DEVICES, { id: vmId });
+    expect(vm!.devices.nodes).toEqual([{ id: usb.id, status: 'ASSIGNED' }]);
 
-    await server.client.data(`mutation($id: ID!) { releaseDevice(input: { deviceId: $id }) { ${DEVICE_RESULT} } }`, { id: usb.id });
+    await server.client.data(RELEASE, { id: usb.id });
     await watcher.next((e) => e.data?.deviceChanged.device.status === 'DETACHED' && e.data.deviceChanged.device.vm === null && watcher.events.indexOf(e) > 2);
 
-    await server.client.data(`mutation($id: ID!) { attachDevice(input: { deviceId: $id }) { ${DEVICE_RESULT} } }`, { id: usb.id });
+    await server.client.data(ATTACH, { id: usb.id });
     await watcher.next((e) => e.data?.deviceChanged.device.status === 'ATTACHED');
 
     // Each event carries the device as it is when delivered, so a fast agent can fold an
     // in-flight step into the next; what arrives is always in order and ends each step settled.
     const FULL = ['DETACHING', 'DETACHED', 'ASSIGNING', 'ASSIGNED', 'RELEASING', 'DETACHED', 'ATTACHING', 'ATTACHED'];
-    const seen = watcher.events.map((e) => e.data?.deviceChanged.device.status as string).filter((status, i, all) => status !== all[i - 1]);
+    const seen = watcher.events.map((e) => e.data!.deviceChanged.device.status).filter((status, i, all) => status !== all[i - 1]);
     let cursor = 0;
     for (const status of seen) {
       cursor = FULL.indexOf(status, cursor) + 1;
@@ -67,12 +72,12 @@ describe('the seed flow over HTTP and graphql-ws', () => {
     expect(seen.at(-1)).toBe('ATTACHED');
     expect(agent.received.map((op) => op.type)).toEqual(['DETACH', 'PROVISION', 'ASSIGN', 'RELEASE', 'ATTACH']);
 
-    const { operations } = await server.client.data(`{ operations(first: 10) { nodes { type status actor } } }`);
-    expect(operations.nodes.map((o: { type: string }) => o.type)).toEqual(['ATTACH', 'RELEASE', 'ASSIGN', 'PROVISION', 'DETACH']);
-    expect(operations.nodes.every((o: { status: string }) => o.status === 'SUCCEEDED')).toBe(true);
+    const { operations } = await server.client.data(OPERATIONS);
+    expect(operations.nodes.map((o) => o.type)).toEqual(['ATTACH', 'RELEASE', 'ASSIGN', 'PROVISION', 'DETACH']);
+    expect(operations.nodes.every((o) => o.status === 'SUCCEEDED')).toBe(true);
 
-    const history = await server.client.data(`query($id: ID!) { node(id: $id) { ... on Device { history { fromStatus toStatus actor } } } }`, { id: usb.id });
-    expect(history.node.history.map((h: { toStatus: string }) => h.toStatus)).toEqual([
+    const history = await server.client.data(DEVICE_HISTORY, { id: usb.id });
+    expect(member(history.node!, 'Device').history.map((h) => h.toStatus)).toEqual([
       'ATTACHED', 'ATTACHING', 'DETACHED', 'RELEASING', 'ASSIGNED', 'ASSIGNING', 'DETACHED', 'DETACHING', 'ATTACHED',
     ]);
     watcher.close();

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphql } from '../../protocol/graphql.ts';
 import { clientAddressOf } from '../../server/client-address.ts';
 import { loginAttempts } from '../../server/db/schema/index.ts';
 import { passwordChecks } from '../../server/domain/auth.ts';
@@ -12,13 +13,15 @@ import { startTestServer, type TestServer } from '../support/server.ts';
 
 type Answer = { __typename: string; message?: string };
 
+const CREATE_USER = graphql(`mutation($input: CreateUserInput!) { createUser(input: $input) { __typename } }`);
+
 describe('sign-in limits', () => {
   let server: TestServer;
   beforeAll(async () => {
     // Behind a proxy on this machine: X-Forwarded-For names the client.
     server = await startTestServer({ config: { trustedProxies: ['loopback'] } });
     for (const username of ['alice', 'bob']) {
-      await server.client.data(`mutation($input: CreateUserInput!) { createUser(input: $input) { __typename } }`, {
+      await server.client.data(CREATE_USER, {
         input: { username, password: `${username} password 123`, role: 'VIEWER' },
       });
     }

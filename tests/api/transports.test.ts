@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, TestClient } from '../support/client.ts';
+import { graphql } from '../../protocol/graphql.ts';
+import { eventually, member, TestClient } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { ADMIN, sessionClient, startTestServer, type TestServer } from '../support/server.ts';
+
+const DETACH = graphql(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`);
+const CREATE_TOKEN = graphql(`mutation { createApiToken(input: { name: "sse-revoked", role: VIEWER }) { __typename ... on CreateApiTokenSuccess { token apiToken { id } } } }`);
+const REVOKE_TOKEN = graphql(`mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`);
+const SIGN_OUT = graphql(`mutation { signOut { __typename } }`);
+const ROTATE_HOST_TOKEN = graphql(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { __typename } }`);
 
 /** A subscription over server-sent events: everything it sent, and whether the server ended it. */
 function sseSubscription(url: string, query: string, headers: Record<string, string>) {
@@ -52,7 +59,7 @@ describe('transports', () => {
       devices: [{ kind: 'USB', address: '1-1', vendorId: '046d', productId: 'c52b' }],
     });
     const [usb] = await seed.devices(hostId);
-    await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb!.id });
+    await server.client.data(DETACH, { id: usb!.id });
 
     let text = '';
     while (!text.includes('"type":"DETACH"')) {
@@ -70,13 +77,11 @@ describe('transports', () => {
     const ENDED = /was revoked; subscribe again[\s\S]*"code":"NotAuthorizedError"/;
 
     it('when its API token is revoked', async () => {
-      const { createApiToken } = await (await sessionClient(server.url, ADMIN)).data(
-        `mutation { createApiToken(input: { name: "sse-revoked", role: VIEWER }) { ... on CreateApiTokenSuccess { token apiToken { id } } } }`,
-      );
+      const createApiToken = member((await (await sessionClient(server.url, ADMIN)).data(CREATE_TOKEN)).createApiToken, 'CreateApiTokenSuccess');
       const stream = sseSubscription(server.url, WATCH, { authorization: `Bearer ${createApiToken.token}` });
       await stream.opened;
       expect(await within(stream.ended, 300)).toBe('still open');
-      await server.client.data(`mutation($id: ID!) { revokeApiToken(input: { tokenId: $id }) { __typename } }`, { id: createApiToken.apiToken.id });
+      await server.client.data(REVOKE_TOKEN, { id: createApiToken.apiToken.id });
       expect(await within(stream.ended, 10_000)).toMatch(ENDED);
     });
 
@@ -89,7 +94,7 @@ describe('transports', () => {
       const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
       const stream = sseSubscription(server.url, WATCH, { cookie });
       await stream.opened;
-      await new TestClient(server.url, null, cookie).data(`mutation { signOut { __typename } }`);
+      await new TestClient(server.url, null, cookie).data(SIGN_OUT);
       expect(await within(stream.ended, 10_000)).toMatch(ENDED);
     });
 
@@ -101,7 +106,7 @@ describe('transports', () => {
       });
       const stream = sseSubscription(server.url, 'subscription { agentOperations { id } }', { authorization: `Bearer ${token}` });
       await stream.opened;
-      await server.client.data(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { __typename } }`, { id: hostId });
+      await server.client.data(ROTATE_HOST_TOKEN, { id: hostId });
       expect(await within(stream.ended, 10_000)).toMatch(ENDED);
       // The rotation closed the seeded agent's own socket (4403) too.
       await agent.disconnect().catch(() => {});

@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphql } from '../../protocol/graphql.ts';
 import { auditLog } from '../../server/db/schema/index.ts';
 import { createLogger } from '../../server/logger.ts';
 import { eventually, TestClient } from '../support/client.ts';
@@ -8,7 +9,8 @@ import { ADMIN, signedInClient, startTestServer, type TestServer } from '../supp
 // One credential, or one machine, cannot hold the server's sockets and subscriptions, and
 // refused calls without credentials cost no audit rows (issue 10, finding 6).
 
-const WATCH = 'subscription { hostChanged { host { id } } }';
+const WATCH = graphql(`subscription { hostChanged { host { id } } }`);
+const CREATE_CLUSTER = graphql(`mutation($name: String!) { createCluster(input: { name: $name }) { __typename } }`);
 
 describe('volume', () => {
   let server: TestServer;
@@ -79,7 +81,7 @@ describe('volume', () => {
     const countRows = () => server.app.database.db.$count(auditLog);
     const rows = await countRows();
     const anonymous = new TestClient(server.url, null);
-    for (let i = 0; i < 50; i++) await anonymous.request(`mutation { createCluster(input: { name: "nope-${i}" }) { __typename } }`);
+    for (let i = 0; i < 50; i++) await anonymous.request(CREATE_CLUSTER, { name: `nope-${i}` });
     expect(await countRows()).toBe(rows);
     expect(lines.find((line) => line.msg.startsWith('calls without credentials refused'))).toMatchObject({ level: 40, refused: expect.any(Number) });
   });

@@ -11,6 +11,7 @@ import { assignDevice, detachDevice } from '../../server/domain/devices.ts';
 import { completeOperation, markOperationRunning } from '../../server/domain/operations.ts';
 import { NotFoundError, OperationFinishedError } from '../../server/domain/errors.ts';
 import { changeLogHead, changesAfter } from '../../server/live/change-log.ts';
+import { graphql, type ResultOf } from '../../protocol/graphql.ts';
 import { eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -21,14 +22,15 @@ import { queryRows } from '../support/snapshot.ts';
 // assignments cost a few statements whatever the size of the pool.
 
 const HOUR = 60 * 60 * 1000;
-const PROVISION = `mutation($input: ProvisionVmInput!) {
+const PROVISION = graphql(`mutation($input: ProvisionVmInput!) {
   provisionVm(input: $input) {
     __typename
     ... on VmOperationSuccess { vm { id host { name } } devices { id } }
     ... on NoCapacityError { free { hostName freeGpus } }
     ... on Error { message }
   }
-}`;
+}`);
+const PROVISION_ANSWER = graphql(`mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id name status } devices { id address status } } } }`);
 
 let server: TestServer;
 let seed: Seed;
@@ -198,12 +200,9 @@ describe('mutation answers', () => {
     const { globalClusterId, hosts } = await pool('answer', 1, 1);
     // No operation stream: its reads would run beside the ones counted.
     for (const host of hosts) await host.agent.disconnect();
-    let answer: { provisionVm: { vm: { name: string; status: string }; devices: { address: string; status: string }[] } } | undefined;
+    let answer: ResultOf<typeof PROVISION_ANSWER> | undefined;
     const statements = await log.during(async () => {
-      answer = await server.client.data(
-        `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id name status } devices { id address status } } } }`,
-        { input: { name: 'answer-vm', planId, clusterId: globalClusterId } },
-      );
+      answer = await server.client.data(PROVISION_ANSWER, { input: { name: 'answer-vm', planId, clusterId: globalClusterId } });
     });
     expect(answer?.provisionVm).toMatchObject({ vm: { name: 'answer-vm', status: 'PROVISIONING' }, devices: [{ status: 'ASSIGNING' }] });
     // A planned read of the answer's rows (plugin-drizzle's loader) names its table "d0".

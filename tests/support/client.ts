@@ -4,13 +4,13 @@ import WebSocket from 'ws';
 import type { TadaDocumentNode } from 'gql.tada';
 
 /** A document from protocol/'s `graphql()` tag: its result and variables are typed from schema.graphql. */
-type Document<Result, Variables> = TadaDocumentNode<Result, Variables>;
+export type Document<Result, Variables> = TadaDocumentNode<Result, Variables>;
 /** The variables argument: omitted when the document takes none, required when it needs some. */
 type VariablesArgument<Variables> = {} extends Variables ? [variables?: Variables] : [variables: Variables];
 
 const source = (query: string | Document<unknown, unknown>) => (typeof query === 'string' ? query : print(query));
 
-export interface GraphQLResponse<T = any> {
+export interface GraphQLResponse<T> {
   data?: T;
   errors?: { message: string; extensions?: Record<string, unknown> }[];
 }
@@ -35,13 +35,14 @@ export class TestClient {
 
   /** Sends a typed document, or raw text (for tests of malformed and hostile requests). */
   async request<Result, Variables>(document: Document<Result, Variables>, ...[variables]: VariablesArgument<Variables>): Promise<GraphQLResponse<Result>>;
-  async request<T = any>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>>;
+  async request(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<unknown>>;
   async request(query: string | Document<unknown, unknown>, variables: unknown = {}): Promise<GraphQLResponse<unknown>> {
     return this.post(source(query), variables);
   }
 
   /** Runs a query and fails loudly on GraphQL errors; returns `data`. */
   async data<Result, Variables>(document: Document<Result, Variables>, ...[variables]: VariablesArgument<Variables>): Promise<Result>;
+  // Raw text, until the seed toolkit, the agent harness, tests/agent, tests/web and bench send typed documents too.
   async data<T = any>(query: string, variables?: Record<string, unknown>): Promise<T>;
   async data(query: string | Document<unknown, unknown>, variables: unknown = {}): Promise<unknown> {
     const result = await this.post(source(query), variables);
@@ -84,53 +85,11 @@ export class TestClient {
   }
 
   /** Subscribes over graphql-ws; collects every event until `close()` is called. */
-  subscribe<T = any>(query: string, variables: Record<string, unknown> = {}) {
-    const events: GraphQLResponse<T>[] = [];
-    const waiters: (() => void)[] = [];
-    let ended = false;
-    const dispose = this.socket().subscribe<T>(
-      { query, variables },
-      {
-        next: (value) => {
-          events.push(value as GraphQLResponse<T>);
-          waiters.splice(0).forEach((wake) => wake());
-        },
-        error: (error) => {
-          events.push({ errors: [{ message: String((error as Error)?.message ?? JSON.stringify(error)) }] });
-          ended = true;
-          waiters.splice(0).forEach((wake) => wake());
-        },
-        complete: () => {
-          ended = true;
-          waiters.splice(0).forEach((wake) => wake());
-        },
-      },
-    );
-    return {
-      events,
-      get ended() {
-        return ended;
-      },
-      /** Resolves with the first event (in arrival order, already received or not) that passes `match`. */
-      async next(match: (event: GraphQLResponse<T>) => boolean = () => true, timeoutMs = 10_000): Promise<GraphQLResponse<T>> {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          const found = events.find(match);
-          if (found) return found;
-          if (ended) throw new Error(`subscription ended without a matching event; got ${JSON.stringify(events)}`);
-          const left = deadline - Date.now();
-          if (left <= 0) throw new Error(`no matching event within ${timeoutMs} ms; got ${JSON.stringify(events)}`);
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, left);
-            waiters.push(() => {
-              clearTimeout(timer);
-              resolve();
-            });
-          });
-        }
-      },
-      close: () => dispose(),
-    };
+  subscribe<Result, Variables>(document: Document<Result, Variables>, ...[variables]: VariablesArgument<Variables>): Subscription<Result>;
+  // Raw text, until the agent harness (tests/support/agent.ts) and tests/agent send typed documents too.
+  subscribe<T = any>(query: string, variables?: Record<string, unknown>): Subscription<T>;
+  subscribe(query: string | Document<unknown, unknown>, variables: Record<string, unknown> = {}): Subscription<unknown> {
+    return watch(this.socket(), source(query), variables);
   }
 
   async close() {
@@ -138,6 +97,57 @@ export class TestClient {
     this.ws = null;
   }
 }
+
+/** Collects every event of one subscription on `socket` until `close()` is called. */
+function watch<T>(socket: Client, query: string, variables: Record<string, unknown>) {
+  const events: GraphQLResponse<T>[] = [];
+  const waiters: (() => void)[] = [];
+  let ended = false;
+  const dispose = socket.subscribe<T>(
+    { query, variables },
+    {
+      next: (value) => {
+        events.push(value as GraphQLResponse<T>);
+        waiters.splice(0).forEach((wake) => wake());
+      },
+      error: (error) => {
+        events.push({ errors: [{ message: String((error as Error)?.message ?? JSON.stringify(error)) }] });
+        ended = true;
+        waiters.splice(0).forEach((wake) => wake());
+      },
+      complete: () => {
+        ended = true;
+        waiters.splice(0).forEach((wake) => wake());
+      },
+    },
+  );
+  return {
+    events,
+    get ended() {
+      return ended;
+    },
+    /** Resolves with the first event (in arrival order, already received or not) that passes `match`. */
+    async next(match: (event: GraphQLResponse<T>) => boolean = () => true, timeoutMs = 10_000): Promise<GraphQLResponse<T>> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = events.find(match);
+        if (found) return found;
+        if (ended) throw new Error(`subscription ended without a matching event; got ${JSON.stringify(events)}`);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no matching event within ${timeoutMs} ms; got ${JSON.stringify(events)}`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          waiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+    },
+    close: () => dispose(),
+  };
+}
+export type Subscription<T> = ReturnType<typeof watch<T>>;
 
 /** Polls `check` until it returns a truthy value. */
 export async function eventually<T>(check: () => Promise<T | false | null | undefined>, timeoutMs = 10_000, stepMs = 50): Promise<T> {
@@ -148,4 +158,13 @@ export async function eventually<T>(check: () => Promise<T | false | null | unde
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, stepMs));
   }
+}
+
+type Named = { __typename?: string };
+const named = <Value extends Named, Name extends string>(value: Value, typename: Name): value is Extract<Value, { __typename?: Name }> => value.__typename === typename;
+
+/** A union field's answer as the member `typename` the test expects (the document selects `__typename`); any other answer fails the test, shown. */
+export function member<Value extends Named, Name extends NonNullable<Value['__typename']>>(value: Value, typename: Name): Extract<Value, { __typename?: Name }> {
+  if (!named(value, typename)) throw new Error(`expected a ${typename}, got ${JSON.stringify(value)}`);
+  return value;
 }
