@@ -2,8 +2,10 @@
 // over graphql-ws, driven through the public API as an operator would.
 
 import { join } from 'node:path';
+import { print } from 'graphql';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimHostConfig } from '../../agent/backends/sim/index.ts';
+import { graphql, type ResultOf } from '../../protocol/graphql.ts';
 import { eventually } from '../support/client.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { deviceAt, hostDevices, Seed, type SeededCluster } from '../support/seed.ts';
@@ -31,6 +33,10 @@ const GPU_NODE: SimHostConfig = {
 // GPUs 0 and 1 sit on NUMA node 0, GPUs 2 and 3 on node 1; each has its audio function at .1.
 const GPU = ['0000:17:00.0', '0000:47:00.0', '0000:87:00.0', '0000:b7:00.0'];
 const audioOf = (address: string) => address.replace(/\.0$/, '.1');
+
+const DeviceStatusChanged = graphql(`
+  subscription DeviceStatusChanged($hostId: ID) { deviceChanged(hostId: $hostId) { device { address status } } }
+`);
 
 describe('a sim agent process', () => {
   let server: TestServer;
@@ -165,10 +171,7 @@ describe('a sim agent process', () => {
   it('a device pulled from the host becomes MISSING, and ATTACHED again when plugged back', async () => {
     const { hostId, agent } = await startAgent('e2e-hotplug', GPU_NODE, { args: ['--sim-control', '0'] });
     await waitForInventory(hostId, 11);
-    const changes = server.client.subscribe<{ deviceChanged: { device: { address: string; status: string } } }>(
-      `subscription($hostId: ID) { deviceChanged(hostId: $hostId) { device { address status } } }`,
-      { hostId },
-    );
+    const changes = server.client.subscribe<ResultOf<typeof DeviceStatusChanged>>(print(DeviceStatusChanged), { hostId });
     try {
       // Let the subscription reach the server before anything changes.
       await new Promise((resolve) => setTimeout(resolve, 200));

@@ -7,6 +7,7 @@ import { graphqlWsUrl, loggableUrl } from '../../agent/connection.ts';
 import type { OperationOutcomeEvent } from '../../agent/context.ts';
 import { backoffDelay, retryUntilDone } from '../../agent/retry.ts';
 import { WorkQueue } from '../../agent/work-queue.ts';
+import { RotateHostToken } from '../../protocol/fleet.ts';
 import { eventually } from '../support/client.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { deviceAt, hostDevices, Seed, type SeededCluster } from '../support/seed.ts';
@@ -397,7 +398,7 @@ describe('AgentClient against the real server', () => {
   it('a rotated token makes the agent stop with a fatal error', async () => {
     const { hostId, agent } = await agentFor('client-rotated', HOST, { heartbeatIntervalMs: 200 });
     const fatal = new Promise<Error>((resolve) => agent.once('fatal', resolve));
-    const { rotateHostToken } = await server.client.data(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { __typename } }`, { id: hostId });
+    const { rotateHostToken } = await server.client.data(RotateHostToken, { hostId });
     expect(rotateHostToken.__typename).toBe('EnrollHostSuccess');
     expect((await fatal).message).toMatch(/refused the host token \(4403/);
   });
