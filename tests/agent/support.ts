@@ -19,18 +19,9 @@ export function testLogger(): Logger {
   return pino({ level: process.env.PASSTHRU_TEST_LOG ?? 'silent' });
 }
 
-const HostStatus = graphql(`
-  query HostStatus($id: ID!) { host(id: $id) { status } }
-`);
-
 const VmWithDevices = graphql(`
   query VmWithDevices($id: ID!) { node(id: $id) { __typename ... on VM { id name status devices { nodes { id address kind status } } } } }
 `);
-
-export async function hostStatus(client: TestClient, hostId: string): Promise<string | null> {
-  const { host } = await client.data(HostStatus, { id: hostId });
-  return host?.status ?? null;
-}
 
 export async function operation(client: TestClient, id: string) {
   const { node } = await client.data(OperationById, { id });
