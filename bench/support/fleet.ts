@@ -1,4 +1,5 @@
 // Setting up a bench fleet through the public API, as an operator's script would.
+import { graphql } from '../../protocol/graphql.ts';
 import type { TestClient } from '../../tests/support/client.ts';
 import { signedInClient } from '../../tests/support/server.ts';
 import { Seed, type EnrolledHost } from '../../tests/support/seed.ts';
@@ -19,8 +20,13 @@ export async function enrollHosts(admin: TestClient, count: number, concurrency 
   return hosts;
 }
 
+const DeviceChangeType = graphql(`
+  query DeviceChangeType { __type(name: "DeviceChange") { name } }
+`);
+
 /** Whether the server's subscriptions carry a resume cursor (the change-log shape). */
 export async function hasCursorShape(admin: TestClient): Promise<boolean> {
-  const { __type } = await admin.data(`{ __type(name: "DeviceChange") { name } }`);
+  // gql.tada types introspection fields as unknown: only whether the type exists matters here.
+  const { __type } = await admin.data(DeviceChangeType);
   return __type !== null;
 }

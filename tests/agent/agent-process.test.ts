@@ -2,19 +2,25 @@
 // over graphql-ws, driven through the public API as an operator would.
 
 import { join } from 'node:path';
+import { print } from 'graphql';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimHostConfig } from '../../agent/backends/sim/index.ts';
+import { graphql, type ResultOf } from '../../protocol/graphql.ts';
 import { eventually } from '../support/client.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { deviceAt, hostDevices, Seed, type SeededCluster } from '../support/seed.ts';
 import {
   AgentProcess,
-  deviceMutation,
+  assignDevice,
+  attachDevice,
+  deleteVm,
+  detachDevice,
   operation,
   operationEnded,
+  provisionVm,
+  releaseDevice,
   tempDir,
   vm,
-  vmMutation,
 } from './support.ts';
 
 const GPU_NODE: SimHostConfig = {
@@ -27,6 +33,10 @@ const GPU_NODE: SimHostConfig = {
 // GPUs 0 and 1 sit on NUMA node 0, GPUs 2 and 3 on node 1; each has its audio function at .1.
 const GPU = ['0000:17:00.0', '0000:47:00.0', '0000:87:00.0', '0000:b7:00.0'];
 const audioOf = (address: string) => address.replace(/\.0$/, '.1');
+
+const DeviceStatusChanged = graphql(`
+  subscription DeviceStatusChanged($hostId: ID) { deviceChanged(hostId: $hostId) { device { address status } } }
+`);
 
 describe('a sim agent process', () => {
   let server: TestServer;
@@ -81,42 +91,42 @@ describe('a sim agent process', () => {
     const gpu0 = await deviceAt(server.client, hostId, GPU[0]!);
 
     // detach → DETACHED, with the audio function of its IOMMU group
-    expect((await operationEnded(server.client, await deviceMutation(server.client, 'detachDevice', { deviceId: gpu0.id }))).status).toBe('SUCCEEDED');
+    expect((await operationEnded(server.client, await detachDevice(server.client, gpu0.id))).status).toBe('SUCCEEDED');
     await expectStatus(hostId, [GPU[0]!, audioOf(GPU[0]!)], 'DETACHED');
     await eventually(async () => (await deviceAt(server.client, hostId, GPU[0]!)).driver === 'vfio-pci');
 
     // a VM without GPUs to hand the GPU to
     const { id: cpuOnly } = await seed.plan({ name: 'e2e-cpu-only', cores: 4, memoryMb: 8192, diskGb: 20, gpuCount: 0 });
-    const small = await vmMutation(server.client, 'provisionVm', { name: 'vm-cpu', planId: cpuOnly, hostId });
+    const small = await provisionVm(server.client, { name: 'vm-cpu', planId: cpuOnly, hostId });
     expect((await operationEnded(server.client, small.operationId)).status).toBe('SUCCEEDED');
     expect((await vm(server.client, small.vmId))!.status).toBe('RUNNING');
 
     // assign → ASSIGNED with the audio function of its IOMMU group, and the host's domain really has both
     const assign = { deviceId: gpu0.id, vmId: small.vmId, withGroup: true };
-    expect((await operationEnded(server.client, await deviceMutation(server.client, 'assignDevice', assign))).status).toBe('SUCCEEDED');
+    expect((await operationEnded(server.client, await assignDevice(server.client, assign))).status).toBe('SUCCEEDED');
     expect(await deviceAt(server.client, hostId, GPU[0]!)).toMatchObject({ status: 'ASSIGNED', vm: { name: 'vm-cpu' } });
     let state = await agent.control('/state');
     expect(state.domains).toEqual([{ name: 'vm-cpu', cores: 4, memoryMb: 8192, diskGb: 20, devices: expect.arrayContaining([GPU[0], audioOf(GPU[0]!)]), running: true }]);
     expect(state.domains[0].devices).toHaveLength(2);
 
     // release → DETACHED, the group with it
-    expect((await operationEnded(server.client, await deviceMutation(server.client, 'releaseDevice', { deviceId: gpu0.id }))).status).toBe('SUCCEEDED');
+    expect((await operationEnded(server.client, await releaseDevice(server.client, gpu0.id))).status).toBe('SUCCEEDED');
     expect(await deviceAt(server.client, hostId, GPU[0]!)).toMatchObject({ status: 'DETACHED', vm: null });
     expect(await deviceAt(server.client, hostId, audioOf(GPU[0]!))).toMatchObject({ status: 'DETACHED', vm: null });
     expect((await agent.control('/state')).domains[0].devices).toEqual([]);
 
     // attach → ATTACHED, back on its own drivers
-    expect((await operationEnded(server.client, await deviceMutation(server.client, 'attachDevice', { deviceId: gpu0.id }))).status).toBe('SUCCEEDED');
+    expect((await operationEnded(server.client, await attachDevice(server.client, gpu0.id))).status).toBe('SUCCEEDED');
     await expectStatus(hostId, [GPU[0]!, audioOf(GPU[0]!)], 'ATTACHED');
     await eventually(async () => (await deviceAt(server.client, hostId, audioOf(GPU[0]!))).driver === 'snd_hda_intel');
 
     // a 2-GPU plan: pool the two GPUs of NUMA node 1, provision, get both
     for (const address of [GPU[2]!, GPU[3]!]) {
       const device = await deviceAt(server.client, hostId, address);
-      expect((await operationEnded(server.client, await deviceMutation(server.client, 'detachDevice', { deviceId: device.id }))).status).toBe('SUCCEEDED');
+      expect((await operationEnded(server.client, await detachDevice(server.client, device.id))).status).toBe('SUCCEEDED');
     }
     const { id: duo } = await seed.plan({ name: 'e2e-gpu-duo', gpuCount: 2, cores: 16, memoryMb: 65536, diskGb: 200 });
-    const big = await vmMutation(server.client, 'provisionVm', { name: 'vm-duo', planId: duo, clusterId: cluster.id });
+    const big = await provisionVm(server.client, { name: 'vm-duo', planId: duo, clusterId: cluster.id });
     expect((await operationEnded(server.client, big.operationId)).status).toBe('SUCCEEDED');
     const running = (await vm(server.client, big.vmId))!;
     expect(running.status).toBe('RUNNING');
@@ -138,7 +148,7 @@ describe('a sim agent process', () => {
     });
 
     // teardown → the GPUs go back to the pool, the domain is gone
-    const teardown = await vmMutation(server.client, 'deleteVm', { vmId: big.vmId });
+    const teardown = await deleteVm(server.client, big.vmId);
     expect((await operationEnded(server.client, teardown.operationId)).status).toBe('SUCCEEDED');
     expect((await vm(server.client, big.vmId))!.status).toBe('DELETED');
     await expectStatus(hostId, [GPU[2]!, GPU[3]!], 'DETACHED');
@@ -161,10 +171,7 @@ describe('a sim agent process', () => {
   it('a device pulled from the host becomes MISSING, and ATTACHED again when plugged back', async () => {
     const { hostId, agent } = await startAgent('e2e-hotplug', GPU_NODE, { args: ['--sim-control', '0'] });
     await waitForInventory(hostId, 11);
-    const changes = server.client.subscribe<{ deviceChanged: { device: { address: string; status: string } } }>(
-      `subscription($hostId: ID) { deviceChanged(hostId: $hostId) { device { address status } } }`,
-      { hostId },
-    );
+    const changes = server.client.subscribe<ResultOf<typeof DeviceStatusChanged>>(print(DeviceStatusChanged), { hostId });
     try {
       // Let the subscription reach the server before anything changes.
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -190,7 +197,7 @@ describe('a sim agent process', () => {
     });
     await waitForInventory(hostId, 11);
     const gpu = await deviceAt(server.client, hostId, GPU[1]!);
-    const operationId = await deviceMutation(server.client, 'detachDevice', { deviceId: gpu.id });
+    const operationId = await detachDevice(server.client, gpu.id);
 
     // The host bound the GPU to vfio-pci, then the agent died before telling the server.
     expect(await first.exited).toEqual({ code: null, signal: 'SIGKILL' });
@@ -219,7 +226,7 @@ describe('a sim agent process', () => {
       );
       await waitForInventory(hostId, 11, strict);
       const gpu = (await hostDevices(strict.client, hostId)).find((d) => d.address === GPU[0])!;
-      const operationId = await deviceMutation(strict.client, 'detachDevice', { deviceId: gpu.id });
+      const operationId = await detachDevice(strict.client, gpu.id);
       expect((await first.exited).signal).toBe('SIGKILL');
 
       // Nobody answered: the server fails the operation and puts the devices back where they were...

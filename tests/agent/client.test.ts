@@ -7,10 +7,11 @@ import { graphqlWsUrl, loggableUrl } from '../../agent/connection.ts';
 import type { OperationOutcomeEvent } from '../../agent/context.ts';
 import { backoffDelay, retryUntilDone } from '../../agent/retry.ts';
 import { WorkQueue } from '../../agent/work-queue.ts';
+import { RotateHostToken } from '../../protocol/fleet.ts';
 import { eventually } from '../support/client.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { deviceAt, hostDevices, Seed, type SeededCluster } from '../support/seed.ts';
-import { deviceMutation, operation, operationEnded, repoRoot, TcpProxy, testLogger, vm, vmMutation } from './support.ts';
+import { assignDevice, attachDevice, detachDevice, operation, operationEnded, provisionVm, repoRoot, TcpProxy, testLogger, vm } from './support.ts';
 
 describe('retry and queue logic', () => {
   it('backoff grows exponentially to a cap, with jitter in the upper half', () => {
@@ -206,7 +207,7 @@ describe('AgentClient against the real server', () => {
       ['0000:7f:00.1', 'PCI', 'ATTACHED', 'snd_hda_intel'],
     ]);
     const gpu = devices.find((d) => d.kind === 'GPU')!;
-    const op = await operationEnded(server.client, await deviceMutation(server.client, 'detachDevice', { deviceId: gpu.id }));
+    const op = await operationEnded(server.client, await detachDevice(server.client, gpu.id));
     expect(op.status).toBe('SUCCEEDED');
     await eventually(async () => (await deviceAt(server.client, hostId, '0000:17:00.0')).driver === 'vfio-pci');
     expect((await deviceAt(server.client, hostId, '0000:17:00.1')).status).toBe('DETACHED');
@@ -217,14 +218,14 @@ describe('AgentClient against the real server', () => {
     const { hostId, backend, outcomes } = await agentFor('client-observed', HOST);
     const reportsBefore = backend.callCount('inventory');
     const gpu = await deviceAt(server.client, hostId, '0000:7f:00.0');
-    const detached = await deviceMutation(server.client, 'detachDevice', { deviceId: gpu.id });
+    const detached = await detachDevice(server.client, gpu.id);
     // Settled in the outcome's own transaction: nothing else reported the new drivers.
     expect((await operationEnded(server.client, detached)).status).toBe('SUCCEEDED');
     for (const address of ['0000:7f:00.0', '0000:7f:00.1']) {
       expect(await deviceAt(server.client, hostId, address)).toMatchObject({ status: 'DETACHED', driver: 'vfio-pci' });
     }
     // The agent runs its jobs in order: a report queued after the detach would run before the attach.
-    await deviceMutation(server.client, 'attachDevice', { deviceId: gpu.id });
+    await attachDevice(server.client, gpu.id);
     await eventually(async () => outcomes.length === 2);
     expect(outcomes.map((o) => `${o.type} ${o.outcome}`)).toEqual(['DETACH succeeded', 'ATTACH succeeded']);
     expect(backend.callCount('inventory')).toBe(reportsBefore);
@@ -237,7 +238,7 @@ describe('AgentClient against the real server', () => {
       faults: [{ operation: 'DETACH', message: 'vfio-pci 0000:17:00.0: probe failed with error -16' }],
     });
     const gpu = await deviceAt(server.client, hostId, '0000:17:00.0');
-    const op = await operationEnded(server.client, await deviceMutation(server.client, 'detachDevice', { deviceId: gpu.id }));
+    const op = await operationEnded(server.client, await detachDevice(server.client, gpu.id));
     expect(op).toMatchObject({ status: 'FAILED', error: 'vfio-pci 0000:17:00.0: probe failed with error -16' });
     expect((await deviceAt(server.client, hostId, '0000:17:00.0')).status).toBe('ATTACHED');
     expect(outcomes).toEqual([{ id: op.id, type: 'DETACH', outcome: 'failed', error: 'vfio-pci 0000:17:00.0: probe failed with error -16' }]);
@@ -248,7 +249,7 @@ describe('AgentClient against the real server', () => {
     proxies.push(proxy);
     const { hostId, backend, outcomes } = await agentFor('client-drop', { ...HOST, latencyMs: { detach: 1_500 } }, { serverUrl: proxy.url });
     const gpu = await deviceAt(server.client, hostId, '0000:17:00.0');
-    const operationId = await deviceMutation(server.client, 'detachDevice', { deviceId: gpu.id });
+    const operationId = await detachDevice(server.client, gpu.id);
     // Cut only once the host is at work: the server may show RUNNING before the agent has its answer.
     await eventually(async () => backend.callCount('detach') === 1);
     expect((await operation(server.client, operationId)).status).toBe('RUNNING');
@@ -282,7 +283,7 @@ describe('AgentClient against the real server', () => {
       await reported;
 
       const gpu = await deviceAt(timeoutServer.client, hostId, '0000:17:00.0');
-      const operationId = await deviceMutation(timeoutServer.client, 'detachDevice', { deviceId: gpu.id });
+      const operationId = await detachDevice(timeoutServer.client, gpu.id);
       const op = await operationEnded(timeoutServer.client, operationId);
       expect(op.status).toBe('FAILED');
       expect(op.error).toMatch(/Timed out/);
@@ -299,7 +300,7 @@ describe('AgentClient against the real server', () => {
   it('stop() lets the operation in hand finish and report', async () => {
     const { hostId, agent } = await agentFor('client-stop', { ...HOST, latencyMs: { detach: 800 } });
     const gpu = await deviceAt(server.client, hostId, '0000:17:00.0');
-    const operationId = await deviceMutation(server.client, 'detachDevice', { deviceId: gpu.id });
+    const operationId = await detachDevice(server.client, gpu.id);
     await eventually(async () => (await operation(server.client, operationId)).status === 'RUNNING');
     await agent.stop({ graceMs: 10_000 });
     expect((await operation(server.client, operationId)).status).toBe('SUCCEEDED');
@@ -313,12 +314,12 @@ describe('AgentClient against the real server', () => {
     const { hostId, backend } = first;
     const [gpu, audio, usb] = await Promise.all(['0000:17:00.0', '0000:17:00.1', '1-1'].map((address) => deviceAt(server.client, hostId, address)));
     for (const device of [gpu!, usb!]) {
-      expect((await operationEnded(server.client, await deviceMutation(server.client, 'detachDevice', { deviceId: device.id }))).status).toBe('SUCCEEDED');
+      expect((await operationEnded(server.client, await detachDevice(server.client, device.id))).status).toBe('SUCCEEDED');
     }
     const { id: plan } = await seed.plan({ name: 'client-domains-cpu', cores: 4, memoryMb: 8192, diskGb: 20, gpuCount: 0 });
-    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-domains', planId: plan, hostId });
+    const provisioned = await provisionVm(server.client, { name: 'vm-domains', planId: plan, hostId });
     expect((await operationEnded(server.client, provisioned.operationId)).status).toBe('SUCCEEDED');
-    const assigned = await deviceMutation(server.client, 'assignDevice', { deviceId: usb!.id, vmId: provisioned.vmId });
+    const assigned = await assignDevice(server.client, { deviceId: usb!.id, vmId: provisioned.vmId, withGroup: false });
     expect((await operationEnded(server.client, assigned)).status).toBe('SUCCEEDED');
     expect(await backend.vms()).toEqual([{ name: 'vm-domains', running: true, deviceAddresses: ['1-1'] }]);
 
@@ -360,7 +361,7 @@ describe('AgentClient against the real server', () => {
     };
     const { id: plan } = await seed.plan({ name: 'client-concurrent-cpu', cores: 4, memoryMb: 8192, diskGb: 20, gpuCount: 0 });
     const provisioned = [];
-    for (const name of ['vm-c1', 'vm-c2', 'vm-c3']) provisioned.push(await vmMutation(server.client, 'provisionVm', { name, planId: plan, hostId }));
+    for (const name of ['vm-c1', 'vm-c2', 'vm-c3']) provisioned.push(await provisionVm(server.client, { name, planId: plan, hostId }));
     for (const { operationId } of provisioned) expect((await operationEnded(server.client, operationId)).status).toBe('SUCCEEDED');
     expect(most).toBe(3);
   });
@@ -397,7 +398,7 @@ describe('AgentClient against the real server', () => {
   it('a rotated token makes the agent stop with a fatal error', async () => {
     const { hostId, agent } = await agentFor('client-rotated', HOST, { heartbeatIntervalMs: 200 });
     const fatal = new Promise<Error>((resolve) => agent.once('fatal', resolve));
-    const { rotateHostToken } = await server.client.data(`mutation($id: ID!) { rotateHostToken(input: { hostId: $id }) { __typename } }`, { id: hostId });
+    const { rotateHostToken } = await server.client.data(RotateHostToken, { hostId });
     expect(rotateHostToken.__typename).toBe('EnrollHostSuccess');
     expect((await fatal).message).toMatch(/refused the host token \(4403/);
   });

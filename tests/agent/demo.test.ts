@@ -2,8 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoFleet, type DemoFleet } from '../../agent/demo.ts';
 import { eventually } from '../support/client.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { graphql } from '../../protocol/graphql.ts';
 import { hostDevices } from '../support/seed.ts';
-import { operationEnded, tempDir, testLogger, vm, vmMutation } from './support.ts';
+import { operationEnded, provisionVm, tempDir, testLogger, vm } from './support.ts';
+
+const FleetView = graphql(`
+  query FleetView { clusters { id name hosts { nodes { id name status } } } servicePlans { name provisionType gpuCount } }
+`);
 
 describe('the demo fleet', () => {
   let server: TestServer;
@@ -26,20 +31,17 @@ describe('the demo fleet', () => {
   }
 
   async function fleetView() {
-    const { clusters, servicePlans } = await server.client.data(
-      `query { clusters { id name hosts { nodes { id name status } } } servicePlans { name provisionType gpuCount } }`,
-    );
-    return { clusters, servicePlans };
+    return server.client.data(FleetView);
   }
 
   it('creates a demo cluster of three simulated hosts and its plans, with agents online', async () => {
     const fleet = await start();
     const view = await eventually(async () => {
       const v = await fleetView();
-      return v.clusters[0]?.hosts.nodes.every((h: { status: string }) => h.status === 'ONLINE') ? v : null;
+      return v.clusters[0]?.hosts.nodes.every((h) => h.status === 'ONLINE') ? v : null;
     });
-    expect(view.clusters.map((c: { name: string }) => c.name)).toEqual(['demo']);
-    expect(view.clusters[0].hosts.nodes.map((h: { name: string }) => h.name)).toEqual(['edge-node-1', 'gpu-node-1', 'gpu-node-2']);
+    expect(view.clusters.map((c) => c.name)).toEqual(['demo']);
+    expect(view.clusters[0]!.hosts.nodes.map((h) => h.name)).toEqual(['edge-node-1', 'gpu-node-1', 'gpu-node-2']);
     expect(view.servicePlans).toEqual([
       { name: 'cpu-only', provisionType: 'KVM', gpuCount: 0 },
       { name: 'gpu-duo', provisionType: 'KVM', gpuCount: 2 },
@@ -64,7 +66,7 @@ describe('the demo fleet', () => {
 
   it('provisions a gpu-duo VM through its agents', async () => {
     const [fleet] = fleets;
-    const { vmId, operationId } = await vmMutation(server.client, 'provisionVm', { name: 'demo-duo', planId: fleet!.planIds['gpu-duo'], clusterId: fleet!.clusterId });
+    const { vmId, operationId } = await provisionVm(server.client, { name: 'demo-duo', planId: fleet!.planIds['gpu-duo']!, clusterId: fleet!.clusterId });
     expect((await operationEnded(server.client, operationId)).status).toBe('SUCCEEDED');
     const running = (await vm(server.client, vmId))!;
     expect(running.status).toBe('RUNNING');
@@ -85,10 +87,10 @@ describe('the demo fleet', () => {
     expect(second.clusterId).toBe(first.clusterId);
     expect(second.hosts.map((h) => h.hostId)).toEqual(first.hosts.map((h) => h.hostId));
     expect(second.planIds).toEqual(first.planIds);
-    await eventually(async () => (await fleetView()).clusters[0].hosts.nodes.every((h: { status: string }) => h.status === 'ONLINE'));
+    await eventually(async () => (await fleetView()).clusters[0]!.hosts.nodes.every((h) => h.status === 'ONLINE'));
     const after = await fleetView();
     expect(after.clusters).toHaveLength(1);
-    expect(after.clusters[0].hosts.nodes.map((h: { id: string }) => h.id)).toEqual(before.clusters[0].hosts.nodes.map((h: { id: string }) => h.id));
+    expect(after.clusters[0]!.hosts.nodes.map((h) => h.id)).toEqual(before.clusters[0]!.hosts.nodes.map((h) => h.id));
     expect(after.servicePlans).toEqual(before.servicePlans);
     // The state file kept the VM on its host, so the report after reconnecting agrees with the server.
     const node = second.hosts.find((h) => h.backend.domain('demo-duo'))!;

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { SimHostConfig } from '../../agent/backends/sim/index.ts';
+import { AssignDevice, AttachDevice, DeleteVm, DetachDevice, OperationById, ProvisionVm, ReleaseDevice } from '../../protocol/commands.ts';
+import { graphql, type VariablesOf } from '../../protocol/graphql.ts';
 import { eventually, type TestClient } from '../support/client.ts';
 
 export const repoRoot = new URL('../../', import.meta.url).pathname;
@@ -17,39 +19,57 @@ export function testLogger(): Logger {
   return pino({ level: process.env.PASSTHRU_TEST_LOG ?? 'silent' });
 }
 
-export async function hostStatus(client: TestClient, hostId: string): Promise<string | null> {
-  const { host } = await client.data(`query($id: ID!) { host(id: $id) { status } }`, { id: hostId });
-  return host?.status ?? null;
-}
+const VmWithDevices = graphql(`
+  query VmWithDevices($id: ID!) { node(id: $id) { __typename ... on VM { id name status devices { nodes { id address kind status } } } } }
+`);
 
-export async function operation(client: TestClient, id: string): Promise<{ id: string; type: string; status: string; error: string | null }> {
-  const { node } = await client.data(`query($id: ID!) { node(id: $id) { ... on Operation { id type status error } } }`, { id });
+export async function operation(client: TestClient, id: string) {
+  const { node } = await client.data(OperationById, { id });
+  if (node?.__typename !== 'Operation') throw new Error(`${id} is not an operation: ${node?.__typename ?? 'nothing'}`);
   return node;
 }
 
-export async function vm(client: TestClient, id: string): Promise<{ id: string; name: string; status: string; devices: { id: string; address: string; kind: string; status: string }[] } | null> {
-  const { node } = await client.data(`query($id: ID!) { node(id: $id) { ... on VM { id name status devices { nodes { id address kind status } } } } }`, { id });
-  return node && { ...node, devices: node.devices.nodes };
+export async function vm(client: TestClient, id: string) {
+  const { node } = await client.data(VmWithDevices, { id });
+  return node?.__typename === 'VM' ? { ...node, devices: node.devices.nodes } : null;
 }
 
-/** Runs a device mutation (detachDevice, attachDevice, releaseDevice, assignDevice) and returns the operation ID. */
-export async function deviceMutation(client: TestClient, mutation: string, input: Record<string, unknown>): Promise<string> {
-  const data = await client.data(
-    `mutation($input: ${mutation[0]!.toUpperCase()}${mutation.slice(1)}Input!) { result: ${mutation}(input: $input) { __typename ... on DeviceOperationSuccess { operation { id } } ... on Error { message } } }`,
-    { input },
-  );
-  if (data.result.__typename !== 'DeviceOperationSuccess') throw new Error(`${mutation}: ${data.result.__typename}: ${data.result.message}`);
-  return data.result.operation.id;
+type Refusal = { __typename: string; message: string };
+
+/** A device command's answer: the ID of its queued operation; a refusal fails the test with its message. */
+function queuedOperation(mutation: string, outcome: { __typename: 'DeviceOperationSuccess'; operation: { id: string } } | Refusal): string {
+  if ('operation' in outcome) return outcome.operation.id;
+  throw new Error(`${mutation}: ${outcome.__typename}: ${outcome.message}`);
 }
 
-/** provisionVm or deleteVm; returns the VM and the operation IDs. */
-export async function vmMutation(client: TestClient, mutation: 'provisionVm' | 'deleteVm' | 'startVm' | 'stopVm', input: Record<string, unknown>): Promise<{ vmId: string; operationId: string }> {
-  const data = await client.data(
-    `mutation($input: ${mutation[0]!.toUpperCase()}${mutation.slice(1)}Input!) { result: ${mutation}(input: $input) { __typename ... on VmOperationSuccess { vm { id } operation { id } } ... on Error { message } } }`,
-    { input },
-  );
-  if (data.result.__typename !== 'VmOperationSuccess') throw new Error(`${mutation}: ${data.result.__typename}: ${data.result.message}`);
-  return { vmId: data.result.vm.id, operationId: data.result.operation.id };
+/** A VM command's answer: the VM and its queued operation; a refusal fails the test with its message. */
+function queuedVmOperation(mutation: string, outcome: { __typename: 'VmOperationSuccess'; vm: { id: string }; operation: { id: string } } | Refusal) {
+  if ('operation' in outcome) return { vmId: outcome.vm.id, operationId: outcome.operation.id };
+  throw new Error(`${mutation}: ${outcome.__typename}: ${outcome.message}`);
+}
+
+export async function detachDevice(client: TestClient, deviceId: string): Promise<string> {
+  return queuedOperation('detachDevice', (await client.data(DetachDevice, { deviceId })).detachDevice);
+}
+
+export async function attachDevice(client: TestClient, deviceId: string): Promise<string> {
+  return queuedOperation('attachDevice', (await client.data(AttachDevice, { deviceId })).attachDevice);
+}
+
+export async function assignDevice(client: TestClient, variables: VariablesOf<typeof AssignDevice>): Promise<string> {
+  return queuedOperation('assignDevice', (await client.data(AssignDevice, variables)).assignDevice);
+}
+
+export async function releaseDevice(client: TestClient, deviceId: string): Promise<string> {
+  return queuedOperation('releaseDevice', (await client.data(ReleaseDevice, { deviceId })).releaseDevice);
+}
+
+export async function provisionVm(client: TestClient, input: VariablesOf<typeof ProvisionVm>['input']): Promise<{ vmId: string; operationId: string }> {
+  return queuedVmOperation('provisionVm', (await client.data(ProvisionVm, { input })).provisionVm);
+}
+
+export async function deleteVm(client: TestClient, vmId: string): Promise<{ vmId: string; operationId: string }> {
+  return queuedVmOperation('deleteVm', (await client.data(DeleteVm, { vmId })).deleteVm);
 }
 
 /** Waits until the operation has ended; returns it. */

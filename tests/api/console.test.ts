@@ -9,7 +9,7 @@ import { ConsoleSocket } from '../support/console.ts';
 import { rfbClient } from '../support/rfb.ts';
 import { deviceAt, hostDevices, Seed } from '../support/seed.ts';
 import { ADMIN, sessionClient, signedInClient, startTestServer, type TestServer } from '../support/server.ts';
-import { deviceMutation, operationEnded, testLogger, vmMutation } from '../agent/support.ts';
+import { assignDevice, detachDevice, operationEnded, provisionVm, releaseDevice, testLogger } from '../agent/support.ts';
 
 const VIEWER = { username: 'console-viewer', password: 'a long viewer password' };
 const AUDIT_LOG = graphql(`query { auditLog(first: 50) { nodes { actor action outcome targets details } } }`);
@@ -57,7 +57,7 @@ describe('VM consoles', () => {
     agent = new AgentClient({ serverUrl: server.url, token: enrolled.token, backend, logger: testLogger() }).start();
     const { id: planId } = await seed.plan({ name: 'console-plan', cores: 2, memoryMb: 2048, diskGb: 20, gpuCount: 0 });
     await eventually(async () => (await deviceAt(server.client, hostId, '1-1').catch(() => null)) !== null);
-    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-console', planId, hostId });
+    const provisioned = await provisionVm(server.client, { name: 'vm-console', planId, hostId });
     vmId = provisioned.vmId;
     expect((await operationEnded(server.client, provisioned.operationId)).status).toBe('SUCCEEDED');
     operator = await signedInClient(server.url, ADMIN, 'OPERATOR');
@@ -79,11 +79,11 @@ describe('VM consoles', () => {
     expect(await console.run('lspci -nn')).toBe('');
 
     const usb = await deviceAt(server.client, hostId, '1-1');
-    await operationEnded(server.client, await deviceMutation(server.client, 'detachDevice', { deviceId: usb.id }));
-    await operationEnded(server.client, await deviceMutation(server.client, 'assignDevice', { deviceId: usb.id, vmId }));
+    await operationEnded(server.client, await detachDevice(server.client, usb.id));
+    await operationEnded(server.client, await assignDevice(server.client, { deviceId: usb.id, vmId, withGroup: false }));
     const gpu = (await hostDevices(server.client, hostId)).find((d) => d.kind === 'GPU')!;
-    await operationEnded(server.client, await deviceMutation(server.client, 'detachDevice', { deviceId: gpu.id }));
-    await operationEnded(server.client, await deviceMutation(server.client, 'assignDevice', { deviceId: gpu.id, vmId, withGroup: true }));
+    await operationEnded(server.client, await detachDevice(server.client, gpu.id));
+    await operationEnded(server.client, await assignDevice(server.client, { deviceId: gpu.id, vmId, withGroup: true }));
 
     // The same session sees the change: the shell reads the domain when the command runs.
     expect(await console.run('lsusb')).toBe('Bus 001 Device 002: ID 0781:5583 SanDisk Corp. Ultra Fit');
@@ -93,7 +93,7 @@ describe('VM consoles', () => {
     const held = (await hostDevices(server.client, hostId)).filter((d) => d.vm?.id === vmId && d.kind !== 'USB');
     expect(lspci.split('\r\n').filter(Boolean)).toHaveLength(held.length);
 
-    await operationEnded(server.client, await deviceMutation(server.client, 'releaseDevice', { deviceId: usb.id }));
+    await operationEnded(server.client, await releaseDevice(server.client, usb.id));
     expect(await console.run('lsusb')).toBe('');
     console.close();
   });
@@ -168,7 +168,7 @@ describe('VM consoles', () => {
     const seed = new Seed(server.client, server.url);
     const old = await seed.cluster('old').host({ name: 'old-host', devices: [] });
     const { id: planId } = await seed.plan({ name: 'old-plan', cores: 1, memoryMb: 1024, diskGb: 20, gpuCount: 0 });
-    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-old', planId, hostId: old.id });
+    const provisioned = await provisionVm(server.client, { name: 'vm-old', planId, hostId: old.id });
     await operationEnded(server.client, provisioned.operationId);
     // It ignores the kind it does not know and opens the serial console.
     const agentSocket = new WebSocket(`${server.url.replace(/^http/, 'ws')}${AGENT_CONSOLE_PATH}`, { headers: { authorization: `Bearer ${old.token}` } });
@@ -237,7 +237,7 @@ describe('VM consoles', () => {
     const seed = new Seed(server.client, server.url);
     const silent = await seed.cluster('silent').host({ name: 'silent-host', devices: [] });
     const { id: planId } = await seed.plan({ name: 'silent-plan', cores: 1, memoryMb: 1024, diskGb: 20, gpuCount: 0 });
-    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-silent', planId, hostId: silent.id });
+    const provisioned = await provisionVm(server.client, { name: 'vm-silent', planId, hostId: silent.id });
     await operationEnded(server.client, provisioned.operationId);
     // An agent from before consoles: its console socket is open, and it never answers.
     const agentSocket = new WebSocket(`${server.url.replace(/^http/, 'ws')}${AGENT_CONSOLE_PATH}`, { headers: { authorization: `Bearer ${silent.token}` } });

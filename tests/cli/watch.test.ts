@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DetachDevice } from '../../protocol/commands.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { lineOn, start } from './support.ts';
@@ -23,7 +24,7 @@ describe('passthru watch', () => {
     try {
       await lineOn(watch.stderr!, (line) => line.startsWith('watching devices, ops on gpu-w'));
       const detached = lineOn(watch.stdout!, (line) => line.includes('"status":"DETACHED"'));
-      const { detachDevice } = await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: nvme!.id });
+      const { detachDevice } = await server.client.data(DetachDevice, { deviceId: nvme!.id });
       expect(detachDevice.__typename).toBe('DeviceOperationSuccess');
       const event = JSON.parse(await detached);
       expect(event).toMatchObject({ topic: 'devices', cursor: expect.any(String), devices: { id: nvme!.id, status: 'DETACHED', host: { name: 'gpu-w' } } });

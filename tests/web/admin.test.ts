@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { ADMIN, signedInClient, startTestServer, type TestServer } from '../support/server.ts';
 import { SKIP_REASON, hasChromium, launchChromium, markDocument, openPage, pageErrors, screenshot, signIn, stillSameDocument } from './support/browser.ts';
+import { CreateUser } from './support/users.ts';
 
 if (!hasChromium) console.warn(SKIP_REASON);
 
@@ -109,10 +110,7 @@ describe.skipIf(!hasChromium)('the console’s administration pages', () => {
   it('shows those calls in the audit trail live, as user:admin, with refusals in red', async () => {
     // A refused call, made by the viewer's own token through the API.
     const viewer = await signedInClient(server.url, VIEWER, 'VIEWER');
-    const { createUser } = await viewer.data(
-      `mutation($input: CreateUserInput!) { createUser(input: $input) { __typename ... on Error { message } } }`,
-      { input: { username: 'mallory', password: 'a long enough password', role: 'ADMIN' } },
-    );
+    const { createUser } = await viewer.data(CreateUser, { input: { username: 'mallory', password: 'a long enough password', role: 'ADMIN' } });
     expect(createUser.__typename).toBe('NotAuthorizedError');
     await viewer.close();
 

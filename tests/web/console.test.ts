@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { buildApp, type App } from '../../server/app.ts';
+import { DetachDevice } from '../../protocol/commands.ts';
 import { createLogger } from '../../server/logger.ts';
+import { provisionVm, vm } from '../agent/support.ts';
 import { TestClient, eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { ADMIN, startTestServer, type TestServer } from '../support/server.ts';
 import { seedFleet, type Fleet } from './support/fleet.ts';
+import { CreateUser } from './support/users.ts';
 import {
   SKIP_REASON,
   chooseAction,
@@ -47,15 +50,9 @@ describe.skipIf(!hasChromium)('the operator console', () => {
     // A VM to assign the USB device to, made through the API before the UI part.
     const seed = new Seed(server.client, server.url);
     const { id: planId } = await seed.plan({ name: 'cpu-small', cores: 2, memoryMb: 4096, diskGb: 20, gpuCount: 0 });
-    const { provisionVm } = await server.client.data(
-      `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id } } ... on Error { message } } }`,
-      { input: { name: 'vm-usb', planId, hostId: kvmA } },
-    );
-    await eventually(async () => (await server.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: provisionVm.vm.id })).vm.status === 'RUNNING');
-    const { createUser } = await server.client.data(
-      `mutation($input: CreateUserInput!) { createUser(input: $input) { __typename ... on Error { message } } }`,
-      { input: { ...WATCHER, role: 'VIEWER' } },
-    );
+    const { vmId } = await provisionVm(server.client, { name: 'vm-usb', planId, hostId: kvmA });
+    await eventually(async () => (await vm(server.client, vmId))?.status === 'RUNNING');
+    const { createUser } = await server.client.data(CreateUser, { input: { ...WATCHER, role: 'VIEWER' } });
     expect(createUser.__typename).toBe('User');
     browser = await launchChromium();
     a = await openPage(browser, `${server.url}/`);
@@ -270,7 +267,7 @@ describe.skipIf(!hasChromium)('the operator console', () => {
     // database. B resumes from its last cursor, so the server replays it: nothing refetches the page.
     const meanwhile = await buildApp(server.config, { logger: createLogger('silent') });
     const elsewhere = new TestClient(`http://127.0.0.1:${await meanwhile.start(0)}`, server.client.token);
-    await elsewhere.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: usb.id });
+    await elsewhere.data(DetachDevice, { deviceId: usb.id });
     await meanwhile.stop();
 
     restarted = await buildApp(server.config, { logger: createLogger('silent') });
@@ -280,7 +277,7 @@ describe.skipIf(!hasChromium)('the operator console', () => {
     await waitForStatus(b, '1-2', 'DETACHING');
 
     // And a change after the restart shows up live, without a reload.
-    await server.client.data(`mutation($id: ID!) { detachDevice(input: { deviceId: $id }) { __typename } }`, { id: other.id });
+    await server.client.data(DetachDevice, { deviceId: other.id });
     await waitForStatus(b, other.address, 'DETACHING');
     expect(await stillSameDocument(b)).toBe(true);
   });

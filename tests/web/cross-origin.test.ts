@@ -2,10 +2,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import { graphql } from '../../protocol/graphql.ts';
 import { ADMIN, startTestServer, type TestServer } from '../support/server.ts';
 import { SKIP_REASON, hasChromium, launchChromium, openPage, screenshot, signIn } from './support/browser.ts';
 
 if (!hasChromium) console.warn(SKIP_REASON);
+
+const EveryApiToken = graphql(`
+  query EveryApiToken { apiTokens(all: true) { name } }
+`);
 
 /**
  * A page of another origin on the same host (another port: the same site, so the SameSite=Strict
@@ -61,7 +66,7 @@ describe.skipIf(!hasChromium)('a page of another origin', () => {
   });
 
   it("cannot frame the console, nor use the signed-in admin's session over HTTP or a socket", async () => {
-    const before = (await server.client.data(`{ apiTokens(all: true) { name } }`)).apiTokens.length;
+    const before = (await server.client.data(EveryApiToken)).apiTokens.length;
     await page.goto(elsewhereUrl);
     await page.waitForFunction(() => {
       const text = document.getElementById('results')?.textContent;
@@ -74,6 +79,6 @@ describe.skipIf(!hasChromium)('a page of another origin', () => {
     expect(await framed?.locator('text=Sign in').count()).toBe(0);
     expect(await framed?.locator('nav[aria-label="Primary"]').count()).toBe(0);
     await screenshot(page, 'cross-origin-refused');
-    expect((await server.client.data(`{ apiTokens(all: true) { name } }`)).apiTokens).toHaveLength(before);
+    expect((await server.client.data(EveryApiToken)).apiTokens).toHaveLength(before);
   });
 });

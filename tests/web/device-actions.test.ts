@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import { provisionVm, vm } from '../agent/support.ts';
 import type { FakeDevice, TestAgent } from '../support/agent.ts';
 import { eventually } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
@@ -51,11 +52,8 @@ describe.skipIf(!hasChromium)('device actions in the console', () => {
     };
     heartbeats = setInterval(() => void agent.heartbeat().catch(() => {}), 1_000);
     const { id: planId } = await seed.plan({ name: 'cpu-small', cores: 2, memoryMb: 4096, diskGb: 20, gpuCount: 0 });
-    const { provisionVm } = await server.client.data(
-      `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { ... on VmOperationSuccess { vm { id } } ... on Error { message } } }`,
-      { input: { name: 'vm-gpu', planId, hostId: host.id } },
-    );
-    await eventually(async () => (await server.client.data(`query($id: ID!) { vm(id: $id) { status } }`, { id: provisionVm.vm.id })).vm.status === 'RUNNING');
+    const { vmId } = await provisionVm(server.client, { name: 'vm-gpu', planId, hostId: host.id });
+    await eventually(async () => (await vm(server.client, vmId))?.status === 'RUNNING');
     browser = await launchChromium();
     page = await openPage(browser, `${server.url}/hosts/${encodeURIComponent(host.id)}/devices`);
     await signIn(page, ADMIN);

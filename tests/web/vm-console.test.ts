@@ -5,7 +5,7 @@ import { SimBackend } from '../../agent/backends/sim/index.ts';
 import { blockAt, GUEST_SCREEN } from '../../agent/backends/sim/guest-screen.ts';
 import { eventually } from '../support/client.ts';
 import { ADMIN, startTestServer, type TestServer } from '../support/server.ts';
-import { deviceMutation, operationEnded, testLogger, vmMutation } from '../agent/support.ts';
+import { assignDevice, operationEnded, provisionVm, testLogger } from '../agent/support.ts';
 import { deviceAt, Seed } from '../support/seed.ts';
 import { SKIP_REASON, chooseAction, hasChromium, launchChromium, openPage, pageErrors, screenshot, signIn, waitForStatus } from './support/browser.ts';
 
@@ -48,12 +48,12 @@ describe.skipIf(!hasChromium)('the VM console in the browser', () => {
     agent = new AgentClient({ serverUrl: server.url, token: enrolled.token, backend, logger: testLogger() }).start();
     await eventually(async () => (await deviceAt(server.client, hostId, '1-1').catch(() => null)) !== null);
     const { id: planId } = await seed.plan({ name: 'cpu-small', cores: 2, memoryMb: 4096, diskGb: 20, gpuCount: 0 });
-    const provisioned = await vmMutation(server.client, 'provisionVm', { name: 'vm-usb', planId, hostId });
+    const provisioned = await provisionVm(server.client, { name: 'vm-usb', planId, hostId });
     vmId = provisioned.vmId;
     expect((await operationEnded(server.client, provisioned.operationId)).status).toBe('SUCCEEDED');
     // A GPU (pooled from boot) goes to the VM through the API, so the guest has a PCI device too.
     const gpu = await deviceAt(server.client, hostId, '0000:17:00.0');
-    expect((await operationEnded(server.client, await deviceMutation(server.client, 'assignDevice', { deviceId: gpu.id, vmId, withGroup: true }))).status).toBe('SUCCEEDED');
+    expect((await operationEnded(server.client, await assignDevice(server.client, { deviceId: gpu.id, vmId, withGroup: true }))).status).toBe('SUCCEEDED');
     browser = await launchChromium();
     page = await openPage(browser, `${server.url}/hosts/${encodeURIComponent(hostId)}/devices`);
     await signIn(page, ADMIN);
