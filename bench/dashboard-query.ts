@@ -14,8 +14,9 @@ import { devices, vms } from '../server/db/schema/index.ts';
 import { createLogger } from '../server/logger.ts';
 import { Seed } from '../tests/support/seed.ts';
 import { ADMIN, signedInClient } from '../tests/support/server.ts';
+import { graphql } from '../protocol/graphql.ts';
 
-const QUERY = `{ hosts(first: 500) { nodes { name status devices(first: 8) { nodes { address status vm { name status } } } } } }`;
+const QUERY = graphql(`query BenchDashboard { hosts(first: 500) { nodes { name status devices(first: 8) { nodes { address status vm { name status } } } } } }`);
 const ROUNDS = 20;
 
 async function timed(work: () => Promise<unknown>) {

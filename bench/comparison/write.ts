@@ -7,6 +7,7 @@ import type { TestClient } from '../../tests/support/client.ts';
 import type { BenchDatabase } from '../support/database.ts';
 import { percentile, sleep, sortedCopy } from '../support/stats.ts';
 import type { StatusWatch } from './db-watch.ts';
+import { graphql, type ResultOf } from '../../protocol/graphql.ts';
 
 export interface CycleResult {
   provisions: number;
@@ -72,8 +73,8 @@ async function drive(clients: number, durationMs: number, cycle: (client: number
   return durationMs;
 }
 
-const PROVISION = `mutation($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id } } ... on Error { message } } }`;
-const DELETE = `mutation($input: DeleteVmInput!) { deleteVm(input: $input) { __typename ... on VmOperationSuccess { vm { id } } ... on Error { message } } }`;
+const PROVISION = graphql(`mutation BenchProvision($input: ProvisionVmInput!) { provisionVm(input: $input) { __typename ... on VmOperationSuccess { vm { id } } ... on Error { message } } }`);
+const DELETE = graphql(`mutation BenchDelete($input: DeleteVmInput!) { deleteVm(input: $input) { __typename ... on VmOperationSuccess { vm { id } } ... on Error { message } } }`);
 
 export async function passthruCycles(options: {
   client: TestClient;
@@ -88,7 +89,7 @@ export async function passthruCycles(options: {
   const elapsed = await drive(options.clients, options.durationMs, async (client, seq, measuring) => {
     const name = `${options.prefix}-${client}-${seq}`;
     const started = performance.now();
-    let result: { provisionVm: { __typename: string; message?: string; vm?: { id: string } } };
+    let result: ResultOf<typeof PROVISION>;
     try {
       result = await options.client.data(PROVISION, { input: { name, planId: options.planId, clusterId: options.clusterId } });
     } catch (error) {
@@ -103,7 +104,7 @@ export async function passthruCycles(options: {
       await sleep(5);
       return;
     }
-    if (!provisionVm.vm) {
+    if (provisionVm.__typename !== 'VmOperationSuccess') {
       tally.error(`${provisionVm.__typename}: ${provisionVm.message}`);
       await sleep(50);
       return;

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { print, type DocumentNode } from 'graphql';
 import { COMPLETE_OPERATION, START_OPERATION } from '../../protocol/agent.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
@@ -12,7 +11,7 @@ import { completeOperation, markOperationRunning } from '../../server/domain/ope
 import { NotFoundError, OperationFinishedError } from '../../server/domain/errors.ts';
 import { changeLogHead, changesAfter } from '../../server/live/change-log.ts';
 import { graphql, type ResultOf } from '../../protocol/graphql.ts';
-import { eventually } from '../support/client.ts';
+import { eventually, type Subscription } from '../support/client.ts';
 import { Seed } from '../support/seed.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { NO_TIMERS, StatementLog } from '../support/statements.ts';
@@ -221,15 +220,14 @@ describe("an agent's acknowledgement", () => {
     // Delivered (and held) before counting: the stream reads the operation it hands over.
     await eventually(async () => host.agent.received.some((received) => received.id === operationId));
     // Over the agent's WebSocket, as agents send them: signed in once, when it connected.
-    const overSocket = async (document: DocumentNode, variables: Record<string, unknown>) => {
-      const answer = host.agent.client.subscribe(print(document), variables);
+    const answered = async (answer: Subscription<unknown>) => {
       await answer.next();
       answer.close();
     };
     // Every statement, the change feed's included: a planned re-read of the answer names its table "d0".
-    const started = await log.during(() => overSocket(START_OPERATION, { input: { operationId } }));
+    const started = await log.during(() => answered(host.agent.client.subscribe(START_OPERATION, { input: { operationId } })));
     expect(started.filter((statement) => !/\bfrom "change_log"/.test(statement)), started.join('\n---\n')).toHaveLength(1);
-    const completed = await log.during(() => overSocket(COMPLETE_OPERATION, { input: { operationId, succeeded: true } }));
+    const completed = await log.during(() => answered(host.agent.client.subscribe(COMPLETE_OPERATION, { input: { operationId, succeeded: true } })));
     expect([...started, ...completed].filter((statement) => /"d0"/.test(statement))).toEqual([]);
   });
 

@@ -1,4 +1,3 @@
-import { print } from 'graphql';
 import {
   AGENT_OPERATIONS,
   HEARTBEAT,
@@ -8,7 +7,7 @@ import {
   type ReportedDevice,
   type ReportedVm,
 } from '../../protocol/agent.ts';
-import { graphql, type ResultOf } from '../../protocol/graphql.ts';
+import { graphql } from '../../protocol/graphql.ts';
 import { TestClient } from './client.ts';
 
 /** A device as a TestAgent reports it: the fields a test leaves out are reported as unknown (null). */
@@ -62,7 +61,7 @@ export class TestAgent {
 
   /** Connects the operation stream and answers operations as they come. */
   async connect() {
-    const subscription = this.client.subscribe<ResultOf<typeof AGENT_OPERATIONS>>(print(AGENT_OPERATIONS));
+    const subscription = this.client.subscribe(AGENT_OPERATIONS);
     this.subscription = subscription;
     let handled = 0;
     this.pump = (async () => {

@@ -42,8 +42,6 @@ export class TestClient {
 
   /** Runs a query and fails loudly on GraphQL errors; returns `data`. */
   async data<Result, Variables>(document: Document<Result, Variables>, ...[variables]: VariablesArgument<Variables>): Promise<Result>;
-  // Raw text, until the seed toolkit, the agent harness, tests/agent, tests/web and bench send typed documents too.
-  async data<T = any>(query: string, variables?: Record<string, unknown>): Promise<T>;
   async data(query: string | Document<unknown, unknown>, variables: unknown = {}): Promise<unknown> {
     const result = await this.post(source(query), variables);
     if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
@@ -86,8 +84,6 @@ export class TestClient {
 
   /** Subscribes over graphql-ws; collects every event until `close()` is called. */
   subscribe<Result, Variables>(document: Document<Result, Variables>, ...[variables]: VariablesArgument<Variables>): Subscription<Result>;
-  // Raw text, until the agent harness (tests/support/agent.ts) and tests/agent send typed documents too.
-  subscribe<T = any>(query: string, variables?: Record<string, unknown>): Subscription<T>;
   subscribe(query: string | Document<unknown, unknown>, variables: Record<string, unknown> = {}): Subscription<unknown> {
     return watch(this.socket(), source(query), variables);
   }

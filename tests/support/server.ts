@@ -3,6 +3,7 @@ import { loadConfig, type Config } from '../../server/config.ts';
 import { createLogger, type Logger } from '../../server/logger.ts';
 import { TestClient } from './client.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
+import { CreateApiToken } from '../../protocol/commands.ts';
 
 export const ADMIN = { username: 'admin', password: 'correct horse battery staple' };
 
@@ -24,11 +25,8 @@ export async function sessionClient(url: string, user: { username: string; passw
 /** A client with an API token of `role`, minted in a session of `user` (who must have that role or higher). */
 export async function signedInClient(url: string, user: { username: string; password: string }, role: 'VIEWER' | 'OPERATOR' | 'ADMIN') {
   const session = await sessionClient(url, user);
-  const { createApiToken } = await session.data(
-    `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { ... on CreateApiTokenSuccess { token } ... on Error { message } } }`,
-    { input: { name: `test-${role.toLowerCase()}-${Math.random().toString(36).slice(2, 8)}`, role } },
-  );
-  if (!createApiToken.token) throw new Error(createApiToken.message);
+  const { createApiToken } = await session.data(CreateApiToken, { name: `test-${role.toLowerCase()}-${Math.random().toString(36).slice(2, 8)}`, role });
+  if (createApiToken.__typename !== 'CreateApiTokenSuccess') throw new Error(createApiToken.message);
   return new TestClient(url, createApiToken.token);
 }
 
