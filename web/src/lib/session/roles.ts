@@ -1,7 +1,8 @@
 import type { Role } from './session.svelte.ts';
+import { USER_ROLES } from '../../../../protocol/rules.ts';
 
-/** Least to most: each role includes the ones before it. */
-export const ROLES: readonly Role[] = ['VIEWER', 'OPERATOR', 'ADMIN'];
+/** Least to most: each role includes the ones before it (the server's order, from protocol/rules.ts). */
+export const ROLES: readonly Role[] = USER_ROLES;
 
 export const ROLE_LABELS: Record<Role, string> = { VIEWER: 'Viewer', OPERATOR: 'Operator', ADMIN: 'Admin' };
 
