@@ -23,7 +23,8 @@ describe('passthru watch', () => {
     const watch = start(['watch', 'devices', 'ops', '--host', 'gpu-w', '--json'], { PASSTHRU_SERVER: server.url, PASSTHRU_TOKEN: server.client.token! });
     try {
       await lineOn(watch.stderr!, (line) => line.startsWith('watching devices, ops on gpu-w'));
-      const detached = lineOn(watch.stdout!, (line) => line.includes('"status":"DETACHED"'));
+      // The operation's line lists its devices too, and either topic may be printed first.
+      const detached = lineOn(watch.stdout!, (line) => line.startsWith('{"topic":"devices"') && line.includes('"status":"DETACHED"'));
       const { detachDevice } = await server.client.data(DetachDevice, { deviceId: nvme!.id });
       expect(detachDevice.__typename).toBe('DeviceOperationSuccess');
       const event = JSON.parse(await detached);
