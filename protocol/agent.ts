@@ -4,9 +4,6 @@
 
 import { graphql, type ResultOf, type VariablesOf } from './graphql.ts';
 
-/** The driver a passthrough device is bound to while it is in the pool (detached from the host). */
-export const VFIO_DRIVER = 'vfio-pci';
-
 /**
  * What the agent needs of an operation to carry it out. The devices are an IOMMU group or a
  * plan's GPUs, far under the page asked for; their IDs let tests tell operations apart.

@@ -9,6 +9,9 @@ export const VM_STATUSES = ['PROVISIONING', 'RUNNING', 'STOPPED', 'STARTING', 'S
 export const PROVISION_TYPES = ['KVM', 'LXC', 'BARE_METAL'] as const;
 export const OPERATION_TYPES = ['DETACH', 'ATTACH', 'ASSIGN', 'RELEASE', 'PROVISION', 'TEARDOWN', 'START_VM', 'STOP_VM'] as const;
 export const OPERATION_STATUSES = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED'] as const;
+/** The driver a passthrough device is bound to while it is in the pool (detached from the host). */
+export const VFIO_DRIVER = 'vfio-pci';
+
 /** Ordered: each role can do everything the ones before it can. */
 export const USER_ROLES = ['VIEWER', 'OPERATOR', 'ADMIN'] as const;
 

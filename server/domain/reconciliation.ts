@@ -9,6 +9,7 @@ import { NotFoundError } from './errors.ts';
 import { validateReport, type HostFactsInput, type ReportedDevice, type ReportedVm } from './inventory.ts';
 import type { Services } from './services.ts';
 import { observeVm } from './vm-state.ts';
+import { VFIO_DRIVER } from '../../protocol/rules.ts';
 
 /**
  * Reconciles a full inventory snapshot with what the server believed. A device is recognised
@@ -76,7 +77,7 @@ export async function reportInventory(
       const current = described ? (await tx.update(devices).set({ ...seen, updatedAt: new Date() }).where(eq(devices.id, row.id)).returning())[0]! : row;
       const next = observe(row.status, {
         present: true,
-        boundToVfio: seen.driver === 'vfio-pci',
+        boundToVfio: seen.driver === VFIO_DRIVER,
         driverIsMeaningful: seen.kind !== 'USB',
       });
       if (next) await writeDeviceStatus(tx, changes, current, next, actor);
@@ -84,7 +85,7 @@ export async function reportInventory(
     }
 
     for (const seen of fresh) {
-      const status = observe(null, { present: true, boundToVfio: seen.driver === 'vfio-pci', driverIsMeaningful: seen.kind !== 'USB' })!;
+      const status = observe(null, { present: true, boundToVfio: seen.driver === VFIO_DRIVER, driverIsMeaningful: seen.kind !== 'USB' })!;
       const [created] = await tx.insert(devices).values({ ...seen, hostId, status }).returning();
       await recordNewDevice(tx, changes, created!, actor);
     }

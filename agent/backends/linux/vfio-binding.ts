@@ -6,7 +6,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { VFIO_DRIVER } from '../../../protocol/agent.ts';
+import { VFIO_DRIVER } from '../../../protocol/rules.ts';
 import type { HostdevRef } from '../../backend.ts';
 import { iommuEnabled, pciDevicesDir } from './discovery.ts';
 import type { DriverMemory } from './driver-memory.ts';

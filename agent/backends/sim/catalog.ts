@@ -138,4 +138,4 @@ export type NvmeModelName = keyof typeof NVME_MODELS;
 export const HDA_DRIVER = 'snd_hda_intel';
 export const NVME_DRIVER = 'nvme';
 export const USB_DRIVER = 'usb';
-export { VFIO_DRIVER } from '../../../protocol/agent.ts';
+export { VFIO_DRIVER } from '../../../protocol/rules.ts';
