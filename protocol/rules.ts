@@ -36,7 +36,16 @@ export type PatternSource = string;
 /** An object's own keys, typed as its keys. */
 const keysOf = <T extends object>(record: T) => Object.keys(record).filter((key): key is Extract<keyof T, string> => key in record);
 
-const matches = (pattern: PatternSource, value: string) => new RegExp(pattern).test(value);
+const compiled = new Map<PatternSource, RegExp>();
+/** Whether `value` matches `pattern`; each pattern is compiled once (inventory reports check thousands of IDs). */
+export function matches(pattern: PatternSource, value: string): boolean {
+  let regExp = compiled.get(pattern);
+  if (!regExp) {
+    regExp = new RegExp(pattern);
+    compiled.set(pattern, regExp);
+  }
+  return regExp.test(value);
+}
 
 // Letters, digits, dots, dashes and underscores, starting with a letter or digit: safe in a
 // libvirt domain, a file name, a shell argument and a URL.

@@ -1,6 +1,6 @@
 import type { DeviceRow } from './device-store.ts';
 import { ValidationError } from './errors.ts';
-import { hexPattern, isHardwareId, PCI_IDENTITY_DIGITS, PCI_IDENTITY_FIELDS } from '../../protocol/rules.ts';
+import { hexPattern, isHardwareId, matches, PCI_IDENTITY_DIGITS, PCI_IDENTITY_FIELDS } from '../../protocol/rules.ts';
 
 // What an agent reports of its host, and the checks a report passes before it is reconciled
 // with what the server believed (reconciliation.ts).
@@ -56,7 +56,7 @@ export function validateReport(facts: HostFactsInput, reported: ReportedDevice[]
     for (const field of PCI_IDENTITY_FIELDS) {
       const value = device[field];
       const digits = PCI_IDENTITY_DIGITS[field];
-      if (value !== null && !new RegExp(hexPattern(digits)).test(value)) {
+      if (value !== null && !matches(hexPattern(digits), value)) {
         throw new ValidationError(`devices.${field}`, `Device ${device.address} has ${field} "${value.slice(0, 16)}"; expected ${digits} lowercase hex digits`);
       }
     }
