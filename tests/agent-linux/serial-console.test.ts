@@ -17,14 +17,19 @@ const hasPython = findPython();
 
 /**
  * A stand-in for QEMU's serial pty: Python opens a pty pair, prints the name of the end
- * QEMU would hand to libvirt, and plays the guest on the other end: it greets, then answers
+ * QEMU would hand to libvirt, and plays the guest on the other end: it greets until it reads something, then answers
  * each chunk it reads with "guest read: ...". Node has no pty of its own to do this with.
  */
 const GUEST = `
-import os, pty, sys
+import os, pty, select, sys, tty
 master, slave = pty.openpty()
+# No echo on the host's end: only what the console types is read back.
+tty.setraw(slave)
 print(os.ttyname(slave), flush=True)
-os.write(master, b"login: ")
+# Greets again until someone types, as a getty does: a greeting written before the console
+# opened the pty can be lost when it switches the pty to raw mode.
+while not select.select([master], [], [], 0.2)[0]:
+    os.write(master, b"login: ")
 while True:
     data = os.read(master, 1024)
     if not data:
